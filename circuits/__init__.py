@@ -1,0 +1,41 @@
+"""Simulation substrate shared by the LoRA-RL and MACRO companions.
+
+Process technologies (:mod:`circuits.technology`), amplifier netlists with design parameters
+(:mod:`circuits.amplifier`), the open-loop test bench (:mod:`circuits.testbench`), ngspice in
+killable worker processes (:mod:`circuits.pool`), typed results (:mod:`circuits.results`) and
+circuit graphs for GCNs (:mod:`circuits.graph`, which needs torch-geometric).
+
+>>> from circuits import simulate
+>>> r = simulate("two_stage", "45nm")            # doctest: +SKIP
+>>> r.ok, r.gain_db, r.ugbw_hz, r.pm_deg, r.fom  # doctest: +SKIP
+"""
+
+from .amplifier import Amplifier, DesignParameter, Reference, get_amplifier, list_amplifiers
+from .engine import Failure
+from .errors import (
+    CircuitsError,
+    NetlistError,
+    NgspiceNotFoundError,
+    ParameterError,
+    SpecError,
+    TechnologyError,
+)
+from .results import DeviceOP, SimulationResult, measure_ac
+from .simulator import Simulator, simulate, simulate_many
+from .spec import Spec
+from .technology import (
+    Technology,
+    get_technology,
+    list_technologies,
+    register_library,
+    register_technology,
+)
+from .testbench import BenchSettings, OpenLoopBench
+
+__all__ = [
+    "Amplifier", "BenchSettings", "CircuitsError", "DesignParameter", "DeviceOP", "Failure",
+    "NetlistError", "NgspiceNotFoundError", "OpenLoopBench", "ParameterError", "Reference",
+    "SimulationResult", "Simulator", "Spec", "SpecError", "Technology", "TechnologyError",
+    "get_amplifier", "get_technology", "list_amplifiers", "list_technologies", "measure_ac",
+    "register_library", "register_technology", "simulate", "simulate_many",
+]

@@ -1,0 +1,8 @@
+"""``python -m circuits``: see :mod:`circuits.cli`."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""Amplifiers: a ``.subckt`` with the standard pins, its design parameters and reference sizings.
+
+The four built-in amplifiers are LoRA-RL's circuits A-D (its Figure 3), netlists in
+``circuits/amplifiers/<name>.sp`` with reference sizings per technology in ``<name>.json``:
+
+====  =======================  ==============================================
+A     ``two_stage``            two-stage Miller op-amp (the reference circuit)
+B     ``folded_cascode``       folded-cascode OTA
+C     ``current_mirror_ota``   current-mirror (symmetrical) OTA
+D     ``three_stage_nmc``      three-stage nested-Miller op-amp
+====  =======================  ==============================================
+
+A user's amplifier is any netlist file whose ``.subckt`` has the pins ``inp inn out vdd vss``
+(:meth:`Amplifier.from_file`); its header parameters are its design parameters, declared with
+``*@param`` comments for bounds, and an optional ``<stem>.json`` beside it gives references in
+the same format as the built-ins.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from .errors import NetlistError, ParameterError
+from .netlist import (
+    Netlist,
+    ParamDecl,
+    Subcircuit,
+    absolutise_includes,
+    check_param_name,
+    parse_netlist,
+    parse_value,
+    read_netlist,
+)
+from .technology import Technology, get_technology
+
+PINS = ("inp", "inn", "out", "vdd", "vss")
+BUILTIN_DIR = Path(__file__).with_name("amplifiers")
+#: Built-in amplifiers in the order of LoRA-RL's Figure 3.
+BUILTIN = {"two_stage": "A", "folded_cascode": "B", "current_mirror_ota": "C",
+           "three_stage_nmc": "D"}
+
+
+@dataclass(frozen=True)
+class DesignParameter:
+    """A sizing variable of an amplifier, with the kind that sets its bounds."""
+
+    name: str
+    kind: str
+    lo: float | None = None
+    hi: float | None = None
+    description: str = ""
+
+    def bounds(self, tech: Technology) -> tuple[float, float]:
+        """(lo, hi) in SI units; widths and lengths take the technology's bounds."""
+        if self.kind == "width":
+            lo, hi = tech.width_bounds
+        elif self.kind == "length":
+            lo, hi = tech.length_bounds
+        else:
+            lo, hi = self.lo, self.hi
+        if lo is None or hi is None:
+            raise ParameterError(f"parameter {self.name} has no bounds")
+        return (self.lo if self.lo is not None else lo, self.hi if self.hi is not None else hi)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A reference sizing in one technology: input common mode and parameter values."""
+
+    vcm: float
+    params: Mapping[str, float]
+    designed_for: str = ""
+
+
+@dataclass(frozen=True)
+class Amplifier:
+    """An amplifier netlist with standard pins, ready to be put in a test bench."""
+
+    name: str
+    netlist: Netlist
+    subckt: Subcircuit
+    parameters: tuple[DesignParameter, ...]
+    references: Mapping[str, Reference] = field(default_factory=dict)
+    load_cap: float = 1e-12
+    label: str = ""
+    path: Path | None = None
+
+    # -- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_text(cls, text: str, *, name: str | None = None, subckt: str | None = None,
+                  references: Mapping[str, Reference] | None = None, load_cap: float = 1e-12,
+                  source: str = "netlist", path: Path | None = None) -> Amplifier:
+        """Build an amplifier from netlist text (see :meth:`from_file`)."""
+        netlist = parse_netlist(text, source=source)
+        candidates = [s for s in netlist.subckts.values() if set(PINS) <= set(s.pins)]
+        if subckt is not None:
+            sub = netlist.subckts.get(subckt.lower())
+            if sub is None:
+                raise NetlistError(f"{source}: no .subckt named {subckt!r}")
+            if not set(PINS) <= set(sub.pins):
+                raise NetlistError(f"{source}: .subckt {sub.name} lacks pins {_missing(sub)}")
+        elif len(candidates) == 1:
+            sub = candidates[0]
+        elif not candidates:
+            found = ", ".join(f"{s.name}({' '.join(s.pins)})" for s in netlist.subckts.values())
+            raise NetlistError(
+                f"{source}: no .subckt with the pins {' '.join(PINS)}"
+                + (f"; found {found}" if found else "; the file has no .subckt")
+            )
+        else:
+            names = ", ".join(s.name for s in candidates)
+            raise NetlistError(f"{source}: several amplifier subcircuits ({names}); name one")
+        if len(sub.pins) != len(PINS):
+            raise NetlistError(f"{source}: .subckt {sub.name} must have exactly the pins "
+                               f"{' '.join(PINS)} (has {' '.join(sub.pins)})")
+        params = _design_parameters(sub, netlist.params, source)
+        return cls(name=name or sub.name, netlist=netlist, subckt=sub, parameters=params,
+                   references=dict(references or {}), load_cap=load_cap, path=path)
+
+    @classmethod
+    def from_file(cls, path: str | Path, *, subckt: str | None = None) -> Amplifier:
+        """Read a user's amplifier netlist (and ``<stem>.json`` references if present).
+
+        Raises
+        ------
+        NetlistError
+            When the file is unreadable, unsafe (``.control`` blocks, scripts, analyses),
+            malformed, or has no ``.subckt`` with the pins ``inp inn out vdd vss``.
+        """
+        path = Path(path).resolve()
+        read_netlist(path)  # reads and checks the file and what it includes
+        text = absolutise_includes(path.read_text(), path.parent)
+        refs, load_cap = _read_references(path.with_suffix(".json"))
+        return cls.from_text(text, subckt=subckt, references=refs, load_cap=load_cap,
+                             source=str(path), path=path)
+
+    # -- parameters -----------------------------------------------------------------------------
+
+    @property
+    def parameter_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.parameters)
+
+    def parameter(self, name: str) -> DesignParameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise ParameterError(f"{self.name} has no parameter {name!r}; "
+                             f"its parameters are {', '.join(self.parameter_names)}")
+
+    def bounds(self, tech: str | Technology) -> dict[str, tuple[float, float]]:
+        """Bounds of every design parameter in a technology."""
+        t = get_technology(tech)
+        return {p.name: p.bounds(t) for p in self.parameters}
+
+    def defaults(self) -> dict[str, float]:
+        """The subcircuit header's default values."""
+        return {p.name: parse_value(self.subckt.defaults[p.name]) for p in self.parameters}
+
+    def reference(self, tech: str | Technology) -> Reference:
+        """The reference sizing in a technology.
+
+        Raises
+        ------
+        ParameterError
+            When the amplifier has no reference sizing for that technology.
+        """
+        t = get_technology(tech)
+        ref = self.references.get(t.name)
+        if ref is None:
+            have = ", ".join(self.references) or "none"
+            raise ParameterError(f"{self.name} has no reference sizing for {t.name} "
+                                 f"(has: {have}); give every parameter explicitly")
+        return ref
+
+    def check(self, params: Mapping[str, float], tech: str | Technology) -> dict[str, float]:
+        """Validated full parameter set: unknown names raise, values must be finite and in bounds.
+
+        Missing names take the reference value in ``tech`` when there is one, else the header
+        default.
+
+        Raises
+        ------
+        ParameterError
+            For an unknown name, a non-finite value or a value outside its bounds.
+        """
+        t = get_technology(tech)
+        unknown = sorted(set(params) - set(self.parameter_names))
+        if unknown:
+            raise ParameterError(f"{self.name} has no parameter(s) {unknown}; "
+                                 f"its parameters are {', '.join(self.parameter_names)}")
+        base = self.defaults()
+        if t.name in self.references:
+            base.update(self.references[t.name].params)
+        full = {**base, **params}
+        problems = []
+        for p in self.parameters:
+            value = full[p.name]
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                problems.append(f"{p.name}={value!r} is not a number")
+                continue
+            lo, hi = p.bounds(t)
+            if not math.isfinite(value):
+                problems.append(f"{p.name}={value} is not finite")
+            elif not lo * (1 - 1e-9) <= value <= hi * (1 + 1e-9):
+                problems.append(f"{p.name}={value:.4g} outside [{lo:.4g}, {hi:.4g}]")
+            full[p.name] = value
+        if problems:
+            raise ParameterError(f"{self.name} in {t.name}: " + "; ".join(problems))
+        return {p.name: full[p.name] for p in self.parameters}
+
+    def to_unit(self, params: Mapping[str, float], tech: str | Technology) -> dict[str, float]:
+        """Parameters scaled linearly to [0, 1] by their bounds (LoRA-RL section 4.1)."""
+        b = self.bounds(tech)
+        return {k: (float(v) - b[k][0]) / (b[k][1] - b[k][0]) for k, v in params.items()}
+
+    def from_unit(self, unit: Mapping[str, float], tech: str | Technology) -> dict[str, float]:
+        """Inverse of :meth:`to_unit` (values clipped to [0, 1] first)."""
+        b = self.bounds(tech)
+        return {k: b[k][0] + min(max(float(u), 0.0), 1.0) * (b[k][1] - b[k][0])
+                for k, u in unit.items()}
+
+
+def _missing(sub: Subcircuit) -> str:
+    return " ".join(p for p in PINS if p not in sub.pins)
+
+
+def _design_parameters(sub: Subcircuit, decls: tuple[ParamDecl, ...],
+                       source: str) -> tuple[DesignParameter, ...]:
+    by_name = {d.name: d for d in decls}
+    undeclared_bounds = []
+    params = []
+    for name, default in sub.defaults.items():
+        check_param_name(name, where=f"{source}: .subckt {sub.name}")
+        try:
+            parse_value(default)
+        except NetlistError:
+            raise NetlistError(f"{source}: default of {name} must be a number, "
+                               f"not {default!r}") from None
+        d = by_name.get(name)
+        if d is None:
+            kind = _guess_kind(name)
+            if kind is None:
+                undeclared_bounds.append(name)
+                continue
+            d = ParamDecl(name, kind, None, None, "")
+        params.append(DesignParameter(d.name, d.kind, d.lo, d.hi, d.description))
+    if undeclared_bounds:
+        raise NetlistError(
+            f"{source}: parameters {undeclared_bounds} of .subckt {sub.name} need a "
+            "'*@param NAME KIND LO HI description' line (their kind and bounds are unknown)"
+        )
+    stray = sorted(set(by_name) - set(sub.defaults))
+    if stray:
+        raise NetlistError(f"{source}: *@param {stray} not in the .subckt {sub.name} header")
+    return tuple(params)
+
+
+def _guess_kind(name: str) -> str | None:
+    """Kinds whose bounds the technology gives: ``w*`` are widths, ``l*`` lengths."""
+    if name.startswith("w"):
+        return "width"
+    if name.startswith("l"):
+        return "length"
+    return None
+
+
+def _read_references(path: Path) -> tuple[dict[str, Reference], float]:
+    if not path.is_file():
+        return {}, 1e-12
+    try:
+        data = json.loads(path.read_text())
+        refs = {
+            tech: Reference(vcm=float(r["vcm"]), params={k: float(v) for k, v in
+                                                          r["params"].items()},
+                            designed_for=r.get("designed_for", ""))
+            for tech, r in data.get("references", {}).items()
+        }
+        return refs, float(data.get("load_cap", 1e-12))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise NetlistError(f"{path}: malformed reference file: {exc}") from None
+
+
+@cache
+def get_amplifier(name: str) -> Amplifier:
+    """A built-in amplifier by name (``two_stage``, ``folded_cascode``, ...)."""
+    if name not in BUILTIN:
+        raise NetlistError(f"unknown circuit {name!r}; built-in: {', '.join(BUILTIN)}")
+    amp = Amplifier.from_file(BUILTIN_DIR / f"{name}.sp")
+    label = f"{BUILTIN[name]}"
+    return Amplifier(name=name, netlist=amp.netlist, subckt=amp.subckt,
+                     parameters=amp.parameters, references=amp.references,
+                     load_cap=amp.load_cap, label=label, path=amp.path)
+
+
+def list_amplifiers() -> list[str]:
+    """Names of the built-in amplifiers, A-D."""
+    return list(BUILTIN)

@@ -1,0 +1,131 @@
+"""Speed and memory of the simulation engine, measured (``python -m circuits bench``).
+
+Figures, all from one run on the machine at hand:
+
+``engine_ms``
+    median wall time of one simulation through the worker pool (``alterparam`` + ``reset`` +
+    ``.ac`` with its operating point, vectors read, result sent back to the parent).
+``batch_ms``
+    median wall time of a fresh ``ngspice -b`` process on the same bench netlist (parse, the same
+    analysis, a raw file written), measured in the same run.
+``speedup``
+    ``batch_ms / engine_ms``.
+``rss_growth_mb``
+    growth of the worker's resident memory from after a warm-up to after ``rss_sims``
+    simulations.
+``parallel_speedup``
+    throughput of a 2-worker pool divided by that of a 1-worker pool on the same batch.
+
+The book chapter "Circuits, process models and simulation" quotes these figures.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from .amplifier import get_amplifier
+from .simulator import Simulator
+from .technology import get_technology
+
+
+def _sizings(amp, tech, n: int, seed: int = 0) -> list[dict[str, float]]:
+    """``n`` sizings within +-20 % of the reference (all simulate without failing)."""
+    rng = np.random.default_rng(seed)
+    base = amp.check({}, tech)
+    bounds = amp.bounds(tech)
+    out = []
+    for _ in range(n):
+        p = {}
+        for k, v in base.items():
+            lo, hi = bounds[k]
+            p[k] = float(min(max(v * rng.uniform(0.8, 1.2), lo), hi))
+        out.append(p)
+    return out
+
+
+def batch_time(netlist: str, runs: int = 30) -> float:
+    """Median wall time (ms) of a fresh ``ngspice -b`` run of ``netlist``."""
+    exe = shutil.which("ngspice")
+    if exe is None:
+        raise RuntimeError("the ngspice executable is not installed")
+    times = []
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "bench.cir"
+        path.write_text(netlist)
+        for _ in range(runs):
+            start = time.perf_counter()
+            proc = subprocess.run([exe, "-b", str(path), "-r", str(Path(d) / "out.raw")],
+                                  capture_output=True, timeout=60, check=False)
+            times.append(time.perf_counter() - start)
+            if proc.returncode != 0:
+                raise RuntimeError(f"ngspice -b failed: {proc.stderr.decode()[-300:]}")
+    return statistics.median(times) * 1e3
+
+
+def run_benchmark(circuit: str = "two_stage", tech: str = "45nm", rss_sims: int = 5000,
+                  latency_sims: int = 300, parallel_sims: int = 1000,
+                  progress: Callable[[str], object] | None = None) -> dict:
+    """Measure the engine; returns the figures described in the module docstring."""
+    say = progress or (lambda _msg: None)
+    amp, t = get_amplifier(circuit), get_technology(tech)
+    report: dict = {"circuit": circuit, "technology": tech, "cpus": os.cpu_count(),
+                    "machine": platform.processor() or platform.machine()}
+
+    with Simulator(workers=1, timeout=30) as sim:
+        bench = sim.bench(amp, t)
+        sizings = _sizings(amp, t, latency_sims)
+        sim.simulate_many(amp, t, sizings[:20])  # warm-up: worker start and circuit load
+        lat = []
+        for p in sizings:
+            start = time.perf_counter()
+            r = sim.simulate(amp, t, p)
+            lat.append(time.perf_counter() - start)
+            if not r.ok:
+                raise RuntimeError(f"benchmark sizing failed: {r.reason}")
+        report["engine_ms"] = statistics.median(lat) * 1e3
+        say(f"engine: {report['engine_ms']:.2f} ms per simulation")
+        report["batch_ms"] = batch_time(bench.netlist)
+        report["speedup"] = report["batch_ms"] / report["engine_ms"]
+        say(f"batch: {report['batch_ms']:.2f} ms per run, speedup {report['speedup']:.1f}x")
+
+        pid = sim.pool.worker_pids()[0]
+        proc = psutil.Process(pid)
+        rss0 = proc.memory_info().rss
+        many = _sizings(amp, t, rss_sims, seed=1)
+        start = time.perf_counter()
+        for i in range(0, rss_sims, 500):
+            sim.simulate_many(amp, t, many[i:i + 500])
+        elapsed = time.perf_counter() - start
+        if sim.pool.worker_pids() != [pid]:
+            raise RuntimeError("the worker restarted during the memory test")
+        rss1 = proc.memory_info().rss
+        report.update(rss_sims=rss_sims, rss_start_mb=rss0 / 2**20, rss_end_mb=rss1 / 2**20,
+                      rss_growth_mb=(rss1 - rss0) / 2**20,
+                      throughput_1_worker_per_s=rss_sims / elapsed)
+        say(f"memory: {report['rss_start_mb']:.1f} -> {report['rss_end_mb']:.1f} MB "
+            f"over {rss_sims} simulations")
+
+    batch = _sizings(amp, t, parallel_sims, seed=2)
+    rates = {}
+    for n in (1, 2):
+        with Simulator(workers=n, timeout=30) as sim:
+            sim.simulate_many(amp, t, batch[: 10 * n])  # start and load every worker
+            start = time.perf_counter()
+            sim.simulate_many(amp, t, batch)
+            rates[n] = parallel_sims / (time.perf_counter() - start)
+    report["parallel_speedup"] = rates[2] / rates[1]
+    report["throughput_per_s"] = {"1": rates[1], "2": rates[2]}
+    say(f"parallel: {rates[1]:.0f}/s with 1 worker, {rates[2]:.0f}/s with 2: "
+        f"{report['parallel_speedup']:.2f}x")
+    return report

@@ -1,0 +1,271 @@
+"""ngspice in one process, through PySpice's shared-library interface.
+
+:class:`NgspiceSession` keeps one circuit loaded and re-simulates new parameter values with
+``alterparam`` + ``reset`` (about a millisecond, against 10-20 ms for parsing a netlist anew in a
+fresh ``ngspice -b`` run). It reads only the vectors a job asks for, destroys the plots after each
+run (plots are what grows memory), and classifies failures from ngspice's own output.
+
+A session is not protected against a simulation that never returns: run it inside a worker
+process (:mod:`circuits.pool`) that a parent can kill at a wall-clock timeout.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from .errors import NgspiceNotFoundError
+
+
+class Failure(str, Enum):
+    """Why a simulation did not give a result."""
+
+    NONCONVERGENCE = "nonconvergence"
+    SINGULAR_MATRIX = "singular_matrix"
+    MODEL_BIN = "model_bin"
+    NETLIST = "netlist_error"
+    INVALID_PARAMETER = "invalid_parameter"
+    TIMEOUT = "timeout"
+    MEASUREMENT = "measurement"
+    ENGINE = "engine_error"
+
+
+# Ordered: the first pattern that matches ngspice's output names the failure.
+_PATTERNS: list[tuple[Failure, re.Pattern]] = [
+    (Failure.MODEL_BIN, re.compile(r"could not find a valid modelname|no model found for", re.I)),
+    (Failure.SINGULAR_MATRIX, re.compile(r"singular matrix", re.I)),
+    (Failure.NONCONVERGENCE, re.compile(
+        r"timestep too small|stepping failed|solution failed|iteration limit|no convergence|"
+        r"op failed|dc solution failed|failed to converge|ac: can't find dc", re.I)),
+    (Failure.NETLIST, re.compile(
+        r"error on line|not parsed|unknown (?:model|subckt|device|parameter)|expression err|"
+        r"undefined parameter|cannot compute|could not find|unable to find|no such|"
+        r"syntax error|too few|there aren't any circuits|fatal|cannot recover|"
+        r"bad (?:value|syntax)|undefined|unrecognized", re.I)),
+]
+_ABORTED = re.compile(r"simulation\(s\) aborted|analysis aborted|cannot recover", re.I)
+_FATAL = re.compile(r"cannot recover|awaits to be detached", re.I)
+
+
+def classify(log: str) -> Failure | None:
+    """The failure ngspice's output reports, or ``None`` if it reports none."""
+    for failure, pattern in _PATTERNS:
+        if pattern.search(log):
+            return failure
+    return None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One simulation for a worker.
+
+    Attributes
+    ----------
+    key : identifies ``netlist``; a worker with this key loaded skips parsing.
+    netlist : full SPICE deck (title line first, ``.end`` last), with ``.param`` defaults.
+    params : values for ``alterparam`` (every one must be a ``.param`` of the netlist).
+    vectors : ``(analysis, vector)`` pairs to return, e.g. ``("op", "vdd#branch")`` or
+        ``("ac", "out")``; the analysis is the prefix of the plot name ngspice makes.
+    scales : vectors of the analyses' independent variables to return too (``frequency``).
+    """
+
+    key: str
+    netlist: str
+    params: dict[str, float] = field(default_factory=dict)
+    vectors: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Raw:
+    """What a worker returns: the vectors found, the failure, the log, and whether to restart."""
+
+    vectors: dict[tuple[str, str], np.ndarray]
+    failure: Failure | None = None
+    message: str = ""
+    log: str = ""
+    restart: bool = False
+    elapsed_s: float = 0.0
+    loaded_key: str | None = None
+
+
+def locate_library() -> str:
+    """Path or soname of ``libngspice``; sets ``NGSPICE_LIBRARY_PATH`` for PySpice.
+
+    Raises
+    ------
+    NgspiceNotFoundError
+        When no ngspice shared library is installed.
+    """
+    path = os.environ.get("NGSPICE_LIBRARY_PATH")
+    if path:
+        return path
+    for candidate in ("/usr/lib/x86_64-linux-gnu/libngspice.so",
+                      "/usr/lib/x86_64-linux-gnu/libngspice.so.0", "/usr/lib/libngspice.so",
+                      "/usr/local/lib/libngspice.so"):
+        if os.path.exists(candidate):
+            os.environ["NGSPICE_LIBRARY_PATH"] = candidate
+            return candidate
+    found = ctypes.util.find_library("ngspice")
+    if not found:
+        raise NgspiceNotFoundError(
+            "the ngspice shared library (libngspice) is not installed; run `make setup` or "
+            "`apt-get install ngspice libngspice0`, or set NGSPICE_LIBRARY_PATH"
+        )
+    os.environ["NGSPICE_LIBRARY_PATH"] = found
+    return found
+
+
+class NgspiceSession:
+    """One ngspice instance (one per process), one loaded circuit at a time."""
+
+    #: Free ngspice's command history every so many commands (it grows otherwise).
+    HISTORY_FLUSH = 5000
+
+    def __init__(self) -> None:
+        locate_library()
+        for name in ("PySpice", "PySpice.Spice.NgSpice.Shared"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        try:
+            from PySpice.Spice.NgSpice.Shared import NgSpiceShared, ffi
+        except OSError as exc:  # dlopen failed
+            raise NgspiceNotFoundError(f"cannot load libngspice: {exc}") from None
+        self._ffi = ffi
+        self._ng = NgSpiceShared.new_instance()
+        self._lib = self._ng._ngspice_shared
+        self._commands = 0
+        self.loaded_key: str | None = None
+        self._command("set num_threads=1")
+
+    # -- low level ------------------------------------------------------------------------------
+
+    def _output(self) -> str:
+        return "\n".join(self._ng._stdout + self._ng._stderr)
+
+    def _command(self, command: str) -> str:
+        if self._commands >= self.HISTORY_FLUSH:
+            self._lib.ngSpice_Command(self._ffi.NULL)
+            self._commands = 0
+        self._commands += 1
+        self._ng.clear_output()
+        rc = self._lib.ngSpice_Command(command.encode("ascii"))
+        out = self._output()
+        if rc:
+            out += f"\n(ngSpice_Command {command!r} returned {rc})"
+        return out
+
+    def _load(self, netlist: str) -> str:
+        lines = [ln for ln in netlist.splitlines() if ln.strip()] + [""]
+        keep = [self._ffi.new("char[]", ln.encode("utf-8")) for ln in lines] + [self._ffi.NULL]
+        self._ng.clear_output()
+        rc = self._lib.ngSpice_Circ(self._ffi.new("char *[]", keep))
+        out = self._output()
+        if rc:
+            out += "\n(ngSpice_Circ returned an error)"
+        return out
+
+    def _vector(self, name: str) -> np.ndarray | None:
+        info = self._lib.ngGet_Vec_Info(name.encode("utf-8"))
+        if info == self._ffi.NULL or info.v_length <= 0:
+            return None
+        n = info.v_length
+        if info.v_compdata != self._ffi.NULL:
+            buf = self._ffi.buffer(info.v_compdata, n * 16)
+            return np.frombuffer(buf, dtype=np.complex128).copy()
+        buf = self._ffi.buffer(info.v_realdata, n * 8)
+        return np.frombuffer(buf, dtype=np.float64).copy()
+
+    def _plots(self) -> list[str]:
+        return self._ng.plot_names
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    def run(self, job: Job) -> Raw:
+        """Load (if needed), set parameters, simulate, and read the requested vectors."""
+        log_parts: list[str] = []
+        if job.key != self.loaded_key:
+            if not job.netlist:
+                return Raw(vectors={}, failure=Failure.ENGINE, message="netlist not sent")
+            self.unload()
+            out = self._load(job.netlist)
+            log_parts.append(out)
+            if "(ngSpice_Circ returned an error)" in out or _loading_failed(out):
+                self.loaded_key = None
+                return self._fail(log_parts, Failure.NETLIST, restart=bool(_FATAL.search(out)))
+            self.loaded_key = job.key
+        if job.params:
+            for name, value in job.params.items():
+                log_parts.append(self._command(f"alterparam {name}={value:.12g}"))
+            out = self._command("reset")
+            log_parts.append(out)
+            if _loading_failed(out):
+                self.loaded_key = None
+                return self._fail(log_parts, classify(out) or Failure.NETLIST,
+                                  restart=bool(_FATAL.search(out)))
+        out = self._command("run")
+        log_parts.append(out)
+        plots = self._plots()
+        vectors: dict[tuple[str, str], np.ndarray] = {}
+        missing = []
+        for analysis, name in job.vectors:
+            plot = next((p for p in plots if p.rstrip("0123456789") == analysis), None)
+            data = self._vector(f"{plot}.{name}") if plot else None
+            if data is None:
+                missing.append(f"{analysis}:{name}")
+            else:
+                vectors[(analysis, name)] = data
+        self._command("destroy all")
+        log = "\n".join(p for p in log_parts if p)
+        missing += [f"{a}:{n}" for (a, n), v in vectors.items() if not np.all(np.isfinite(v))]
+        failure = None
+        if missing or _ABORTED.search(log):
+            # Warnings alone (a gmin-stepping attempt that failed before source stepping
+            # succeeded) are not failures: only a run that lost results or aborted is.
+            failure = classify(log) or Failure.NONCONVERGENCE
+        if failure is not None:
+            raw = self._fail(log_parts, failure, restart=bool(_FATAL.search(log)))
+            if missing and not raw.message:
+                raw.message = f"no result for {', '.join(missing[:4])}"
+            raw.vectors = vectors
+            return raw
+        return Raw(vectors=vectors, log=log)
+
+    def _fail(self, log_parts: list[str], failure: Failure, restart: bool = False) -> Raw:
+        log = "\n".join(p for p in log_parts if p)
+        return Raw(vectors={}, failure=failure, message=first_error_line(log), log=log[-4000:],
+                   restart=restart)
+
+    def unload(self) -> None:
+        """Remove the loaded circuit and every plot (keeps memory flat)."""
+        if self.loaded_key is not None:
+            self._command("destroy all")
+            self._command("remove_circuit")
+            self.loaded_key = None
+
+
+def _loading_failed(out: str) -> bool:
+    low = out.lower()
+    return any(s in low for s in ("error", "not parsed", "cannot recover", "there aren't any"))
+
+
+_NOISE = re.compile(r"^(note:|circuit:|doing analysis|no\. of data rows|reset re-loads|"
+                    r"warning:|using spice|\s*$|\(ngspice_command|trying |gmin step|source step|"
+                    r"\s*supplies reduced)", re.I)
+
+
+def first_error_line(log: str) -> str:
+    """The most informative line of an ngspice log (the first error-like line)."""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    for pattern in (p for _, p in _PATTERNS):
+        for ln in lines:
+            if pattern.search(ln):
+                return ln[:300]
+    for ln in lines:
+        if not _NOISE.match(ln):
+            return ln[:300]
+    return ""

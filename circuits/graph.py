@@ -1,0 +1,224 @@
+"""Circuit graphs for the GCN of LoRA-RL (its section 3.2): devices are nodes, shared nets edges.
+
+Nodes are the amplifier's devices (transistors, resistors, capacitors, the bias current source)
+plus the bench's load capacitor, in netlist order. Two devices are joined by one edge per net they
+share, in both directions. Every circuit and every technology gets the same feature layout, so
+one policy can see all of them:
+
+node features (:data:`NODE_FEATURES`)
+    one-hot device type (NMOS, PMOS, resistor, capacitor, current source), then resistance,
+    capacitance, width, length and current, each scaled to [0, 1]: W and L linearly by the
+    technology's bounds (LoRA-RL section 4.1), R, C and I logarithmically over fixed decades
+    (:data:`LOG_RANGES`); a feature that does not apply to the device is 0.
+edge features (:data:`EDGE_FEATURES`)
+    one-hot net type (signal, bias, supply/ground), then the net's DC voltage above ground from
+    the operating point, divided by VDD (0 without an operating point).
+
+A net is *signal* when the input signal reaches it: from ``inp``/``inn`` through transistor
+gates to their channels, along channels, and across resistors and capacitors; ``vdd`` and ``vss``
+are *supply*; every other net is *bias*. Used by the book chapter "Circuits, process models and
+simulation" and by :mod:`lorarl`.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections.abc import Mapping
+
+import torch
+from torch_geometric.data import Data
+
+from .amplifier import Amplifier
+from .netlist import Device, parse_value
+from .results import SimulationResult
+from .technology import Technology
+
+NODE_TYPES = ("nmos", "pmos", "resistor", "capacitor", "current_source")
+NODE_FEATURES = (*(f"is_{t}" for t in NODE_TYPES), "resistance", "capacitance", "width",
+                 "length", "current")
+NET_TYPES = ("signal", "bias", "supply")
+EDGE_FEATURES = (*NET_TYPES, "dc_voltage")
+#: log10 ranges mapped to [0, 1]: resistance (ohm), capacitance (F), current (A).
+LOG_RANGES = {"resistance": (0.0, 8.0), "capacitance": (-16.0, -8.0), "current": (-8.0, -2.0)}
+SUPPLY_NETS = frozenset({"vdd", "vss", "0", "gnd"})
+LOAD = "Cload"
+
+
+def net_types(amp: Amplifier) -> dict[str, str]:
+    """Type (signal, bias, supply) of every net of an amplifier's subcircuit."""
+    devices = amp.subckt.devices
+    nets = {n.lower() for d in devices for n in d.nodes}
+    signal = {"inp", "inn"}
+    changed = True
+    while changed:
+        changed = False
+        for d in devices:
+            nodes = [n.lower() for n in d.nodes]
+            if d.kind == "M":
+                drain, gate, source = nodes[0], nodes[1], nodes[2]
+                reach = set()
+                if gate in signal or drain in signal or source in signal:
+                    reach = {drain, source}
+            elif d.kind in "RCL":
+                reach = set(nodes) if signal & set(nodes) else set()
+            else:
+                reach = set()
+            new = (reach - SUPPLY_NETS) - signal
+            if new:
+                signal |= new
+                changed = True
+    return {n: "supply" if n in SUPPLY_NETS else "signal" if n in signal else "bias"
+            for n in sorted(nets)}
+
+
+def circuit_graph(amp: Amplifier, tech: Technology, params: Mapping[str, float],
+                  result: SimulationResult | None = None, load_cap: float | None = None) -> Data:
+    """The circuit graph of a sized amplifier, with DC voltages when ``result`` is given.
+
+    Parameters
+    ----------
+    amp, tech : the amplifier and the technology it is sized in.
+    params : full set of design-parameter values (SI units).
+    result : a simulation of this sizing; its node voltages set the edges' DC feature.
+    load_cap : the bench's load capacitance (default: the amplifier's).
+
+    Returns
+    -------
+    torch_geometric.data.Data
+        ``x`` (N, 10) float, ``edge_index`` (2, E) long, ``edge_attr`` (E, 4) float,
+        ``node_type`` (N,) long, and the lists ``device_names`` and ``net_names`` (net of each
+        edge).
+    """
+    values = {k: float(v) for k, v in params.items()}
+    types = net_types(amp)
+    devices = [d for d in amp.subckt.devices if _node_type(d, tech) is not None]
+    names = [d.name for d in devices] + [LOAD]
+    cl = amp.load_cap if load_cap is None else load_cap
+    x = [_features(d, tech, values) for d in devices] + [_load_features(cl)]
+    kinds = [NODE_TYPES.index(_node_type(d, tech)) for d in devices] + [NODE_TYPES.index(
+        "capacitor")]
+    members: dict[str, list[int]] = {}
+    for i, d in enumerate(devices):
+        for n in dict.fromkeys(n.lower() for n in d.nodes):
+            members.setdefault(n, []).append(i)
+    members.setdefault("out", []).append(len(devices))
+    members.setdefault("vss", []).append(len(devices))
+    voltages = _net_voltages(result, types)
+    src, dst, attr, edge_nets = [], [], [], []
+    for net in sorted(members, key=lambda n: (min(members[n]), n)):
+        ids = members[net]
+        net_type = types.get(net, "signal" if net == "out" else "supply")
+        feat = [float(net_type == t) for t in NET_TYPES] + [voltages.get(net, 0.0) / tech.vdd]
+        for a in ids:
+            for b in ids:
+                if a != b:
+                    src.append(a)
+                    dst.append(b)
+                    attr.append(feat)
+                    edge_nets.append(net)
+    return Data(
+        x=torch.tensor(x, dtype=torch.float32),
+        edge_index=torch.tensor([src, dst], dtype=torch.long).reshape(2, -1),
+        edge_attr=torch.tensor(attr, dtype=torch.float32).reshape(-1, len(EDGE_FEATURES)),
+        node_type=torch.tensor(kinds, dtype=torch.long),
+        device_names=names,
+        net_names=edge_nets,
+    )
+
+
+def _node_type(d: Device, tech: Technology) -> str | None:
+    if d.kind in "MX" and d.model is not None:
+        pol = tech.polarity(d.model)
+        return None if pol is None else ("nmos" if pol == "n" else "pmos")
+    return {"R": "resistor", "C": "capacitor", "I": "current_source"}.get(d.kind)
+
+
+def _log_unit(value: float, feature: str) -> float:
+    lo, hi = LOG_RANGES[feature]
+    if value <= 0:
+        return 0.0
+    return min(max((math.log10(value) - lo) / (hi - lo), 0.0), 1.0)
+
+
+def _features(d: Device, tech: Technology, values: Mapping[str, float]) -> list[float]:
+    kind = _node_type(d, tech)
+    one_hot = [float(kind == t) for t in NODE_TYPES]
+    r = c = w = ln = i = 0.0
+    if kind in ("nmos", "pmos"):
+        wv = evaluate(d.params.get("w", "0"), values)
+        lv = evaluate(d.params.get("l", "0"), values)
+        if d.kind == "X":  # PDK device subcircuits take microns
+            wv, lv = wv * tech.size_unit, lv * tech.size_unit
+        w = _lin_unit(wv, *tech.width_bounds)
+        ln = _lin_unit(lv, *tech.length_bounds)
+    elif kind == "resistor":
+        r = _log_unit(evaluate(d.value, values), "resistance")
+    elif kind == "capacitor":
+        c = _log_unit(evaluate(d.value, values), "capacitance")
+    elif kind == "current_source":
+        i = _log_unit(abs(evaluate(d.value.split()[-1], values)), "current")
+    return [*one_hot, r, c, w, ln, i]
+
+
+def _load_features(cl: float) -> list[float]:
+    one_hot = [float(t == "capacitor") for t in NODE_TYPES]
+    return [*one_hot, 0.0, _log_unit(cl, "capacitance"), 0.0, 0.0, 0.0]
+
+
+def _lin_unit(value: float, lo: float, hi: float) -> float:
+    return min(max((value - lo) / (hi - lo), 0.0), 1.0)
+
+
+def _net_voltages(result: SimulationResult | None, types: Mapping[str, str]) -> dict[str, float]:
+    if result is None or not result.node_voltages:
+        return {}
+    out = {}
+    for net in types:
+        for key in (net, f"x1.{net}"):
+            if key in result.node_voltages:
+                out[net] = result.node_voltages[key]
+    out.setdefault("vss", 0.0)
+    return out
+
+
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+        ast.Div: operator.truediv, ast.Pow: operator.pow, ast.USub: operator.neg,
+        ast.UAdd: operator.pos}
+
+
+def evaluate(expr: str | None, values: Mapping[str, float]) -> float:
+    """Value of a netlist field: a SPICE number, or a ``{...}`` arithmetic expression of params.
+
+    Supports + - * / ** (or ^), parentheses, numbers with SPICE suffixes, and parameter names.
+    """
+    if expr is None:
+        raise ValueError("no value")
+    text = expr.strip()
+    if text.upper().startswith("DC "):
+        text = text[3:].strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
+    elif text.startswith("'") and text.endswith("'"):
+        text = text[1:-1]
+    else:
+        try:
+            return parse_value(text)
+        except ValueError:
+            pass
+    return _eval(ast.parse(text.replace("^", "**"), mode="eval").body, values)
+
+
+def _eval(node: ast.AST, values: Mapping[str, float]) -> float:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        if node.id.lower() not in values:
+            raise ValueError(f"unknown parameter {node.id!r} in an expression")
+        return float(values[node.id.lower()])
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        return _OPS[type(node.op)](_eval(node.left, values), _eval(node.right, values))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
+        return _OPS[type(node.op)](_eval(node.operand, values))
+    raise ValueError(f"unsupported expression: {ast.dump(node)}")

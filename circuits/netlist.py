@@ -1,0 +1,385 @@
+"""Reading SPICE netlists: logical lines, devices, subcircuits, design-parameter declarations.
+
+This is the small SPICE reader the rest of the package relies on (the book chapter "Circuits,
+process models and simulation" and the LoRA-RL circuit graphs both start here). It understands
+the subset that amplifier netlists use: continuation lines, comments, ``.subckt`` blocks with
+default parameters, device lines and ``.param``/``.model``/``.include``/``.lib``/``.options``.
+
+User netlists are data, not programs: :func:`check_safe` refuses ``.control`` blocks, ngspice
+scripts and analysis or output statements, which belong to the test bench.
+
+Design parameters are declared in structured comments, one per line::
+
+    *@param NAME KIND [LO HI] free text description
+
+with KIND one of ``width``, ``length`` (bounds come from the technology), ``current``,
+``capacitance``, ``resistance``, ``voltage`` (bounds LO HI in SI units are required).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import NetlistError
+
+#: Functions of ngspice's expression parser; a parameter of that name breaks every expression.
+RESERVED_NAMES = frozenset(
+    """abs acos acosh asin asinh atan atanh ceil cos cosh ddt exp floor int ln log log10 max min
+    nint pow pwr pwl sgn sign sin sinh sqrt tan tanh u uramp agauss gauss aunif unif limit
+    temper hertz time pi e i v""".split()
+)
+PARAM_KINDS = ("width", "length", "current", "capacitance", "resistance", "voltage")
+#: Statements that run or steer simulations; a user netlist may not contain them.
+FORBIDDEN_STATEMENTS = {
+    ".control": "a .control block runs ngspice commands",
+    ".endc": "a .control block runs ngspice commands",
+    ".exec": "an .exec block runs ngspice commands",
+    ".shell": "shell escapes are not allowed",
+}
+ANALYSIS_STATEMENTS = frozenset(
+    ".op .ac .dc .tran .noise .pz .sens .tf .disto .four .meas .measure .print .plot .save "
+    ".probe .width .nodeset .ic .step .temp".split()
+)
+_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+_KV_RE = re.compile(r"([A-Za-z_][\w.]*)\s*=\s*(\{[^}]*\}|'[^']*'|\S+)")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One logical line: continuation lines joined, comments removed."""
+
+    number: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Device:
+    """One element line of a netlist.
+
+    Attributes
+    ----------
+    name : element name as written (``M1``, ``Rz``, ``XM3``).
+    kind : upper-case first letter (``M``, ``R``, ``C``, ``L``, ``V``, ``I``, ``X``, ...).
+    nodes : connected nets, in SPICE order (``M``: drain gate source bulk).
+    model : model or subcircuit name for ``M``, ``X``, ``D``, ``Q``; ``None`` otherwise.
+    value : the value field of two-terminal elements (``{rz}``, ``1k``, ``DC {ibias}``).
+    params : ``key=value`` pairs, keys in lower case.
+    """
+
+    name: str
+    kind: str
+    nodes: tuple[str, ...]
+    model: str | None
+    value: str | None
+    params: dict[str, str] = field(default_factory=dict)
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Subcircuit:
+    """A ``.subckt`` block: its pins, default parameters and devices."""
+
+    name: str
+    pins: tuple[str, ...]
+    defaults: dict[str, str]
+    devices: tuple[Device, ...]
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True)
+class ParamDecl:
+    """A design-parameter declaration read from a ``*@param`` comment."""
+
+    name: str
+    kind: str
+    lo: float | None
+    hi: float | None
+    description: str
+
+
+@dataclass(frozen=True)
+class Netlist:
+    """A parsed netlist file: its subcircuits, top-level lines and parameter declarations."""
+
+    text: str
+    subckts: dict[str, Subcircuit]
+    top: tuple[Line, ...]
+    params: tuple[ParamDecl, ...]
+    source: str
+
+
+def parse_value(token: str) -> float:
+    """Read a SPICE number with an optional scale suffix (``2u``, ``1.5meg``, ``10k``, ``3e-6``).
+
+    Raises
+    ------
+    NetlistError
+        For anything that is not a plain number with a known suffix (ngspice itself would read
+        ``1kfoo`` as 1000 silently).
+    """
+    m = re.fullmatch(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(meg|mil|[tgkmunpfa])?", token.lower())
+    if not m:
+        raise NetlistError(f"not a number: {token!r}")
+    scale = {"t": 1e12, "g": 1e9, "meg": 1e6, "k": 1e3, "m": 1e-3, "mil": 25.4e-6, "u": 1e-6,
+             "n": 1e-9, "p": 1e-12, "f": 1e-15, "a": 1e-18, None: 1.0}[m.group(2)]
+    return float(m.group(1)) * scale
+
+
+def _strip_comment(raw: str) -> str:
+    for marker in (" $", "\t$", ";"):
+        i = raw.find(marker)
+        if i >= 0:
+            raw = raw[:i]
+    return raw.rstrip()
+
+
+def logical_lines(text: str) -> list[Line]:
+    """Join continuation lines (``+``) and drop comments and blank lines.
+
+    The first line of a SPICE deck is its title; this reader treats files as fragments and keeps
+    every line, so a title line must be a comment (``* title``).
+    """
+    out: list[Line] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith("*"):
+            continue
+        if stripped.startswith("+"):
+            if not out:
+                raise NetlistError(f"line {number}: continuation line with nothing to continue")
+            prev = out[-1]
+            out[-1] = Line(prev.number, prev.text + " " + _strip_comment(stripped[1:]).strip())
+            continue
+        body = _strip_comment(stripped)
+        if body:
+            out.append(Line(number, body))
+    return out
+
+
+def parse_params(text: str) -> dict[str, str]:
+    """``key=value`` pairs of a line (keys lower case, values as written)."""
+    return {k.lower(): v for k, v in _KV_RE.findall(text)}
+
+
+def _split_positional(line: str) -> list[str]:
+    """Tokens before the first ``key=value`` pair, keeping ``{...}`` expressions whole."""
+    head = _KV_RE.split(line, maxsplit=1)[0] if _KV_RE.search(line) else line
+    return re.findall(r"\{[^}]*\}|'[^']*'|\S+", head)
+
+
+def parse_device(line: Line) -> Device:
+    """Parse one element line into a :class:`Device`."""
+    text = line.text
+    tokens = _split_positional(text)
+    name = tokens[0]
+    kind = name[0].upper()
+    params = parse_params(text[len(name):])
+    rest = tokens[1:]
+
+    def need(n: int) -> None:
+        if len(rest) < n:
+            raise NetlistError(f"line {line.number}: {name} needs at least {n} fields: {text!r}")
+
+    if kind == "M":
+        need(5)
+        return Device(name, kind, tuple(rest[:4]), rest[4], None, params, line.number)
+    if kind in "RCL":
+        need(3)
+        return Device(name, kind, tuple(rest[:2]), None, " ".join(rest[2:]), params, line.number)
+    if kind in "VIB":
+        need(2)
+        return Device(name, kind, tuple(rest[:2]), None, " ".join(rest[2:]) or None, params,
+                      line.number)
+    if kind in "EG":
+        need(4)
+        return Device(name, kind, tuple(rest[:4]), None, " ".join(rest[4:]) or None, params,
+                      line.number)
+    if kind in "FH":
+        need(3)
+        return Device(name, kind, tuple(rest[:2]), None, " ".join(rest[2:]), params, line.number)
+    if kind == "D":
+        need(3)
+        return Device(name, kind, tuple(rest[:2]), rest[2], None, params, line.number)
+    if kind == "Q":
+        need(4)
+        return Device(name, kind, tuple(rest[:-1]), rest[-1], None, params, line.number)
+    if kind == "X":
+        need(2)
+        return Device(name, kind, tuple(rest[:-1]), rest[-1], None, params, line.number)
+    raise NetlistError(f"line {line.number}: unsupported element {name!r}: {text!r}")
+
+
+def parse_param_decls(text: str) -> tuple[ParamDecl, ...]:
+    """Read the ``*@param`` declarations of a netlist (see the module docstring)."""
+    decls: list[ParamDecl] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        s = raw.strip()
+        if not s.lower().startswith("*@param"):
+            continue
+        fields = s.split()[1:]
+        if len(fields) < 2:
+            raise NetlistError(f"line {number}: '*@param NAME KIND [LO HI] description' expected")
+        name, kind = fields[0].lower(), fields[1].lower()
+        if kind not in PARAM_KINDS:
+            raise NetlistError(f"line {number}: parameter kind {kind!r} not one of {PARAM_KINDS}")
+        lo = hi = None
+        rest = fields[2:]
+        if kind not in ("width", "length") or (len(rest) >= 2 and _is_number(rest[0])):
+            if len(rest) < 2 or not (_is_number(rest[0]) and _is_number(rest[1])):
+                raise NetlistError(f"line {number}: parameter {name!r} of kind {kind} needs LO HI")
+            lo, hi = parse_value(rest[0]), parse_value(rest[1])
+            if not lo < hi:
+                raise NetlistError(f"line {number}: parameter {name!r}: LO must be below HI")
+            rest = rest[2:]
+        check_param_name(name, where=f"line {number}")
+        decls.append(ParamDecl(name, kind, lo, hi, " ".join(rest)))
+    names = [d.name for d in decls]
+    if len(set(names)) != len(names):
+        raise NetlistError("a design parameter is declared twice")
+    return tuple(decls)
+
+
+def _is_number(token: str) -> bool:
+    try:
+        parse_value(token)
+    except NetlistError:
+        return False
+    return True
+
+
+def check_param_name(name: str, where: str = "") -> None:
+    """Refuse names ngspice cannot use as parameters (``ln`` is the natural logarithm)."""
+    prefix = f"{where}: " if where else ""
+    if not _NAME_RE.match(name):
+        raise NetlistError(f"{prefix}parameter name {name!r} must be lower-case letters, digits, _")
+    if name in RESERVED_NAMES:
+        raise NetlistError(f"{prefix}parameter name {name!r} is an ngspice function name")
+
+
+def check_safe(text: str, source: str = "netlist") -> None:
+    """Refuse a netlist that would run commands or analyses of its own.
+
+    Raises
+    ------
+    NetlistError
+        For ``.control``/``.endc`` blocks, ngspice scripts (``*ng_script``), and analysis or
+        output statements (``.tran``, ``.meas``, ``.save``, ...), naming the line.
+    """
+    first = text.lstrip().splitlines()[0].lower() if text.strip() else ""
+    if first.startswith("*ng_script"):
+        raise NetlistError(f"{source}: ngspice scripts (*ng_script) are not allowed")
+    for line in logical_lines(text):
+        word = line.text.split()[0].lower()
+        if word in FORBIDDEN_STATEMENTS:
+            raise NetlistError(
+                f"{source}, line {line.number}: {word} refused: {FORBIDDEN_STATEMENTS[word]}; "
+                "a netlist describes a circuit, the test bench runs it"
+            )
+        if word in ANALYSIS_STATEMENTS:
+            raise NetlistError(
+                f"{source}, line {line.number}: {word} refused: analyses and outputs belong to "
+                "the test bench; remove the statement"
+            )
+
+
+def parse_netlist(text: str, source: str = "netlist") -> Netlist:
+    """Parse a netlist fragment (subcircuits, models, parameters), checking that it is safe.
+
+    Raises
+    ------
+    NetlistError
+        When the text is unsafe (:func:`check_safe`), a ``.subckt`` is unterminated or nested,
+        or an element line cannot be read.
+    """
+    check_safe(text, source)
+    subckts: dict[str, Subcircuit] = {}
+    top: list[Line] = []
+    current: list[Line] | None = None
+    header: Line | None = None
+    for line in logical_lines(text):
+        word = line.text.split()[0].lower()
+        if word == ".subckt":
+            if current is not None:
+                raise NetlistError(f"{source}, line {line.number}: nested .subckt")
+            current, header = [], line
+        elif word == ".ends":
+            if current is None or header is None:
+                raise NetlistError(f"{source}, line {line.number}: .ends without .subckt")
+            sub = _make_subckt(header, current, source)
+            subckts[sub.name] = sub
+            current = header = None
+        elif word == ".end":
+            break
+        elif current is not None:
+            current.append(line)
+        else:
+            top.append(line)
+    if current is not None and header is not None:
+        raise NetlistError(f"{source}, line {header.number}: .subckt without .ends")
+    return Netlist(text, subckts, tuple(top), parse_param_decls(text), source)
+
+
+def _make_subckt(header: Line, body: list[Line], source: str) -> Subcircuit:
+    tokens = _split_positional(header.text)
+    if len(tokens) < 2:
+        raise NetlistError(f"{source}, line {header.number}: .subckt needs a name")
+    name = tokens[1].lower()
+    pins = tuple(t.lower() for t in tokens[2:] if t.lower() != "params:")
+    defaults = parse_params(header.text)
+    devices = []
+    for line in body:
+        if line.text.startswith("."):
+            continue
+        try:
+            devices.append(parse_device(line))
+        except NetlistError as exc:
+            raise NetlistError(f"{source}: {exc}") from None
+    names = [d.name.lower() for d in devices]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise NetlistError(f"{source}: subckt {name}: duplicate element names {dupes}")
+    return Subcircuit(name, pins, defaults, tuple(devices), tuple(body))
+
+
+def read_netlist(path: str | Path) -> Netlist:
+    """Read and parse a netlist file, checking every file it ``.include``s as well."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NetlistError(f"cannot read netlist {path}: {exc}") from None
+    netlist = parse_netlist(text, source=str(path))
+    for inc in included_files(netlist, path.parent):
+        if not inc.is_file():
+            raise NetlistError(f"{path}: included file not found: {inc}")
+        check_safe(inc.read_text(errors="replace"), source=str(inc))
+    return netlist
+
+
+def included_files(netlist: Netlist, base: Path) -> list[Path]:
+    """Paths of the ``.include``/``.lib`` files a netlist names, resolved against ``base``."""
+    out = []
+    for line in _all_lines(netlist):
+        tokens = line.text.split()
+        if tokens[0].lower() in (".include", ".inc", ".lib") and len(tokens) >= 2:
+            p = Path(tokens[1].strip("'\""))
+            out.append(p if p.is_absolute() else base / p)
+    return out
+
+
+def absolutise_includes(text: str, base: Path) -> str:
+    """Rewrite relative ``.include``/``.lib`` paths so the text can be loaded from anywhere."""
+    def fix(m: re.Match) -> str:
+        p = Path(m.group(2).strip("'\""))
+        return f"{m.group(1)}{p if p.is_absolute() else (base / p).resolve()}"
+
+    return re.sub(r"(?im)^(\s*\.(?:include|inc|lib)\s+)(\S+)", fix, text)
+
+
+def _all_lines(netlist: Netlist) -> Iterable[Line]:
+    yield from netlist.top
+    for sub in netlist.subckts.values():
+        yield from sub.lines

@@ -1,0 +1,199 @@
+"""Typed simulation results and the AC measurements both papers use.
+
+A :class:`SimulationResult` is what every simulation returns: ``ok`` and, when not ok, the
+failure and its reason; the DC operating point (node voltages, and per transistor Id, gm, gds,
+Vgs, Vth, Vds, Vdsat and region); and the AC metrics DC gain, unity-gain bandwidth, phase margin,
+supply power and LoRA-RL's figure of merit.
+
+:func:`measure_ac` holds the measurement definitions (book chapter "Circuits, process models and
+simulation"): DC gain = |H| at the lowest frequency; unity-gain bandwidth by log-log
+interpolation at the first downward crossing of |H| = 1; phase margin = 180 deg + the phase
+(unwrapped from the lowest frequency) at that crossing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .engine import Failure
+
+#: Quantities read for every transistor at the operating point.
+OP_QUANTITIES = ("id", "gm", "gds", "vgs", "vth", "vds", "vdsat")
+
+
+@dataclass(frozen=True)
+class DeviceOP:
+    """Operating point of one transistor (magnitudes for PMOS, as ngspice's BSIM4 reports them).
+
+    ``margin`` is |Vds| - |Vdsat|: positive in saturation. ``region`` is ``"saturation"`` or
+    ``"triode"``; ``weak_inversion`` is true when |Vgs| < |Vth|.
+    """
+
+    name: str
+    polarity: str
+    id: float
+    gm: float
+    gds: float
+    vgs: float
+    vth: float
+    vds: float
+    vdsat: float
+
+    @property
+    def margin(self) -> float:
+        return abs(self.vds) - abs(self.vdsat)
+
+    @property
+    def region(self) -> str:
+        return "saturation" if self.margin > 0 else "triode"
+
+    @property
+    def weak_inversion(self) -> bool:
+        return abs(self.vgs) < abs(self.vth)
+
+    @property
+    def gm_over_id(self) -> float:
+        return self.gm / abs(self.id) if self.id else float("nan")
+
+    @property
+    def intrinsic_gain(self) -> float:
+        return self.gm / self.gds if self.gds else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(margin=self.margin, region=self.region, weak_inversion=self.weak_inversion)
+        return d
+
+
+@dataclass(frozen=True)
+class ACMetrics:
+    """Small-signal metrics of an open-loop response."""
+
+    gain_db: float
+    ugbw_hz: float | None
+    pm_deg: float | None
+
+
+@dataclass
+class SimulationResult:
+    """The result of one simulation; ``ok`` false carries ``failure`` and ``reason``."""
+
+    ok: bool
+    circuit: str
+    technology: str
+    params: dict[str, float]
+    failure: Failure | None = None
+    reason: str | None = None
+    gain_db: float | None = None
+    ugbw_hz: float | None = None
+    pm_deg: float | None = None
+    power_w: float | None = None
+    fom: float | None = None
+    node_voltages: dict[str, float] = field(default_factory=dict)
+    devices: dict[str, DeviceOP] = field(default_factory=dict)
+    frequency: np.ndarray | None = field(default=None, repr=False)
+    response: np.ndarray | None = field(default=None, repr=False)
+    elapsed_s: float = 0.0
+    log: str = field(default="", repr=False)
+
+    @property
+    def all_saturated(self) -> bool:
+        """Every transistor in saturation (false when there is no operating point)."""
+        return bool(self.devices) and all(d.region == "saturation" for d in self.devices.values())
+
+    @property
+    def min_margin(self) -> float:
+        """Smallest |Vds| - |Vdsat| over the transistors (V); NaN without transistors."""
+        return min((d.margin for d in self.devices.values()), default=float("nan"))
+
+    def to_dict(self, include_ac: bool = False, include_log: bool = False) -> dict[str, Any]:
+        """A JSON-ready dictionary (``failure`` as its string value)."""
+        d: dict[str, Any] = {
+            "ok": self.ok, "reason": self.reason,
+            "failure": self.failure.value if self.failure else None,
+            "circuit": self.circuit, "technology": self.technology,
+            "gain_db": self.gain_db, "ugbw_hz": self.ugbw_hz, "pm_deg": self.pm_deg,
+            "power_w": self.power_w, "fom": self.fom,
+            "all_saturated": self.all_saturated if self.devices else None,
+            "min_margin_v": None if math.isnan(self.min_margin) else self.min_margin,
+            "params": dict(self.params), "node_voltages": dict(self.node_voltages),
+            "devices": {k: v.to_dict() for k, v in self.devices.items()},
+            "elapsed_s": self.elapsed_s,
+        }
+        if include_ac and self.frequency is not None and self.response is not None:
+            d["ac"] = {"frequency_hz": self.frequency.tolist(),
+                       "re": self.response.real.tolist(), "im": self.response.imag.tolist()}
+        if include_log:
+            d["log"] = self.log
+        return _finite_or_none(d)
+
+
+def _finite_or_none(obj: Any) -> Any:
+    """Replace NaN/inf by None recursively (strict JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+class MeasurementError(ValueError):
+    """The response cannot be measured (e.g. the amplifier inverts)."""
+
+
+def measure_ac(frequency: np.ndarray, response: np.ndarray) -> ACMetrics:
+    """DC gain, unity-gain bandwidth and phase margin of an open-loop response.
+
+    Parameters
+    ----------
+    frequency : increasing frequencies (Hz), shape ``(n,)``.
+    response : complex gain v(out)/v(in) at those frequencies, shape ``(n,)``.
+
+    Returns
+    -------
+    ACMetrics
+        ``ugbw_hz`` and ``pm_deg`` are ``None`` when |H| never falls through 1 (gain below
+        0 dB at the lowest frequency, or above 0 dB at the highest).
+
+    Raises
+    ------
+    MeasurementError
+        When the low-frequency phase is near 180 deg (the output is inverted with respect to
+        ``inp``: the pins are swapped and the DC feedback is positive).
+    """
+    f = np.asarray(frequency, dtype=float)
+    h = np.asarray(response, dtype=complex)
+    if f.shape != h.shape or f.ndim != 1 or f.size < 2:
+        raise MeasurementError("frequency and response must be 1-D arrays of the same length")
+    mag = np.abs(h)
+    if mag[0] <= 0 or not np.all(np.isfinite(mag)):
+        raise MeasurementError("response is zero or not finite")
+    phase = np.degrees(np.unwrap(np.angle(h)))
+    phase0 = phase[0]
+    if abs((phase0 + 180) % 360 - 180) > 90:
+        raise MeasurementError(
+            f"the low-frequency phase is {phase0:.0f} deg: the output is inverted with respect to "
+            "inp (swap inp and inn)"
+        )
+    phase = phase - 360 * round(phase0 / 360)
+    gain_db = 20 * math.log10(mag[0])
+    crossings = np.nonzero((mag[:-1] > 1) & (mag[1:] <= 1))[0]
+    if crossings.size == 0:
+        return ACMetrics(gain_db, None, None)
+    i = int(crossings[0])
+    lm0, lm1 = math.log10(mag[i]), math.log10(mag[i + 1])
+    t = lm0 / (lm0 - lm1)
+    lf = math.log10(f[i]) + t * (math.log10(f[i + 1]) - math.log10(f[i]))
+    ph = phase[i] + t * (phase[i + 1] - phase[i])
+    return ACMetrics(gain_db, 10**lf, 180.0 + ph)
+
+
+def fom(ugbw_hz: float, power_w: float, ref_ugbw_hz: float, ref_power_w: float) -> float:
+    """LoRA-RL's figure of merit ``(GBW / GBW_ref)^2 / (P / P_ref)`` (1.0 at the reference)."""
+    return (ugbw_hz / ref_ugbw_hz) ** 2 / (power_w / ref_power_w)

@@ -1,0 +1,229 @@
+"""The open-loop AC test bench every amplifier is measured in.
+
+The amplifier's ``.subckt`` is instantiated as ``X1 inp inn out vdd 0``; ``inp`` gets the input
+common mode plus a 1 V AC signal; the loop is closed at DC only, through a 1 GH inductor from
+``out`` to ``inn`` and a 1 GF capacitor from ``inn`` to the common mode, so the operating point
+is the unity-gain follower's while the AC response is the open-loop gain; ``out`` drives the load
+capacitor. The bench runs ``.ac`` (0.1 Hz to 100 GHz, 20 points per decade) with
+``keepopinfo``, so the operating point that the AC analysis computes is kept as a plot of its own
+and transistor quantities (``@m.x1.m1[gm]``) are read from it on demand: one operating point per
+simulation instead of two.
+Design parameters and bench settings are ``.param``s, so a loaded bench is re-simulated with
+``alterparam`` (book chapter "Circuits, process models and simulation").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from .amplifier import Amplifier
+from .engine import Failure, Job, Raw
+from .errors import ParameterError
+from .netlist import Device
+from .results import (
+    OP_QUANTITIES,
+    DeviceOP,
+    MeasurementError,
+    SimulationResult,
+    fom,
+    measure_ac,
+)
+from .technology import GENERIC, Technology
+
+INSTANCE = "x1"
+#: Names of the bench's own parameters (no design parameter may use them).
+BENCH_PARAMS = ("bench_vdd", "bench_vcm", "bench_cl")
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """Settings of the open-loop AC bench.
+
+    Attributes
+    ----------
+    vcm : input common mode (V); ``None`` takes the reference's, else VDD/2.
+    load_cap : load capacitance (F); ``None`` takes the amplifier's.
+    f_start, f_stop : AC sweep limits (Hz).
+    points_per_decade : AC sweep density.
+    temperature : simulation temperature (deg C).
+    """
+
+    vcm: float | None = None
+    load_cap: float | None = None
+    f_start: float = 0.1
+    f_stop: float = 1e11
+    points_per_decade: int = 20
+    temperature: float = 27.0
+
+
+class OpenLoopBench:
+    """An amplifier in a technology, wrapped in the open-loop bench, ready to simulate."""
+
+    def __init__(self, amp: Amplifier, tech: Technology,
+                 settings: BenchSettings | None = None) -> None:
+        self.amp = amp
+        self.tech = tech
+        self.settings = settings or BenchSettings()
+        clash = set(amp.parameter_names) & set(BENCH_PARAMS)
+        if clash:
+            raise ParameterError(f"parameter names {sorted(clash)} are reserved for the bench")
+        ref = amp.references.get(tech.name)
+        s = self.settings
+        self.vcm = s.vcm if s.vcm is not None else (ref.vcm if ref else tech.vdd / 2)
+        self.load_cap = s.load_cap if s.load_cap is not None else amp.load_cap
+        self.transistors = [d for d in amp.subckt.devices if _is_transistor(d, tech)]
+        self.netlist = self._netlist()
+        self.key = hashlib.sha1(self.netlist.encode()).hexdigest()
+        self.vectors = self._vectors()
+        self.reference_metrics: tuple[float, float] | None = None
+
+    def _subckt_text(self) -> str:
+        sub = self.amp.subckt
+        header = " ".join([".subckt", sub.name, *sub.pins]
+                          + [f"{k}={v}" for k, v in sub.defaults.items()])
+        body = []
+        for line in sub.lines:
+            dev = _device_of(line.text)
+            if dev is not None and dev.kind == "M" and dev.model.lower() in GENERIC:
+                body.append(self.tech.device_line(dev))
+            else:
+                body.append(line.text)
+        return "\n".join([header, *body, f".ends {sub.name}"])
+
+    def _netlist(self) -> str:
+        amp, tech, s = self.amp, self.tech, self.settings
+        params = amp.check({}, tech) if amp.parameters else {}
+        others = [ln.text for ln in amp.netlist.top]
+        other_subckts = [
+            _subckt_source(amp, sub.name) for sub in amp.netlist.subckts.values()
+            if sub.name != amp.subckt.name
+        ]
+        design = " ".join(f"{k}={v:.12g}" for k, v in params.items())
+        passed = " ".join(f"{k}={{{k}}}" for k in params)
+        lines = [
+            f"* open-loop AC bench: {amp.name} in {tech.name}",
+            ".options num_threads=1 keepopinfo",
+            f".temp {s.temperature:g}",
+            tech.library.rstrip(),
+            *others,
+            *other_subckts,
+            f".param bench_vdd={tech.vdd:.12g} bench_vcm={self.vcm:.12g} "
+            f"bench_cl={self.load_cap:.12g}",
+        ]
+        if design:
+            lines.append(f".param {design}")
+        lines += [
+            self._subckt_text(),
+            f"X1 inp inn out vdd 0 {amp.subckt.name} {passed}".rstrip(),
+            "Vdd vdd 0 DC {bench_vdd}",
+            "Vcm cm 0 DC {bench_vcm}",
+            "Vin inp cm DC 0 AC 1",
+            "Lfb out inn 1e9",
+            "Cfb inn cm 1e9",
+            "Cload out 0 {bench_cl}",
+            f".ac dec {s.points_per_decade} {s.f_start:g} {s.f_stop:g}",
+            ".end",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def _op_vectors(self) -> list[str]:
+        return [self.tech.op_vector(INSTANCE, d, q) for d in self.transistors
+                for q in OP_QUANTITIES]
+
+    def _vectors(self) -> tuple[tuple[str, str], ...]:
+        nodes = ["inp", "inn", "out", "vdd"] + [f"{INSTANCE}.{n}" for n in self.internal_nets()]
+        vecs = [("op", n) for n in nodes] + [("op", "vdd#branch")]
+        vecs += [("op", v) for v in self._op_vectors()]
+        vecs += [("ac", "frequency"), ("ac", "out")]
+        return tuple(vecs)
+
+    def internal_nets(self) -> list[str]:
+        """Nets inside the amplifier that are not pins, in order of first appearance."""
+        seen: list[str] = []
+        pins = set(self.amp.subckt.pins) | {"0", "gnd"}
+        for d in self.amp.subckt.devices:
+            for n in d.nodes:
+                n = n.lower()
+                if n not in pins and n not in seen:
+                    seen.append(n)
+        return seen
+
+    def job(self, params: Mapping[str, float]) -> Job:
+        """The engine job for already-validated parameters."""
+        return Job(self.key, self.netlist, dict(params), self.vectors)
+
+    def result(self, raw: Raw, params: Mapping[str, float]) -> SimulationResult:
+        """Turn a worker's raw vectors into a :class:`SimulationResult`."""
+        base = dict(circuit=self.amp.name, technology=self.tech.name, params=dict(params),
+                    elapsed_s=raw.elapsed_s, log=raw.log)
+        if raw.failure is not None:
+            return SimulationResult(ok=False, failure=raw.failure,
+                                    reason=_reason(raw.failure, raw.message), **base)
+        v = raw.vectors
+        nodes = {name: float(v[("op", name)][0]) for a, name in self.vectors
+                 if a == "op" and not name.startswith("@") and "#" not in name}
+        devices = {}
+        for d in self.transistors:
+            q = {k: float(v[("op", self.tech.op_vector(INSTANCE, d, k))][0])
+                 for k in OP_QUANTITIES}
+            pol = self.tech.polarity(d.model) or "n"
+            devices[d.name] = DeviceOP(name=d.name, polarity=pol, **q)
+        power = self.tech.vdd * abs(float(v[("op", "vdd#branch")][0]))
+        freq = np.real(v[("ac", "frequency")])
+        resp = v[("ac", "out")]
+        common = dict(node_voltages=nodes, devices=devices, power_w=power, frequency=freq,
+                      response=resp, **base)
+        try:
+            m = measure_ac(freq, resp)
+        except MeasurementError as exc:
+            return SimulationResult(ok=False, failure=Failure.MEASUREMENT,
+                                    reason=f"measurement: {exc}", **common)
+        result = SimulationResult(ok=True, gain_db=m.gain_db, ugbw_hz=m.ugbw_hz,
+                                  pm_deg=m.pm_deg, **common)
+        if m.ugbw_hz is None:
+            result.ok = False
+            result.failure = Failure.MEASUREMENT
+            result.reason = ("measurement: no unity-gain crossing "
+                             f"(DC gain {m.gain_db:.1f} dB)")
+        elif self.reference_metrics is not None:
+            result.fom = fom(m.ugbw_hz, power, *self.reference_metrics)
+        return result
+
+
+def _reason(failure: Failure, message: str) -> str:
+    text = {
+        Failure.NONCONVERGENCE: "no convergence",
+        Failure.SINGULAR_MATRIX: "singular matrix",
+        Failure.MODEL_BIN: "size outside the model bins",
+        Failure.NETLIST: "netlist error",
+        Failure.INVALID_PARAMETER: "invalid parameter",
+        Failure.TIMEOUT: "timeout",
+        Failure.MEASUREMENT: "measurement",
+        Failure.ENGINE: "simulator error",
+    }[failure]
+    return f"{text}: {message}" if message else text
+
+
+def _device_of(text: str) -> Device | None:
+    from .netlist import Line, parse_device
+
+    if text.startswith("."):
+        return None
+    return parse_device(Line(0, text))
+
+
+def _is_transistor(dev: Device, tech: Technology) -> bool:
+    if dev.kind == "M":
+        return True
+    return dev.kind == "X" and dev.model is not None and tech.polarity(dev.model) is not None
+
+
+def _subckt_source(amp: Amplifier, name: str) -> str:
+    sub = amp.netlist.subckts[name]
+    header = " ".join([".subckt", sub.name, *sub.pins] + [f"{k}={v}" for k, v in
+                                                          sub.defaults.items()])
+    return "\n".join([header, *(ln.text for ln in sub.lines), f".ends {sub.name}"])
