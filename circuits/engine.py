@@ -16,14 +16,14 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
 from .errors import NgspiceNotFoundError
 
 
-class Failure(str, Enum):
+class Failure(StrEnum):
     """Why a simulation did not give a result."""
 
     NONCONVERGENCE = "nonconvergence"
@@ -70,22 +70,30 @@ class Job:
     key : identifies ``netlist``; a worker with this key loaded skips parsing.
     netlist : full SPICE deck (title line first, ``.end`` last), with ``.param`` defaults.
     params : values for ``alterparam`` (every one must be a ``.param`` of the netlist).
+    alters : instead of ``params``, ``alter`` commands (``"m.x1.m1 w=1e-06 l=2e-07"``) that set
+        device values directly; no ``reset`` (re-parse) is needed. They must set every value
+        that depends on a design parameter, so that a job never inherits the previous one's.
     vectors : ``(analysis, vector)`` pairs to return, e.g. ``("op", "vdd#branch")`` or
-        ``("ac", "out")``; the analysis is the prefix of the plot name ngspice makes.
-    scales : vectors of the analyses' independent variables to return too (``frequency``).
+        ``("ac", "out")``; the analysis is the prefix of the plot name ngspice makes. A worker
+        remembers them with the netlist: a job for the loaded key may leave both empty.
     """
 
     key: str
     netlist: str
     params: dict[str, float] = field(default_factory=dict)
     vectors: tuple[tuple[str, str], ...] = ()
+    alters: tuple[str, ...] = ()
 
 
 @dataclass
 class Raw:
-    """What a worker returns: the vectors found, the failure, the log, and whether to restart."""
+    """What a worker returns: the vectors found, the failure, the log, and whether to restart.
 
-    vectors: dict[tuple[str, str], np.ndarray]
+    ``vectors`` maps each requested ``(analysis, name)`` found to its data: a float for a
+    one-point real vector (an operating-point value), else an array.
+    """
+
+    vectors: dict[tuple[str, str], np.ndarray | float]
     failure: Failure | None = None
     message: str = ""
     log: str = ""
@@ -140,6 +148,7 @@ class NgspiceSession:
         self._lib = self._ng._ngspice_shared
         self._commands = 0
         self.loaded_key: str | None = None
+        self._vectors: tuple[tuple[str, str], ...] = ()
         self._command("set num_threads=1")
 
     # -- low level ------------------------------------------------------------------------------
@@ -192,13 +201,20 @@ class NgspiceSession:
             if not job.netlist:
                 return Raw(vectors={}, failure=Failure.ENGINE, message="netlist not sent")
             self.unload()
+            self._vectors = job.vectors
             out = self._load(job.netlist)
             log_parts.append(out)
             if "(ngSpice_Circ returned an error)" in out or _loading_failed(out):
                 self.loaded_key = None
                 return self._fail(log_parts, Failure.NETLIST, restart=bool(_FATAL.search(out)))
             self.loaded_key = job.key
-        if job.params:
+        if job.alters:
+            for command in job.alters:
+                out = self._command(f"alter {command}")
+                if out.strip():
+                    log_parts.append(out)
+                    return self._fail(log_parts, classify(out) or Failure.NETLIST)
+        elif job.params:
             for name, value in job.params.items():
                 log_parts.append(self._command(f"alterparam {name}={value:.12g}"))
             out = self._command("reset")
@@ -212,16 +228,18 @@ class NgspiceSession:
         plots = self._plots()
         vectors: dict[tuple[str, str], np.ndarray] = {}
         missing = []
-        for analysis, name in job.vectors:
+        for analysis, name in job.vectors or self._vectors:
             plot = next((p for p in plots if p.rstrip("0123456789") == analysis), None)
             data = self._vector(f"{plot}.{name}") if plot else None
             if data is None:
                 missing.append(f"{analysis}:{name}")
+            elif data.size == 1 and data.dtype == np.float64:
+                vectors[(analysis, name)] = float(data[0])
             else:
                 vectors[(analysis, name)] = data
         self._command("destroy all")
         log = "\n".join(p for p in log_parts if p)
-        missing += [f"{a}:{n}" for (a, n), v in vectors.items() if not np.all(np.isfinite(v))]
+        missing += [f"{a}:{n}" for (a, n), v in vectors.items() if not np.isfinite(v).all()]
         failure = None
         if missing or _ABORTED.search(log):
             # Warnings alone (a gmin-stepping attempt that failed before source stepping

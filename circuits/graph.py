@@ -22,16 +22,14 @@ simulation" and by :mod:`lorarl`.
 
 from __future__ import annotations
 
-import ast
 import math
-import operator
 from collections.abc import Mapping
 
 import torch
 from torch_geometric.data import Data
 
 from .amplifier import Amplifier
-from .netlist import Device, parse_value
+from .netlist import Device, evaluate
 from .results import SimulationResult
 from .technology import Technology
 
@@ -181,44 +179,3 @@ def _net_voltages(result: SimulationResult | None, types: Mapping[str, str]) -> 
                 out[net] = result.node_voltages[key]
     out.setdefault("vss", 0.0)
     return out
-
-
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-        ast.Div: operator.truediv, ast.Pow: operator.pow, ast.USub: operator.neg,
-        ast.UAdd: operator.pos}
-
-
-def evaluate(expr: str | None, values: Mapping[str, float]) -> float:
-    """Value of a netlist field: a SPICE number, or a ``{...}`` arithmetic expression of params.
-
-    Supports + - * / ** (or ^), parentheses, numbers with SPICE suffixes, and parameter names.
-    """
-    if expr is None:
-        raise ValueError("no value")
-    text = expr.strip()
-    if text.upper().startswith("DC "):
-        text = text[3:].strip()
-    if text.startswith("{") and text.endswith("}"):
-        text = text[1:-1]
-    elif text.startswith("'") and text.endswith("'"):
-        text = text[1:-1]
-    else:
-        try:
-            return parse_value(text)
-        except ValueError:
-            pass
-    return _eval(ast.parse(text.replace("^", "**"), mode="eval").body, values)
-
-
-def _eval(node: ast.AST, values: Mapping[str, float]) -> float:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return float(node.value)
-    if isinstance(node, ast.Name):
-        if node.id.lower() not in values:
-            raise ValueError(f"unknown parameter {node.id!r} in an expression")
-        return float(values[node.id.lower()])
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        return _OPS[type(node.op)](_eval(node.left, values), _eval(node.right, values))
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
-        return _OPS[type(node.op)](_eval(node.operand, values))
-    raise ValueError(f"unsupported expression: {ast.dump(node)}")

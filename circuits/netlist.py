@@ -18,19 +18,23 @@ with KIND one of ``width``, ``length`` (bounds come from the technology), ``curr
 
 from __future__ import annotations
 
+import ast
+import operator
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import NetlistError
 
 #: Functions of ngspice's expression parser; a parameter of that name breaks every expression.
-RESERVED_NAMES = frozenset(
-    """abs acos acosh asin asinh atan atanh ceil cos cosh ddt exp floor int ln log log10 max min
-    nint pow pwr pwl sgn sign sin sinh sqrt tan tanh u uramp agauss gauss aunif unif limit
-    temper hertz time pi e i v""".split()
-)
+RESERVED_NAMES = frozenset((
+    "abs", "acos", "acosh", "asin", "asinh", "atan", "atanh", "ceil", "cos", "cosh", "ddt",
+    "exp", "floor", "int", "ln", "log", "log10", "max", "min", "nint", "pow", "pwr", "pwl",
+    "sgn", "sign", "sin", "sinh", "sqrt", "tan", "tanh", "u", "uramp", "agauss", "gauss",
+    "aunif", "unif", "limit", "temper", "hertz", "time", "pi", "e", "i", "v",
+))
 PARAM_KINDS = ("width", "length", "current", "capacitance", "resistance", "voltage")
 #: Statements that run or steer simulations; a user netlist may not contain them.
 FORBIDDEN_STATEMENTS = {
@@ -39,10 +43,12 @@ FORBIDDEN_STATEMENTS = {
     ".exec": "an .exec block runs ngspice commands",
     ".shell": "shell escapes are not allowed",
 }
-ANALYSIS_STATEMENTS = frozenset(
-    ".op .ac .dc .tran .noise .pz .sens .tf .disto .four .meas .measure .print .plot .save "
-    ".probe .width .nodeset .ic .step .temp".split()
-)
+ANALYSIS_STATEMENTS = frozenset((
+    ".op", ".ac", ".dc", ".tran", ".noise", ".pz", ".sens", ".tf", ".disto", ".four", ".meas",
+    ".measure", ".print", ".plot", ".save", ".probe", ".width", ".nodeset", ".ic", ".step",
+    ".temp",
+))
+_NUMBER_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(meg|mil|[tgkmunpfa])?")
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _KV_RE = re.compile(r"([A-Za-z_][\w.]*)\s*=\s*(\{[^}]*\}|'[^']*'|\S+)")
 
@@ -120,7 +126,7 @@ def parse_value(token: str) -> float:
         For anything that is not a plain number with a known suffix (ngspice itself would read
         ``1kfoo`` as 1000 silently).
     """
-    m = re.fullmatch(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(meg|mil|[tgkmunpfa])?", token.lower())
+    m = _NUMBER_RE.fullmatch(token.lower())
     if not m:
         raise NetlistError(f"not a number: {token!r}")
     scale = {"t": 1e12, "g": 1e9, "meg": 1e6, "k": 1e3, "m": 1e-3, "mil": 25.4e-6, "u": 1e-6,
@@ -383,3 +389,56 @@ def _all_lines(netlist: Netlist) -> Iterable[Line]:
     yield from netlist.top
     for sub in netlist.subckts.values():
         yield from sub.lines
+
+
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+        ast.Div: operator.truediv, ast.Pow: operator.pow, ast.USub: operator.neg,
+        ast.UAdd: operator.pos}
+
+
+def evaluate(expr: str | None, values: Mapping[str, float]) -> float:
+    """Value of a netlist field: a SPICE number, or a ``{...}`` arithmetic expression of params.
+
+    Supports + - * / ** (or ^), parentheses, numbers with SPICE suffixes, and parameter names.
+
+    Raises
+    ------
+    ValueError
+        For a missing field, an unknown name or an unsupported construct (a function call).
+    """
+    if expr is None:
+        raise ValueError("no value")
+    compiled = _compile(expr)
+    return compiled if isinstance(compiled, float) else _eval(compiled, values)
+
+
+@lru_cache(maxsize=4096)
+def _compile(expr: str) -> float | ast.AST:
+    text = expr.strip()
+    if text.upper().startswith("DC "):
+        text = text[3:].strip()
+    if text[:1] + text[-1:] in ("{}", "''"):
+        text = text[1:-1]
+    else:
+        try:
+            return parse_value(text)
+        except ValueError:
+            pass
+    try:
+        return ast.parse(text.replace("^", "**"), mode="eval").body
+    except SyntaxError as exc:
+        raise ValueError(f"cannot read expression {expr!r}: {exc.msg}") from None
+
+
+def _eval(node: ast.AST, values: Mapping[str, float]) -> float:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return float(node.value)
+    if isinstance(node, ast.Name):
+        if node.id.lower() not in values:
+            raise ValueError(f"unknown parameter {node.id!r} in an expression")
+        return float(values[node.id.lower()])
+    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        return _OPS[type(node.op)](_eval(node.left, values), _eval(node.right, values))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
+        return _OPS[type(node.op)](_eval(node.operand, values))
+    raise ValueError(f"unsupported expression: {ast.dump(node)}")

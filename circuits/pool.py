@@ -9,6 +9,7 @@ batch in parallel (:meth:`WorkerPool.run_many`) and returns results in the order
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
@@ -157,7 +158,7 @@ class WorkerPool:
                 worker.index, worker.deadline = index, time.monotonic() + self.timeout
                 job = jobs[index]
                 if worker.loaded_key == job.key:  # the worker has it: skip sending the text
-                    job = dataclasses.replace(job, netlist="")
+                    job = dataclasses.replace(job, netlist="", vectors=())
                 try:
                     worker.conn.send(job)
                 except (BrokenPipeError, OSError):
@@ -197,10 +198,8 @@ class WorkerPool:
         for i, w in enumerate(self._workers):
             if w is None:
                 continue
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError):
                 w.conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
             w.process.join(1)
             w.kill()
             self._workers[i] = None

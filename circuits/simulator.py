@@ -72,14 +72,20 @@ class Simulator:
             self._benches[key] = bench
         return bench
 
-    def _ensure_reference(self, bench: OpenLoopBench) -> None:
-        """Simulate the reference sizing once, for the FoM normalisation."""
-        if bench.reference_metrics is not None or bench.tech.name not in bench.amp.references:
+    def _prepare(self, bench: OpenLoopBench) -> None:
+        """Simulate the base sizing once (the reference, else the defaults): its operating point
+        becomes the bench's ``.nodeset``, and its UGBW and power the FoM normalisation when it is
+        the reference."""
+        if bench.prepared:
             return
+        bench.prepared = True
         params = bench.amp.check({}, bench.tech)
-        ref = bench.result(self.pool.run(bench.job(params)), params)
-        if ref.ok and ref.ugbw_hz and ref.power_w:
-            bench.reference_metrics = (ref.ugbw_hz, ref.power_w)
+        base = bench.result(self.pool.run(bench.job(params)), params)
+        if base.node_voltages:
+            bench.set_nodeset(base.node_voltages)
+        if bench.tech.name in bench.amp.references and base.ok and base.ugbw_hz \
+                and base.power_w:
+            bench.reference_metrics = (base.ugbw_hz, base.power_w)
 
     def simulate(self, circuit: CircuitLike, tech: str | Technology,
                  params: Mapping[str, float] | None = None,
@@ -98,7 +104,7 @@ class Simulator:
             When a parameter name is unknown (values out of bounds give failed results).
         """
         bench = self.bench(circuit, tech, settings)
-        self._ensure_reference(bench)
+        self._prepare(bench)
         checked: list[dict[str, float] | ParameterError] = []
         for params in param_sets:
             unknown = sorted(set(params) - set(bench.amp.parameter_names))

@@ -45,8 +45,6 @@ class Technology:
     device_style : ``"model"`` for ``M`` elements, ``"subckt"`` for PDKs whose transistors are
         subcircuits (``X`` elements).
     size_unit : unit of W and L in the device line (1 for metres, 1e-6 for PDKs in microns).
-    diffusion_length : when set, model-style devices get drain/source areas and perimeters
-        ``AS = AD = W * diffusion_length``, ``PS = PD = 2 (W + diffusion_length)``.
     kind : ``"predictive"``, ``"pdk"`` or ``"user"``.
     description : one line on what the models are.
     """
@@ -62,7 +60,6 @@ class Technology:
     lmax: float
     device_style: Literal["model", "subckt"] = "model"
     size_unit: float = 1.0
-    diffusion_length: float | None = None
     kind: str = "user"
     description: str = ""
 
@@ -114,11 +111,6 @@ class Technology:
             line = f"X{dev.name} {nodes} {model} w={{{_expr(w)}/{s:g}}} l={{{_expr(length)}/{s:g}}}"
         else:
             line = f"{dev.name} {nodes} {model} W={w} L={length}"
-            ld = self.diffusion_length
-            if ld and not {"as", "ad"} & set(params):
-                we = _expr(w)
-                line += (f" AS={{{we}*{ld:g}}} AD={{{we}*{ld:g}}}"
-                         f" PS={{2*({we}+{ld:g})}} PD={{2*({we}+{ld:g})}}")
         return f"{line} {extra}".rstrip()
 
     def op_vector(self, instance_path: str, dev: Device, quantity: str) -> str:
@@ -173,7 +165,7 @@ def model_card(node: str) -> str:
 
 
 def predictive(node: str) -> Technology:
-    """The built-in predictive technology of a node (``"180nm"``, ``"90nm"``, ``"45nm"``, ``"22nm"``)."""
+    """The built-in predictive technology of a node (180nm, 90nm, 45nm or 22nm)."""
     entry = predictive_table()["nodes"].get(node)
     if entry is None:
         raise TechnologyError(f"no predictive node {node!r}")
@@ -182,8 +174,9 @@ def predictive(node: str) -> Technology:
     return Technology(
         name=node, vdd=float(entry["vdd"]), lmin=lmin, nmos=f"nch{tag}", pmos=f"pch{tag}",
         library=model_card(node), wmin=2 * lmin, wmax=2000 * lmin, lmax=25 * lmin,
-        diffusion_length=2.5 * lmin, kind="predictive",
-        description=f"predictive-style BSIM4 cards, {node}, VDD {entry['vdd']:g} V (not foundry data)",
+        kind="predictive",
+        description=f"predictive-style BSIM4 cards, {node}, VDD {entry['vdd']:g} V "
+                    "(not foundry data)",
     )
 
 

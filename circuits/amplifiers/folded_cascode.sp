@@ -14,19 +14,19 @@
 *@param l78   length      M7 M8 PMOS cascode length
 *@param w910  width       M9 M10 PMOS mirror width
 *@param lp    length      M0 M9 M10 MB3 MB5 PMOS current-source length
-*@param ln    length      M3 M4 MB1 MB2 MB7 NMOS current-sink length
+*@param lnn    length      M3 M4 MB1 MB2 MB7 NMOS current-sink length
 *@param wb1   width       MB1 MB2 MB7 NMOS bias-mirror width
 *@param wb3   width       MB3 MB5 PMOS bias-mirror width
 *@param wbcn  width       MB4 NMOS cascode-bias diode width
 *@param wbcp  width       MB6 PMOS cascode-bias diode width
 *@param ibias current     1e-6 2e-4 reference bias current
 .subckt folded_cascode inp inn out vdd vss w0=2u w12=2u l12=0.2u w34=2u w56=1u l56=0.2u
-+ w78=2u l78=0.2u w910=2u lp=0.2u ln=0.2u wb1=1u wb3=1u wbcn=0.25u wbcp=0.5u ibias=10u
++ w78=2u l78=0.2u w910=2u lp=0.2u lnn=0.2u wb1=1u wb3=1u wbcn=0.25u wbcp=0.5u ibias=10u
 M0 tail vbp vdd vdd pch W={w0} L={lp}
 M1 f1 inp tail vdd pch W={w12} L={l12}
 M2 f2 inn tail vdd pch W={w12} L={l12}
-M3 f1 vbn vss vss nch W={w34} L={ln}
-M4 f2 vbn vss vss nch W={w34} L={ln}
+M3 f1 vbn vss vss nch W={w34} L={lnn}
+M4 f2 vbn vss vss nch W={w34} L={lnn}
 M5 o1 vcn f1 vss nch W={w56} L={l56}
 M6 out vcn f2 vss nch W={w56} L={l56}
 M7 o1 vcp p1 vdd pch W={w78} L={l78}
@@ -34,11 +34,11 @@ M8 out vcp p2 vdd pch W={w78} L={l78}
 M9 p1 o1 vdd vdd pch W={w910} L={lp}
 M10 p2 o1 vdd vdd pch W={w910} L={lp}
 Iref vdd vbn DC {ibias}
-MB1 vbn vbn vss vss nch W={wb1} L={ln}
-MB2 vbp vbn vss vss nch W={wb1} L={ln}
+MB1 vbn vbn vss vss nch W={wb1} L={lnn}
+MB2 vbp vbn vss vss nch W={wb1} L={lnn}
 MB3 vbp vbp vdd vdd pch W={wb3} L={lp}
-MB4 vcn vcn vss vss nch W={wbcn} L={ln}
+MB4 vcn vcn vss vss nch W={wbcn} L={lnn}
 MB5 vcn vbp vdd vdd pch W={wb3} L={lp}
 MB6 vcp vcp vdd vdd pch W={wbcp} L={lp}
-MB7 vcp vbn vss vss nch W={wb1} L={ln}
+MB7 vcp vbn vss vss nch W={wb1} L={lnn}
 .ends folded_cascode
