@@ -39,7 +39,7 @@ class Failure(StrEnum):
 # Ordered: the first pattern that matches ngspice's output names the failure.
 _PATTERNS: list[tuple[Failure, re.Pattern]] = [
     (Failure.MODEL_BIN, re.compile(r"could not find a valid modelname|no model found for", re.I)),
-    (Failure.SINGULAR_MATRIX, re.compile(r"singular matrix", re.I)),
+    (Failure.SINGULAR_MATRIX, re.compile(r"singular matrix|matrix is singular", re.I)),
     (Failure.NONCONVERGENCE, re.compile(
         r"timestep too small|stepping failed|solution failed|iteration limit|no convergence|"
         r"op failed|dc solution failed|failed to converge|ac: can't find dc", re.I)),
@@ -206,7 +206,8 @@ class NgspiceSession:
             log_parts.append(out)
             if "(ngSpice_Circ returned an error)" in out or _loading_failed(out):
                 self.loaded_key = None
-                return self._fail(log_parts, Failure.NETLIST, restart=bool(_FATAL.search(out)))
+                return self._fail(log_parts, classify(out) or Failure.NETLIST,
+                                  restart=bool(_FATAL.search(out)))
             self.loaded_key = job.key
         if job.alters:
             for command in job.alters:

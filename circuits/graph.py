@@ -29,7 +29,7 @@ import torch
 from torch_geometric.data import Data
 
 from .amplifier import Amplifier
-from .netlist import Device, evaluate
+from .netlist import Device, evaluate, model_types
 from .results import SimulationResult
 from .technology import Technology
 
@@ -91,12 +91,13 @@ def circuit_graph(amp: Amplifier, tech: Technology, params: Mapping[str, float],
     """
     values = {k: float(v) for k, v in params.items()}
     types = net_types(amp)
-    devices = [d for d in amp.subckt.devices if _node_type(d, tech) is not None]
+    models = {**model_types(tech.library), **model_types(amp.netlist.text)}
+    devices = [d for d in amp.subckt.devices if _node_type(d, tech, models) is not None]
     names = [d.name for d in devices] + [LOAD]
     cl = amp.load_cap if load_cap is None else load_cap
-    x = [_features(d, tech, values) for d in devices] + [_load_features(cl)]
-    kinds = [NODE_TYPES.index(_node_type(d, tech)) for d in devices] + [NODE_TYPES.index(
-        "capacitor")]
+    x = [_features(d, tech, values, models) for d in devices] + [_load_features(cl)]
+    kinds = [NODE_TYPES.index(_node_type(d, tech, models)) for d in devices]
+    kinds.append(NODE_TYPES.index("capacitor"))
     members: dict[str, list[int]] = {}
     for i, d in enumerate(devices):
         for n in dict.fromkeys(n.lower() for n in d.nodes):
@@ -126,9 +127,10 @@ def circuit_graph(amp: Amplifier, tech: Technology, params: Mapping[str, float],
     )
 
 
-def _node_type(d: Device, tech: Technology) -> str | None:
+def _node_type(d: Device, tech: Technology, models: Mapping[str, str]) -> str | None:
     if d.kind in "MX" and d.model is not None:
-        pol = tech.polarity(d.model)
+        pol = tech.polarity(d.model) or {"nmos": "n", "pmos": "p"}.get(
+            models.get(d.model.lower(), "") if d.kind == "M" else "")
         return None if pol is None else ("nmos" if pol == "n" else "pmos")
     return {"R": "resistor", "C": "capacitor", "I": "current_source"}.get(d.kind)
 
@@ -140,8 +142,9 @@ def _log_unit(value: float, feature: str) -> float:
     return min(max((math.log10(value) - lo) / (hi - lo), 0.0), 1.0)
 
 
-def _features(d: Device, tech: Technology, values: Mapping[str, float]) -> list[float]:
-    kind = _node_type(d, tech)
+def _features(d: Device, tech: Technology, values: Mapping[str, float],
+              models: Mapping[str, str]) -> list[float]:
+    kind = _node_type(d, tech, models)
     one_hot = [float(kind == t) for t in NODE_TYPES]
     r = c = w = ln = i = 0.0
     if kind in ("nmos", "pmos"):

@@ -325,7 +325,40 @@ def parse_netlist(text: str, source: str = "netlist") -> Netlist:
             top.append(line)
     if current is not None and header is not None:
         raise NetlistError(f"{source}, line {header.number}: .subckt without .ends")
+    _check_recursion(subckts, source)
     return Netlist(text, subckts, tuple(top), parse_param_decls(text), source)
+
+
+def _check_recursion(subckts: dict[str, Subcircuit], source: str) -> None:
+    """Refuse a subcircuit that instantiates itself, directly or through others."""
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        for d in subckts[name].devices:
+            child = (d.model or "").lower()
+            if d.kind != "X" or child not in subckts:
+                continue
+            if child in path:
+                cycle = " -> ".join((*path, child))
+                raise NetlistError(f"{source}: recursive subcircuits: {cycle}")
+            visit(child, (*path, child))
+
+    for name in subckts:
+        visit(name, (name,))
+
+
+def model_types(text: str) -> dict[str, str]:
+    """``.model`` names defined in SPICE text and their types (``nmos``, ``pmos``, ``d``, ...).
+
+    Binned models (``name.1``, ``name.2``) are reported under their base name.
+    """
+    out = {}
+    for m in re.finditer(r"(?im)^\s*\.model\s+(\S+)\s+\(?\s*([a-z]+)", text):
+        out[m.group(1).lower().split(".")[0]] = m.group(2).lower()
+    return out
+
+
+def has_includes(text: str) -> bool:
+    """Whether SPICE text pulls in other files (``.include``/``.lib``)."""
+    return re.search(r"(?im)^\s*\.(include|inc|lib)\s", text) is not None
 
 
 def _make_subckt(header: Line, body: list[Line], source: str) -> Subcircuit:

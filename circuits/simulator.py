@@ -73,19 +73,20 @@ class Simulator:
         return bench
 
     def _prepare(self, bench: OpenLoopBench) -> None:
-        """Simulate the base sizing once (the reference, else the defaults): its operating point
-        becomes the bench's ``.nodeset``, and its UGBW and power the FoM normalisation when it is
-        the reference."""
+        """Simulate the reference sizing once, if the amplifier has one in this technology:
+        its UGBW and power normalise the FoM, and its operating point becomes the bench's
+        ``.nodeset`` (Newton then starts next to the solution)."""
         if bench.prepared:
             return
         bench.prepared = True
+        if bench.tech.name not in bench.amp.references:
+            return
         params = bench.amp.check({}, bench.tech)
-        base = bench.result(self.pool.run(bench.job(params)), params)
-        if base.node_voltages:
-            bench.set_nodeset(base.node_voltages)
-        if bench.tech.name in bench.amp.references and base.ok and base.ugbw_hz \
-                and base.power_w:
-            bench.reference_metrics = (base.ugbw_hz, base.power_w)
+        ref = bench.result(self.pool.run(bench.job(params)), params)
+        if ref.node_voltages:
+            bench.set_nodeset(ref.node_voltages)
+        if ref.ok and ref.ugbw_hz and ref.power_w:
+            bench.reference_metrics = (ref.ugbw_hz, ref.power_w)
 
     def simulate(self, circuit: CircuitLike, tech: str | Technology,
                  params: Mapping[str, float] | None = None,

@@ -22,8 +22,8 @@ import numpy as np
 
 from .amplifier import Amplifier
 from .engine import Failure, Job, Raw
-from .errors import ParameterError
-from .netlist import Device, evaluate
+from .errors import NetlistError, ParameterError
+from .netlist import Device, evaluate, has_includes, model_types
 from .results import (
     OP_QUANTITIES,
     DeviceOP,
@@ -75,11 +75,13 @@ class OpenLoopBench:
         s = self.settings
         self.vcm = s.vcm if s.vcm is not None else (ref.vcm if ref else tech.vdd / 2)
         self.load_cap = s.load_cap if s.load_cap is not None else amp.load_cap
+        self._models = {**model_types(tech.library), **model_types(amp.netlist.text)}
+        self._check_models()
         self.transistors = [d for d in amp.subckt.devices if _is_transistor(d, tech)]
         self.nodeset: dict[str, float] = {}
         self.alter_plan = self._alter_plan()
         self._device_vectors = [
-            (d, tech.polarity(d.model) or "n",
+            (d, self.polarity(d),
              {q: tech.op_vector(INSTANCE, d, q) for q in OP_QUANTITIES})
             for d in self.transistors
         ]
@@ -88,6 +90,28 @@ class OpenLoopBench:
         self.vectors = self._vectors()
         self.reference_metrics: tuple[float, float] | None = None
         self.prepared = False
+
+    def _check_models(self) -> None:
+        """Every transistor's model must exist (unless it may come from an included file)."""
+        hidden = has_includes(self.tech.library) or has_includes(self.amp.netlist.text)
+        for d in self.amp.subckt.devices:
+            if d.kind != "M" or d.model is None:
+                continue
+            model = d.model.lower()
+            if model in GENERIC or self.tech.polarity(model) or model in self._models or hidden:
+                continue
+            raise NetlistError(
+                f"{self.amp.name}: transistor {d.name} uses model {d.model!r}, which neither "
+                f"the netlist nor technology {self.tech.name} defines (generic names: nch, pch)"
+            )
+
+    def polarity(self, d: Device) -> str:
+        """``"n"`` or ``"p"`` for a transistor (technology names, generic names, ``.model``)."""
+        model = (d.model or "").lower()
+        pol = self.tech.polarity(model)
+        if pol is None:
+            pol = {"nmos": "n", "pmos": "p"}.get(self._models.get(model, ""), "n")
+        return pol
 
     def set_nodeset(self, voltages: Mapping[str, float]) -> None:
         """Start every operating-point search from these node voltages (``.nodeset``).
