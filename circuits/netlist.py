@@ -49,6 +49,8 @@ ANALYSIS_STATEMENTS = frozenset((
     ".temp",
 ))
 _NUMBER_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(meg|mil|[tgkmunpfa])?")
+_SUFFIXED = re.compile(r"(?<![\w.])(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?(?:meg|mil|[tgkmunpfa])(?!\w)",
+                       re.I)
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 _KV_RE = re.compile(r"([A-Za-z_][\w.]*)\s*=\s*(\{[^}]*\}|'[^']*'|\S+)")
 
@@ -458,6 +460,7 @@ def _compile(expr: str) -> float | ast.AST:
         except ValueError:
             pass
     try:
+        text = _SUFFIXED.sub(lambda m: repr(parse_value(m.group(0))), text)
         return ast.parse(text.replace("^", "**"), mode="eval").body
     except SyntaxError as exc:
         raise ValueError(f"cannot read expression {expr!r}: {exc.msg}") from None

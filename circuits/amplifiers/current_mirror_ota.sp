@@ -2,6 +2,7 @@
 * NMOS pair M1/M2 with tail M5 into PMOS diodes M3/M4; PMOS mirrors M6/M7 (ratio w67/w34)
 * and the NMOS mirror M8/M9 deliver the differential current to the single output node.
 * M10 is the bias diode of the reference current Iref. The load capacitor compensates.
+* Header defaults are the 45 nm reference sizing (current_mirror_ota.json).
 * Pins: inp inn out vdd vss. Generic device names nch/pch are resolved by the technology.
 *@param w12   width       M1 M2 input-pair width
 *@param l12   length      M1 M2 input-pair length
@@ -14,8 +15,8 @@
 *@param wb    width       M10 bias diode width
 *@param lb    length      M5 M10 bias-mirror length
 *@param ibias current     1e-6 2e-4 reference bias current
-.subckt current_mirror_ota inp inn out vdd vss w12=1u l12=0.2u w34=1u l34=0.2u w67=2u
-+ w89=1u l89=0.2u w5=1u wb=1u lb=0.2u ibias=10u
+.subckt current_mirror_ota inp inn out vdd vss w12=1u l12=90n w34=0.7u l34=360n w67=1.4u
++ w89=0.7u l89=360n w5=1.5u wb=1.5u lb=360n ibias=5u
 M1 n1 inn tail vss nch W={w12} L={l12}
 M2 n2 inp tail vss nch W={w12} L={l12}
 M3 n1 n1 vdd vdd pch W={w34} L={l34}

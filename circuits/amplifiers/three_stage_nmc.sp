@@ -21,8 +21,8 @@
 *@param ibias current     1e-6 2e-4 reference bias current
 *@param cm1   capacitance 1e-14 1e-11 outer Miller capacitor
 *@param cm2   capacitance 1e-14 1e-11 inner Miller capacitor
-.subckt three_stage_nmc inp inn out vdd vss w12=1u l12=0.2u w34=1u l34=0.2u w5=1u w6=1u
-+ l6=0.2u w78=1u l78=0.2u w9=1u w10=4u l10=0.2u w11=2u wb=1u lb=0.2u ibias=10u cm1=1p cm2=0.5p
+.subckt three_stage_nmc inp inn out vdd vss w12=1.5u l12=0.18u w34=1u l34=0.18u w5=3u w6=1.5u
++ l6=0.18u w78=2u l78=0.18u w9=3u w10=16u l10=0.18u w11=24u wb=1.5u lb=0.36u ibias=5u cm1=1.5p cm2=0.8p
 M1 n1 inn tail vss nch W={w12} L={l12}
 M2 n2 inp tail vss nch W={w12} L={l12}
 M3 n1 n1 vdd vdd pch W={w34} L={l34}

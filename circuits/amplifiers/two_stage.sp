@@ -16,8 +16,8 @@
 *@param ibias current     1e-6 2e-4 reference bias current
 *@param cc    capacitance 1e-14 1e-11 Miller compensation capacitor
 *@param rz    resistance  10 1e5 nulling resistor in series with Cc
-.subckt two_stage inp inn out vdd vss w12=1u l12=0.2u w34=1u l34=0.2u w5=1u w6=4u l6=0.2u
-+ w7=2u w8=1u lb=0.2u ibias=10u cc=1p rz=1k
+.subckt two_stage inp inn out vdd vss w12=2u l12=0.18u w34=1.5u l34=0.18u w5=3u w6=6u l6=0.18u
++ w7=6u w8=1.5u lb=0.36u ibias=10u cc=1p rz=1.6k
 M1 n1 inn tail vss nch W={w12} L={l12}
 M2 n2 inp tail vss nch W={w12} L={l12}
 M3 n1 n1 vdd vdd pch W={w34} L={l34}

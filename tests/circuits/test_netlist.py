@@ -1,0 +1,100 @@
+"""The SPICE reader: numbers, lines, devices, safety checks, parameter declarations."""
+
+import math
+
+import pytest
+
+from circuits.errors import NetlistError
+from circuits.netlist import (
+    evaluate,
+    logical_lines,
+    parse_device,
+    parse_netlist,
+    parse_param_decls,
+    parse_value,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1", 1.0), ("2u", 2e-6), ("1.5meg", 1.5e6), ("10k", 1e4), ("3e-6", 3e-6), ("-4p", -4e-12),
+     ("1M", 1e-3), (".5n", 0.5e-9)],
+)
+def test_parse_value(text, value):
+    assert math.isclose(parse_value(text), value, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("text", ["1kfoo", "abc", "", "1..2"])
+def test_parse_value_refuses_garbage(text):
+    with pytest.raises(NetlistError):
+        parse_value(text)
+
+
+def test_logical_lines_join_continuations_and_drop_comments():
+    lines = logical_lines("* title\nR1 a b 1k $ inline\n+ tc1=0\n\n; x\nC1 a 0 1p ; note\n")
+    assert [ln.text for ln in lines] == ["R1 a b 1k tc1=0", "C1 a 0 1p"]
+    assert lines[0].number == 2
+
+
+def test_parse_device_mosfet_and_subckt_instance():
+    from circuits.netlist import Line
+
+    m = parse_device(Line(1, "M1 d g s b nch W={w12} L={l12}"))
+    assert (m.kind, m.nodes, m.model) == ("M", ("d", "g", "s", "b"), "nch")
+    assert m.params == {"w": "{w12}", "l": "{l12}"}
+    x = parse_device(Line(2, "X1 a b c amp w=1u"))
+    assert (x.kind, x.nodes, x.model, x.params) == ("X", ("a", "b", "c"), "amp", {"w": "1u"})
+    i = parse_device(Line(3, "Iref vdd nb DC {ibias}"))
+    assert (i.nodes, i.value) == (("vdd", "nb"), "DC {ibias}")
+    with pytest.raises(NetlistError, match="at least"):
+        parse_device(Line(4, "M1 d g s"))
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [(".control\nshell rm -rf /\n.endc", r"\.control refused"),
+     (".tran 1n 1u", "analyses and outputs belong to the test bench"),
+     (".meas ac x max v(out)", "analyses"),
+     (".save all", "analyses")],
+)
+def test_unsafe_netlists_are_refused(body, match):
+    with pytest.raises(NetlistError, match=match):
+        parse_netlist(f"* x\n.subckt a inp inn out vdd vss\nR1 out vss 1k\n.ends\n{body}\n")
+
+
+def test_ngspice_script_is_refused():
+    with pytest.raises(NetlistError, match="scripts"):
+        parse_netlist("*ng_script\nshell ls\n")
+
+
+def test_subckt_structure_errors():
+    with pytest.raises(NetlistError, match=r"without \.ends"):
+        parse_netlist(".subckt a x y\nR1 x y 1\n")
+    with pytest.raises(NetlistError, match="nested"):
+        parse_netlist(".subckt a x\n.subckt b y\n.ends\n.ends\n")
+    with pytest.raises(NetlistError, match="duplicate"):
+        parse_netlist(".subckt a x y\nR1 x y 1\nR1 x y 2\n.ends\n")
+    with pytest.raises(NetlistError, match="recursive"):
+        parse_netlist(".subckt a x y\nX1 x y b\n.ends\n.subckt b x y\nX1 x y a\n.ends\n")
+
+
+def test_param_declarations():
+    decls = parse_param_decls("*@param w1 width input width\n*@param ib current 1u 1m bias\n")
+    assert decls[0].name == "w1" and decls[0].lo is None and decls[0].description == "input width"
+    assert (decls[1].kind, decls[1].lo, decls[1].hi) == ("current", 1e-6, 1e-3)
+    with pytest.raises(NetlistError, match="needs LO HI"):
+        parse_param_decls("*@param cc capacitance\n")
+    with pytest.raises(NetlistError, match="ngspice function name"):
+        parse_param_decls("*@param ln length\n")
+    with pytest.raises(NetlistError, match="kind"):
+        parse_param_decls("*@param w1 area 1 2\n")
+
+
+def test_evaluate_expressions():
+    assert evaluate("{2*w + 1u}", {"w": 1e-6}) == pytest.approx(3e-6)
+    assert evaluate("DC {ibias}", {"ibias": 5e-6}) == 5e-6
+    assert evaluate("10k", {}) == 1e4
+    with pytest.raises(ValueError, match="unknown parameter"):
+        evaluate("{q}", {})
+    with pytest.raises(ValueError, match="unsupported"):
+        evaluate("{sqrt(w)}", {"w": 1.0})

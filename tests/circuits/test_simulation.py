@@ -1,0 +1,197 @@
+"""Real ngspice simulations: known answers, the four reference designs, failures, determinism."""
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+import pytest
+
+from circuits import (
+    Amplifier,
+    BenchSettings,
+    Failure,
+    NetlistError,
+    ParameterError,
+    get_amplifier,
+    get_technology,
+    list_amplifiers,
+)
+from circuits.engine import Job
+from circuits.testbench import OpenLoopBench
+
+IDEAL_TWO_POLE = """
+* two-pole amplifier of ideal transconductors
+*@param gm1 resistance 1e-6 1 first-stage transconductance (S)
+*@param gm2 resistance 1e-6 1 second-stage transconductance (S)
+.subckt ideal2 inp inn out vdd vss gm1=1m gm2=2m
+G1 vss n1 inp inn {gm1}
+R1 n1 vss 100k
+C1 n1 vss 10p
+G2 vss out n1 vss {gm2}
+R2 out vss 50k
+.ends ideal2
+"""
+
+
+def _exact_two_pole(a1, p1, a2, p2):
+    def h(f):
+        return a1 * a2 / ((1 + 1j * f / p1) * (1 + 1j * f / p2))
+
+    lo, hi = 1.0, 1e12
+    for _ in range(300):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if abs(h(mid)) > 1 else (lo, mid)
+    pm = 180 + math.degrees(np.angle(h(lo)))
+    return 20 * math.log10(a1 * a2), lo, pm
+
+
+def test_rc_lowpass_engine_vectors(sim):
+    r, c = 1e3, 1e-9
+    fc = 1 / (2 * math.pi * r * c)
+    netlist = (f"* rc\nV1 in 0 DC 0 AC 1\nR1 in out {r}\nC1 out 0 {c}\n"
+               ".ac dec 50 1e3 1e7\n.end\n")
+    raw = sim.run_jobs([Job("rc", netlist, {}, (("ac", "frequency"), ("ac", "out")))])[0]
+    assert raw.failure is None
+    f = np.real(raw.vectors[("ac", "frequency")])
+    h = raw.vectors[("ac", "out")]
+    np.testing.assert_allclose(h, 1 / (1 + 2j * np.pi * f * r * c), rtol=1e-6)
+    i = int(np.argmin(abs(np.log(f / fc))))
+    assert abs(h[i]) == pytest.approx(1 / math.sqrt(2), rel=0.05)
+
+
+def test_ideal_two_pole_amplifier_metrics(sim):
+    amp = Amplifier.from_text(IDEAL_TWO_POLE, source="ideal2")
+    tech = get_technology("45nm")
+    cl = 2e-12
+    res = sim.simulate(amp, tech, {"gm1": 1e-3, "gm2": 2e-3}, BenchSettings(load_cap=cl))
+    assert res.ok, res.reason
+    gain_db, ugbw, pm = _exact_two_pole(1e-3 * 100e3, 1 / (2 * math.pi * 100e3 * 10e-12),
+                                        2e-3 * 50e3, 1 / (2 * math.pi * 50e3 * cl))
+    assert res.gain_db == pytest.approx(gain_db, abs=0.01)
+    assert res.ugbw_hz == pytest.approx(ugbw, rel=0.01)
+    assert res.pm_deg == pytest.approx(pm, abs=0.5)
+    assert res.power_w == pytest.approx(0.0, abs=1e-12)
+    assert res.devices == {} and not res.all_saturated
+
+
+@pytest.mark.parametrize("tech", ["45nm", "22nm"])
+@pytest.mark.parametrize("circuit", list_amplifiers())
+def test_reference_designs_work(sim, circuit, tech):
+    res = sim.simulate(circuit, tech)
+    assert res.ok, res.reason
+    off = {n: round(d.margin, 3) for n, d in res.devices.items() if d.region != "saturation"}
+    assert res.all_saturated, f"not in saturation (|Vds|-|Vdsat|, V): {off}"
+    assert res.pm_deg >= 60.0
+    assert res.fom == pytest.approx(1.0, rel=1e-9)
+    assert res.node_voltages["out"] == pytest.approx(res.node_voltages["inp"], abs=0.02)
+
+
+def test_same_parameters_same_result(sim):
+    amp = get_amplifier("two_stage")
+    p = amp.check({}, "45nm")
+    q = {**p, "w6": p["w6"] * 1.3, "ibias": p["ibias"] * 0.8}
+    a, b, c = sim.simulate_many(amp, "45nm", [q, p, q])
+    assert a.ok and c.ok
+    assert (a.gain_db, a.ugbw_hz, a.pm_deg, a.power_w) == (c.gain_db, c.ugbw_hz, c.pm_deg,
+                                                           c.power_w)
+    assert a.ugbw_hz != b.ugbw_hz
+
+
+def test_alter_path_equals_reparse_path(sim):
+    bench = sim.bench("two_stage", "45nm")
+    assert bench.alter_plan, "the built-in amplifiers re-simulate with alter"
+    p = bench.amp.check({}, bench.tech)
+    rng = np.random.default_rng(3)
+    q = {k: v * rng.uniform(0.85, 1.15) for k, v in p.items()}
+    job = bench.job(q)
+    reparse = dataclasses.replace(job, key=job.key + "-reparse", alters=())
+    fast, slow = sim.run_jobs([job, reparse])
+    assert fast.failure is None and slow.failure is None
+    np.testing.assert_allclose(fast.vectors[("ac", "out")], slow.vectors[("ac", "out")],
+                               rtol=1e-9)
+    for name, value in fast.vectors.items():
+        if name[0] == "op":
+            assert value == pytest.approx(slow.vectors[name], rel=1e-7, abs=1e-15), name
+
+
+def test_parameter_validation(sim):
+    with pytest.raises(ParameterError, match="no parameter"):
+        sim.simulate("two_stage", "45nm", {"w99": 1e-6})
+    for bad in (1.0, float("nan"), float("inf"), -1e-6):
+        res = sim.simulate("two_stage", "45nm", {"w12": bad})
+        assert not res.ok and res.failure is Failure.INVALID_PARAMETER
+        assert "w12" in res.reason
+    res = sim.simulate("two_stage", "45nm", {"ibias": 1.0})
+    assert res.failure is Failure.INVALID_PARAMETER and "outside" in res.reason
+
+
+def _user(body: str) -> Amplifier:
+    return Amplifier.from_text(f".subckt amp inp inn out vdd vss\n{body}\n.ends\n", source="t")
+
+
+FAILURES = {
+    "singular_matrix": ("G1 vss out inp inn 1m\nR1 out vss 1meg\nV1 n1 vss 1\nV2 n1 vss 2",
+                        Failure.SINGULAR_MATRIX),
+    "nonconvergence": ("G1 vss out inp inn 1m\nR1 out vss 1meg\n"
+                       "B1 n1 vss V=1-u(v(n1)-0.5)\nR2 n1 vss 1k", Failure.NONCONVERGENCE),
+    "model_bin": ("G1 vss out inp inn 1m\nR1 out vss 1meg\nM1 out out vss vss nb W=1u L=5u\n"
+                  ".model nb.1 nmos level=54 lmin=1e-7 lmax=1e-6 wmin=1e-7 wmax=1e-5",
+                  Failure.MODEL_BIN),
+    "netlist_error": ("G1 vss out inp inn 1m\nR1 out vss {undefined_param}", Failure.NETLIST),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILURES))
+def test_failures_are_typed_and_the_pool_keeps_serving(sim, case):
+    body, failure = FAILURES[case]
+    res = sim.simulate(_user(body), "45nm")
+    assert not res.ok
+    assert res.failure is failure, res.reason
+    assert res.reason
+    after = sim.simulate("two_stage", "45nm")
+    assert after.ok
+
+
+def test_hanging_netlist_times_out_and_the_next_simulation_succeeds():
+    from circuits import Simulator
+
+    # a relaxation oscillator has no DC solution: ngspice's transient operating point never ends
+    hang = _user("G1 vss out inp inn 1m\nR1 out vss 1meg\nB1 n1 vss V=1-u(v(n2)-0.5)\n"
+                 "R2 n1 n2 1k\nC2 n2 vss 1n")
+    with Simulator(workers=1, timeout=2.0) as s:
+        assert s.simulate("two_stage", "45nm").ok
+        start = time.monotonic()
+        res = s.simulate(hang, "45nm")
+        elapsed = time.monotonic() - start
+        assert res.failure is Failure.TIMEOUT
+        assert elapsed < 2.0 + 1.5
+        assert s.pool.restarts == 1
+        assert s.simulate("two_stage", "45nm").ok
+
+
+def test_malformed_user_netlists_raise_clear_errors():
+    with pytest.raises(NetlistError, match=r"no \.subckt with the pins"):
+        Amplifier.from_text(".subckt amp a b c\nR1 a b 1k\n.ends\n")
+    with pytest.raises(NetlistError, match="exactly the pins"):
+        Amplifier.from_text(".subckt amp inp inn out vdd vss extra\nR1 inp out 1k\n.ends\n")
+    with pytest.raises(NetlistError, match=r"\.control refused"):
+        Amplifier.from_text(".subckt amp inp inn out vdd vss\nR1 inp out 1k\n.ends\n"
+                            ".control\nshell touch /tmp/pwned\n.endc\n")
+    with pytest.raises(NetlistError, match="neither"):
+        OpenLoopBench(_user("M1 out inp vss vss nosuch W=1u L=1u"), get_technology("45nm"))
+    with pytest.raises(NetlistError, match="need a"):
+        Amplifier.from_text(".subckt amp inp inn out vdd vss ibias=1u\nR1 inp out 1k\n.ends\n")
+
+
+def test_user_netlist_file_with_generic_devices(sim, tmp_path):
+    src = get_amplifier("two_stage").path.read_text()
+    path = tmp_path / "mine.sp"
+    path.write_text(src.replace("two_stage", "mine"))
+    amp = Amplifier.from_file(path)
+    settings = BenchSettings(vcm=0.55)  # the user's file has no reference (and no vcm)
+    ref = sim.simulate("two_stage", "45nm", get_amplifier("two_stage").defaults(), settings)
+    mine = sim.simulate(amp, "45nm", settings=settings)
+    assert mine.ok and ref.ok
+    assert mine.gain_db == pytest.approx(ref.gain_db, abs=1e-6)
+    assert mine.fom is None  # no references next to the file
