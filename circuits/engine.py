@@ -212,9 +212,10 @@ class NgspiceSession:
         if job.alters:
             for command in job.alters:
                 out = self._command(f"alter {command}")
-                if out.strip():
+                if out.strip():  # notices (a binned model re-selected) are not failures
                     log_parts.append(out)
-                    return self._fail(log_parts, classify(out) or Failure.NETLIST)
+                    if classify(out) or "error" in out.lower():
+                        return self._fail(log_parts, classify(out) or Failure.NETLIST)
         elif job.params:
             for name, value in job.params.items():
                 log_parts.append(self._command(f"alterparam {name}={value:.12g}"))

@@ -131,9 +131,15 @@ def parse_value(token: str) -> float:
     m = _NUMBER_RE.fullmatch(token.lower())
     if not m:
         raise NetlistError(f"not a number: {token!r}")
-    scale = {"t": 1e12, "g": 1e9, "meg": 1e6, "k": 1e3, "m": 1e-3, "mil": 25.4e-6, "u": 1e-6,
-             "n": 1e-9, "p": 1e-12, "f": 1e-15, "a": 1e-18, None: 1.0}[m.group(2)]
-    return float(m.group(1)) * scale
+    number, suffix = m.group(1), m.group(2)
+    if suffix is None:
+        return float(number)
+    if suffix == "mil":
+        return float(number) * 25.4e-6
+    exponent = {"t": 12, "g": 9, "meg": 6, "k": 3, "m": -3, "u": -6, "n": -9, "p": -12,
+                "f": -15, "a": -18}[suffix]
+    # "20u" -> float("20e-6"): the double nearest the decimal value, unlike 20 * 1e-6
+    return float(f"{number}e{exponent}") if "e" not in number else float(number) * 10.0**exponent
 
 
 def _strip_comment(raw: str) -> str:

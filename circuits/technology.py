@@ -113,21 +113,23 @@ class Technology:
             line = f"{dev.name} {nodes} {model} W={w} L={length}"
         return f"{line} {extra}".rstrip()
 
-    def op_vector(self, instance_path: str, dev: Device, quantity: str) -> str:
+    def op_vector(self, instance_path: str | None, dev: Device, quantity: str) -> str:
         """Name of the ngspice vector holding ``quantity`` (``gm``, ``id``, ...) of a transistor.
 
-        ``instance_path`` is the dotted subcircuit path (``"x1"``). Generic devices of a
-        subckt-style PDK live one level deeper, inside the PDK's device subcircuit.
+        ``instance_path`` is the dotted subcircuit path (``"x1"``), ``None`` at top level.
+        Generic devices of a subckt-style PDK live one level deeper, inside the PDK's device
+        subcircuit.
         """
         name = dev.name.lower()
+        prefix = f"{instance_path}." if instance_path else ""
         generic = dev.model is not None and dev.model.lower() in GENERIC
         if dev.kind == "X" or (generic and self.device_style == "subckt"):
             xname = name if dev.kind == "X" else f"x{name}"
             model = dev.model.lower()
             if generic:
                 model = (self.nmos if GENERIC[model] == "n" else self.pmos).lower()
-            return f"@m.{instance_path}.{xname}.m{model}[{quantity}]"
-        return f"@m.{instance_path}.{name}[{quantity}]"
+            return f"@m.{prefix}{xname}.m{model}[{quantity}]"
+        return f"@m.{prefix}{name}[{quantity}]" if prefix else f"@{name}[{quantity}]"
 
 
 def _expr(value: str) -> str:

@@ -138,7 +138,7 @@ class OpenLoopBench:
 
     def _netlist(self) -> str:
         amp, tech, s = self.amp, self.tech, self.settings
-        params = amp.check({}, tech) if amp.parameters else {}
+        params = amp.base(tech)
         others = [ln.text for ln in amp.netlist.top]
         other_subckts = [
             _subckt_source(amp, sub.name) for sub in amp.netlist.subckts.values()

@@ -1,0 +1,63 @@
+"""Technologies: generated cards, registry, user libraries, device lines."""
+
+import pytest
+
+from circuits import TechnologyError, get_technology, list_technologies, register_library
+from circuits.netlist import Device
+from circuits.technology import model_card, predictive_table
+
+
+def test_predictive_nodes():
+    assert list_technologies()[:4] == ["180nm", "90nm", "45nm", "22nm"]
+    for node, vdd in (("180nm", 1.8), ("90nm", 1.2), ("45nm", 1.0), ("22nm", 0.8)):
+        t = get_technology(node)
+        assert t.vdd == vdd and t.kind == "predictive"
+        assert t.width_bounds == (2 * t.lmin, 2000 * t.lmin)
+
+
+def test_model_card_is_generated_from_the_table():
+    card = model_card("45nm")
+    table = predictive_table()
+    assert ".model nch45 nmos level=54" in card and ".model pch45 pmos level=54" in card
+    assert f"vth0={table['nodes']['45nm']['nmos']['vth0']:g}" in card
+    assert "not foundry data" in card
+    with pytest.raises(TechnologyError):
+        model_card("7nm")
+
+
+def test_unknown_technology():
+    with pytest.raises(TechnologyError, match="unknown technology"):
+        get_technology("3nm")
+
+
+def test_register_user_library(tmp_path, sim):
+    lib = tmp_path / "my.lib"
+    lib.write_text(model_card("90nm").replace("nch90", "myn").replace("pch90", "myp"))
+    tech = register_library("my90", lib, nmos="myn", pmos="myp", vdd=1.2, lmin=90e-9)
+    assert get_technology("my90") is tech and "my90" in list_technologies()
+    ref90 = sim.simulate("two_stage", "90nm")
+    mine = sim.simulate("two_stage", tech, dict(ref90.params),
+                        settings=__import__("circuits").BenchSettings(vcm=0.75))
+    assert mine.ok and mine.gain_db == pytest.approx(ref90.gain_db, abs=1e-6)
+    with pytest.raises(TechnologyError, match="not found"):
+        register_library("nope", tmp_path / "missing.lib", nmos="a", pmos="b", vdd=1, lmin=1e-7)
+
+
+def test_device_line_for_a_subckt_pdk():
+    from dataclasses import replace
+
+    t = replace(get_technology("45nm"), name="fake", device_style="subckt", size_unit=1e-6,
+                nmos="pdk_nfet", pmos="pdk_pfet")
+    dev = Device("M1", "M", ("d", "g", "s", "b"), "nch", None, {"w": "{w1}", "l": "{l1}"})
+    assert t.device_line(dev) == "XM1 d g s b pdk_nfet w={w1/1e-06} l={l1/1e-06}"
+    assert t.op_vector("x1", dev, "gm") == "@m.x1.xm1.mpdk_nfet[gm]"
+
+
+@pytest.mark.skipif("sky130" not in list_technologies(), reason="SKY130 not installed")
+def test_sky130_runs_the_two_stage(sim):
+    from circuits import BenchSettings, get_amplifier
+
+    p = {k: max(v, 0.45e-6) if k.startswith("w") else v
+         for k, v in get_amplifier("two_stage").reference("180nm").params.items()}
+    res = sim.simulate("two_stage", "sky130", p, BenchSettings(vcm=0.9))
+    assert res.ok and res.all_saturated, res.reason
