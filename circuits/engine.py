@@ -15,8 +15,10 @@ import ctypes.util
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 
@@ -70,6 +72,9 @@ class Job:
     key : identifies ``netlist``; a worker with this key loaded skips parsing.
     netlist : full SPICE deck (title line first, ``.end`` last), with ``.param`` defaults.
     params : values for ``alterparam`` (every one must be a ``.param`` of the netlist).
+    finish : applied in the worker to the raw result and ``params``; what it returns comes back
+        as :attr:`Raw.result` instead of the vectors (it must be picklable; like ``vectors``
+        it is remembered with the netlist).
     alters : instead of ``params``, ``alter`` commands (``"m.x1.m1 w=1e-06 l=2e-07"``) that set
         device values directly; no ``reset`` (re-parse) is needed. They must set every value
         that depends on a design parameter, so that a job never inherits the previous one's.
@@ -83,6 +88,7 @@ class Job:
     params: dict[str, float] = field(default_factory=dict)
     vectors: tuple[tuple[str, str], ...] = ()
     alters: tuple[str, ...] = ()
+    finish: Callable[[Raw, dict[str, float]], Any] | None = None
 
 
 @dataclass
@@ -100,6 +106,7 @@ class Raw:
     restart: bool = False
     elapsed_s: float = 0.0
     loaded_key: str | None = None
+    result: Any = None
 
 
 def locate_library() -> str:
@@ -149,6 +156,7 @@ class NgspiceSession:
         self._commands = 0
         self.loaded_key: str | None = None
         self._vectors: tuple[tuple[str, str], ...] = ()
+        self.finish: Callable[[Raw, dict[str, float]], Any] | None = None
         self._command("set num_threads=1")
 
     # -- low level ------------------------------------------------------------------------------
@@ -202,6 +210,7 @@ class NgspiceSession:
                 return Raw(vectors={}, failure=Failure.ENGINE, message="netlist not sent")
             self.unload()
             self._vectors = job.vectors
+            self.finish = job.finish
             out = self._load(job.netlist)
             log_parts.append(out)
             if "(ngSpice_Circ returned an error)" in out or _loading_failed(out):

@@ -14,7 +14,9 @@ import dataclasses
 import multiprocessing as mp
 import os
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
+from typing import Any
 
 from .engine import Failure, Job, Raw
 
@@ -49,6 +51,13 @@ def _worker_main(conn: Connection) -> None:
                       restart=True)
         raw.elapsed_s = time.perf_counter() - start
         raw.loaded_key = session.loaded_key
+        if session.finish is not None and raw.loaded_key == job.key:
+            try:
+                raw.result = session.finish(raw, job.params)
+                raw.vectors, raw.log = {}, ""  # the result holds what the caller needs
+            except Exception as exc:  # a finisher's bug must not kill the worker
+                raw.result = None
+                raw.message = f"finishing failed: {type(exc).__name__}: {exc}"
         conn.send(raw)
         if raw.restart:
             return
@@ -144,9 +153,14 @@ class WorkerPool:
         """Run one job on the first worker."""
         return self.run_many([job])[0]
 
-    def run_many(self, jobs: list[Job]) -> list[Raw]:
-        """Run jobs on all workers in parallel; results come back in the order of ``jobs``."""
-        results: list[Raw | None] = [None] * len(jobs)
+    def run_many(self, jobs: list[Job], finish: Callable[[int, Raw], Any] | None = None) -> list:
+        """Run jobs on all workers in parallel; results come back in the order of ``jobs``.
+
+        ``finish(index, raw)``, when given, turns each raw result into the returned item as
+        soon as it arrives, while the workers go on with the next jobs.
+        """
+        results: list = [None] * len(jobs)
+        done = finish or (lambda _i, raw: raw)
         pending = list(range(len(jobs)))[::-1]
         busy: dict[int, _Worker] = {}  # worker slot -> worker
         while pending or busy:
@@ -158,7 +172,7 @@ class WorkerPool:
                 worker.index, worker.deadline = index, time.monotonic() + self.timeout
                 job = jobs[index]
                 if worker.loaded_key == job.key:  # the worker has it: skip sending the text
-                    job = dataclasses.replace(job, netlist="", vectors=())
+                    job = dataclasses.replace(job, netlist="", vectors=(), finish=None)
                 try:
                     worker.conn.send(job)
                 except (BrokenPipeError, OSError):
@@ -179,19 +193,19 @@ class WorkerPool:
                         raw = Raw(vectors={}, failure=Failure.ENGINE,
                                   message="ngspice worker died during the simulation",
                                   restart=True)
-                    results[worker.index] = raw
                     worker.loaded_key = raw.loaded_key
                     del busy[slot]
                     if raw.restart:
                         self._replace(slot)
+                    results[worker.index] = done(worker.index, raw)
                 elif time.monotonic() >= worker.deadline:
-                    results[worker.index] = Raw(
-                        vectors={}, failure=Failure.TIMEOUT,
-                        message=f"no result within the {self.timeout:g} s timeout; "
-                                "the simulation was killed", elapsed_s=self.timeout)
+                    raw = Raw(vectors={}, failure=Failure.TIMEOUT,
+                              message=f"no result within the {self.timeout:g} s timeout; "
+                                      "the simulation was killed", elapsed_s=self.timeout)
                     del busy[slot]
                     self._replace(slot)
-        return results  # type: ignore[return-value]
+                    results[worker.index] = done(worker.index, raw)
+        return results
 
     def close(self) -> None:
         """Stop every worker."""

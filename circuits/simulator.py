@@ -82,7 +82,7 @@ class Simulator:
         if bench.tech.name not in bench.amp.references:
             return
         params = bench.amp.check({}, bench.tech)
-        ref = bench.result(self.pool.run(bench.job(params)), params)
+        ref = _finish(bench, self.pool.run(bench.job(params)), params)
         if ref.node_voltages:
             bench.set_nodeset(ref.node_voltages)
         if ref.ok and ref.ugbw_hz and ref.power_w:
@@ -116,8 +116,10 @@ class Simulator:
                 checked.append(bench.amp.check(params, bench.tech))
             except ParameterError as exc:
                 checked.append(exc)
-        jobs = [bench.job(p) for p in checked if not isinstance(p, ParameterError)]
-        raws = iter(self.pool.run_many(jobs))
+        valid = [p for p in checked if not isinstance(p, ParameterError)]
+        results = iter(self.pool.run_many(
+            [bench.job(p) for p in valid],
+            lambda i, raw: _finish(bench, raw, valid[i])))
         out = []
         for params, given in zip(checked, param_sets, strict=True):
             if isinstance(params, ParameterError):
@@ -127,12 +129,17 @@ class Simulator:
                             for k, v in given.items()},
                     failure=Failure.INVALID_PARAMETER, reason=f"invalid parameter: {params}"))
             else:
-                out.append(bench.result(next(raws), params))
+                out.append(next(results))
         return out
 
     def run_jobs(self, jobs: Sequence[Job]) -> list[Raw]:
         """Run raw engine jobs (any netlist; used for device characterisation)."""
         return self.pool.run_many(list(jobs))
+
+
+def _finish(bench: OpenLoopBench, raw: Raw, params: Mapping[str, float]) -> SimulationResult:
+    """The worker's finished result, or the parent's for raws it made (timeouts, crashes)."""
+    return raw.result if raw.result is not None else bench.result(raw, params)
 
 
 def _is_number(value: object) -> bool:

@@ -242,10 +242,10 @@ class OpenLoopBench:
     def job(self, params: Mapping[str, float]) -> Job:
         """The engine job for already-validated parameters."""
         if self.alter_plan is None:
-            return Job(self.key, self.netlist, dict(params), self.vectors)
+            return Job(self.key, self.netlist, dict(params), self.vectors, finish=self.result)
         alters = tuple(f"{path} {k}={evaluate(e, params):.12g}"
                        for path, fields in self.alter_plan for k, e in fields.items())
-        return Job(self.key, self.netlist, dict(params), self.vectors, alters)
+        return Job(self.key, self.netlist, dict(params), self.vectors, alters, self.result)
 
     def result(self, raw: Raw, params: Mapping[str, float]) -> SimulationResult:
         """Turn a worker's raw vectors into a :class:`SimulationResult`."""
