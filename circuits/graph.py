@@ -23,10 +23,14 @@ simulation" and by :mod:`lorarl`.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 
 import torch
-from torch_geometric.data import Data
+
+with warnings.catch_warnings():  # torch-geometric 2.8 on torch 2.13: harmless deprecation notice
+    warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
+    from torch_geometric.data import Data
 
 from .amplifier import Amplifier
 from .netlist import Device, evaluate, model_types

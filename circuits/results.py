@@ -185,13 +185,13 @@ def measure_ac(frequency: np.ndarray, response: np.ndarray) -> ACMetrics:
     gain_db = 20 * math.log10(mag[0])
     crossings = np.nonzero((mag[:-1] > 1) & (mag[1:] <= 1))[0]
     if crossings.size == 0:
-        return ACMetrics(gain_db, None, None)
+        return ACMetrics(float(gain_db), None, None)
     i = int(crossings[0])
     lm0, lm1 = math.log10(mag[i]), math.log10(mag[i + 1])
     t = lm0 / (lm0 - lm1)
     lf = math.log10(f[i]) + t * (math.log10(f[i + 1]) - math.log10(f[i]))
     ph = phase[i] + t * (phase[i + 1] - phase[i])
-    return ACMetrics(gain_db, 10**lf, 180.0 + ph)
+    return ACMetrics(float(gain_db), float(10**lf), float(180.0 + ph))
 
 
 def fom(ugbw_hz: float, power_w: float, ref_ugbw_hz: float, ref_power_w: float) -> float:
