@@ -235,6 +235,27 @@ class SchematicBuilder:
                          .label(name, halign=halign, valign=valign))
         self.pins.add(name.lower())
 
+    def tag(self, ref: str, side: str = "right", length: float = 0.6) -> None:
+        """A net label: a short stub from ``ref`` ending in the net's name.
+
+        Tags of the same net are connected, as in schematic editors, which spares a bias wire
+        that would cross the drawing.
+        """
+        at, net, _ = self._resolve(ref)
+        if net is None:
+            raise SchematicError(f"{self.amp.name}: a tag needs a terminal or point, not {ref}")
+        dx = {"right": length, "left": -length}.get(side, 0.0)
+        dy = {"up": length, "down": -length}.get(side, 0.0)
+        end = (at[0] + dx, at[1] + dy)
+        key = self.point(f"tag_{net}_{len(self.points)}", end, net)
+        self.wire(ref, key)
+        self._union(key, "@tag:" + net)
+        halign = {"right": "left", "left": "right"}.get(side, "center")
+        valign = {"up": "bottom", "down": "top"}.get(side, "center")
+        off = (0.15 * (dx > 0) - 0.15 * (dx < 0), 0.15 * (dy > 0) - 0.15 * (dy < 0))
+        self.drawing.add(elm.Label().at((end[0] + off[0], end[1] + off[1]))
+                         .label(net, halign=halign, valign=valign, color="#555555"))
+
     def _find(self, key: str) -> str:
         self._parent.setdefault(key, key)
         while self._parent[key] != key:
@@ -338,9 +359,67 @@ def _two_stage(b: SchematicBuilder) -> None:
     b.pin(out, "out", side="right", length=1.6)
 
 
+def _current_mirror_ota(b: SchematicBuilder) -> None:
+    """Circuit C: current-mirror (symmetrical) OTA."""
+    b.rail("vdd", 9.0, -7.5, 13.0)
+    b.rail("vss", 0.0, -7.5, 13.0)
+    # bias: Iref into the diode M10, which sets the tail current of M5
+    b.element("Iref", (-6.5, 9.0), (-6.5, 5.5))
+    b.to_rail("Iref.p", "vdd")
+    b.mos("M10", (-6.5, 0.0), gate="right")
+    nb = b.point("nb", (-6.5, 2.3), "nb")
+    nb_g = b.point("nb_g", (-4.8, 0.75), "nb")
+    b.wire("Iref.n", nb, "M10.d", dots=(1,))
+    b.wire(nb, (-4.8, 2.3), nb_g, "M10.g", dots=(2,))
+    b.tag(nb_g, side="right", length=0.5)
+    b.mos("M5", (4.5, 0.0), gate="left")
+    b.tag("M5.g", side="left", length=0.5)
+    # input pair into the PMOS diodes M3, M4
+    b.mos("M1", (2.5, 3.2), gate="left")
+    b.mos("M2", (6.5, 3.2), gate="right")
+    tail = b.point("tail", (4.5, 3.2), "tail")
+    b.wire("M1.s", tail, "M2.s", dots=(1,))
+    b.wire(tail, "M5.d")
+    b.pin("M1.g", "inn", side="left")
+    b.pin("M2.g", "inp", side="right")
+    b.mos("M3", (2.5, 9.0), gate="left")
+    b.mos("M4", (6.5, 9.0), gate="right")
+    # PMOS mirrors M3-M6 (left) and M4-M7 (right)
+    b.mos("M6", (-1.0, 9.0), gate="right")
+    b.mos("M7", (10.0, 9.0), gate="left")
+    for m in ("M3", "M4", "M6", "M7"):
+        b.to_rail(f"{m}.s", "vdd")
+    n1 = b.point("n1", (2.5, 6.3), "n1")
+    g36 = b.point("g36", (0.75, 8.25), "n1")
+    b.wire("M3.d", n1, "M1.d", dots=(1,))
+    b.wire("M6.g", g36, "M3.g", dots=(1,))
+    b.wire(n1, (0.75, 6.3), g36)
+    n2 = b.point("n2", (6.5, 6.3), "n2")
+    g47 = b.point("g47", (8.25, 8.25), "n2")
+    b.wire("M4.d", n2, "M2.d", dots=(1,))
+    b.wire("M4.g", g47, "M7.g", dots=(1,))
+    b.wire(n2, (8.25, 6.3), g47)
+    # NMOS mirror M8-M9 turns M6's current around to the output
+    b.mos("M8", (-1.0, 0.0), gate="right")
+    b.mos("M9", (10.0, 0.0), gate="left")
+    b.to_rail("M8.s", "vss")
+    b.to_rail("M9.s", "vss")
+    b.to_rail("M5.s", "vss")
+    b.to_rail("M10.s", "vss")
+    n3 = b.point("n3", (-1.0, 2.3), "n3")
+    n3_t = b.point("n3_t", (0.75, 2.3), "n3")
+    b.wire("M6.d", n3, "M8.d", dots=(1,))
+    b.wire(n3, n3_t, (0.75, 0.75), "M8.g", dots=(1,))
+    b.wire(n3_t, (8.0, 2.3), (8.0, 0.75), "M9.g")
+    out = b.point("out", (10.0, 4.5), "out")
+    b.wire("M7.d", out, "M9.d", dots=(1,))
+    b.pin(out, "out", side="right", length=1.2)
+
+
 #: The layout function of each built-in amplifier.
 LAYOUTS: dict[str, Callable[[SchematicBuilder], None]] = {
     "two_stage": _two_stage,
+    "current_mirror_ota": _current_mirror_ota,
 }
 
 
@@ -382,7 +461,7 @@ def draw_figure3(names: list[str] | None = None, titles: Mapping[str, str] | Non
 
 def _render_into(drawing: schemdraw.Drawing, ax) -> None:
     """Render a schemdraw drawing into a matplotlib axes."""
-    drawing.draw(ax=ax, show=False)
+    drawing.draw(show=False, canvas=ax)
     ax.set_aspect("equal")
     ax.set_axis_off()
 

@@ -1,0 +1,131 @@
+"""Schematics are drawn by code and checked against the netlists they show."""
+
+import pytest
+from matplotlib.figure import Figure
+
+from circuits import Amplifier, get_amplifier, list_amplifiers
+from circuits.schematic import (
+    LAYOUTS,
+    SchematicBuilder,
+    SchematicError,
+    draw_amplifier,
+    draw_figure3,
+    to_png,
+)
+
+SMALL = """
+*@param w1 width  M1 width
+*@param r1 resistance 1 1e6 load resistor
+.subckt small inp inn out vdd vss w1=1u r1=10k
+M1 out inp vss vss nch W={w1} L=90n
+R1 vdd out {r1}
+C1 inn vss 1p
+.ends small
+"""
+
+
+def small_layout(b: SchematicBuilder) -> None:
+    b.rail("vdd", 4.0, -1.0, 3.0)
+    b.rail("vss", 0.0, -1.0, 3.0)
+    b.mos("M1", (0.0, 0.0), gate="left")
+    b.to_rail("M1.s", "vss")
+    b.element("R1", (0.0, 4.0), (0.0, 2.5))
+    b.to_rail("R1.p", "vdd")
+    out = b.point("out", (0.0, 2.0), "out")
+    b.wire("R1.n", out, "M1.d", dots=(1,))
+    b.pin(out, "out", side="right")
+    b.pin("M1.g", "inp", side="left")
+    b.element("C1", (2.0, 2.0), (2.0, 0.0))
+    b.to_rail("C1.n", "vss")
+    b.pin("C1.p", "inn", side="up")
+
+
+@pytest.fixture
+def small():
+    return Amplifier.from_text(SMALL, source="small.sp")
+
+
+def test_every_builtin_amplifier_has_a_checked_layout():
+    assert set(LAYOUTS) == set(list_amplifiers())
+    for name in list_amplifiers():
+        png = to_png(draw_amplifier(name))
+        assert png.startswith(b"\x89PNG")
+
+
+def test_figure3_has_one_panel_per_amplifier():
+    fig = draw_figure3()
+    assert isinstance(fig, Figure)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == [f"{get_amplifier(n).label}: {n}" for n in list_amplifiers()]
+
+
+def test_hand_checked_small_circuit_draws(small):
+    draw_amplifier(small, small_layout)
+
+
+def test_wire_between_different_nets_is_refused(small):
+    def wrong(b):
+        b.mos("M1", (0.0, 0.0))
+        b.element("R1", (0.0, 4.0), (0.0, 2.5))
+        b.wire("R1.p", "M1.d")  # vdd to out
+
+    with pytest.raises(SchematicError, match="joins different nets"):
+        draw_amplifier(small, wrong)
+
+
+def test_missing_device_and_broken_net_are_reported(small):
+    def partial(b):
+        small_layout_without = [
+            lambda: b.rail("vdd", 4.0, -1.0, 3.0),
+            lambda: b.rail("vss", 0.0, -1.0, 3.0),
+            lambda: b.mos("M1", (0.0, 0.0), gate="left"),
+            lambda: b.element("R1", (0.0, 4.0), (0.0, 2.5)),
+            lambda: b.to_rail("R1.p", "vdd"),
+        ]
+        for step in small_layout_without:
+            step()
+
+    with pytest.raises(SchematicError) as err:
+        draw_amplifier(small, partial)
+    text = str(err.value)
+    assert "devices not drawn: C1" in text
+    assert "net out is drawn in 2 pieces" in text
+    assert "pin inp is not labelled" in text
+
+
+def test_unknown_device_and_bulk_off_rail_are_refused(small):
+    with pytest.raises(SchematicError, match="does not have"):
+        draw_amplifier(small, lambda b: b.mos("M7", (0.0, 0.0)))
+    odd = Amplifier.from_text(SMALL.replace("M1 out inp vss vss", "M1 out inp vss inn"))
+    with pytest.raises(SchematicError, match="bulk on inn"):
+        draw_amplifier(odd, small_layout)
+
+
+def test_layout_fails_when_the_netlist_changes_under_it():
+    amp = get_amplifier("two_stage")
+    text = amp.path.read_text().replace("M4 n2 n1 vdd vdd", "M4 n2 n2 vdd vdd")
+    changed = Amplifier.from_text(text, name="two_stage", source="edited.sp")
+    with pytest.raises(SchematicError):
+        draw_amplifier(changed, LAYOUTS["two_stage"])
+
+
+def test_net_tags_connect_like_wires(small):
+    def tag_only(b, tags=True):
+        b.rail("vdd", 4.0, -1.0, 3.0)
+        b.rail("vss", 0.0, -1.0, 3.0)
+        b.mos("M1", (0.0, 0.0), gate="left")
+        b.to_rail("M1.s", "vss")
+        b.element("R1", (0.0, 4.0), (0.0, 2.5))
+        b.to_rail("R1.p", "vdd")
+        if tags:  # out joined by name only
+            b.tag("R1.n", side="right")
+            b.tag("M1.d", side="right")
+        b.pin("M1.d", "out", side="left")
+        b.pin("M1.g", "inp", side="left")
+        b.element("C1", (2.0, 2.0), (2.0, 0.0))
+        b.to_rail("C1.n", "vss")
+        b.pin("C1.p", "inn", side="up")
+
+    draw_amplifier(small, tag_only)
+    with pytest.raises(SchematicError, match="net out is drawn in 2 pieces"):
+        draw_amplifier(small, lambda b: tag_only(b, tags=False))
