@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import matplotlib.pyplot as plt
 import schemdraw
@@ -200,7 +201,7 @@ class SchematicBuilder:
         for k in keys[1:]:
             self._union(keys[0], k)
         pts = [at for at, _, _ in resolved]
-        for a, b in zip(pts, pts[1:], strict=False):
+        for a, b in pairwise(pts):
             if a != b:
                 self.drawing.add(elm.Line().at(a).to(b))
         for i in dots:
