@@ -307,6 +307,31 @@ class SchematicBuilder:
 # -- layouts of the built-in amplifiers ----------------------------------------------------------
 
 
+def _input_pair(b: SchematicBuilder) -> None:
+    """NMOS input pair M1 (gate ``inn``) and M2 (gate ``inp``) on the drain of the tail M5."""
+    b.mos("M1", (2.5, 3.2), gate="left")
+    b.mos("M2", (6.5, 3.2), gate="right")
+    tail = b.point("tail", (4.5, 3.2), "tail")
+    b.wire("M1.s", tail, "M2.s", dots=(1,))
+    b.wire(tail, "M5.d")
+    b.pin("M1.g", "inn", side="left")
+    b.pin("M2.g", "inp", side="right")
+
+
+def _mirror_load(b: SchematicBuilder, top: float) -> None:
+    """PMOS mirror load of the input pair: diode M3 on ``n1``, M4 into ``n2``."""
+    b.mos("M3", (2.5, top), gate="right")
+    b.mos("M4", (6.5, top), gate="left")
+    b.to_rail("M3.s", "vdd")
+    b.to_rail("M4.s", "vdd")
+    y = top - 2.7
+    n1 = b.point("n1", (2.5, y), "n1")
+    g34 = b.point("g34", (4.5, top - FET_HEIGHT / 2), "n1")
+    b.wire("M3.d", n1, "M1.d", dots=(1,))
+    b.wire("M3.g", g34, "M4.g", dots=(1,))
+    b.wire(n1, (4.5, y), g34)
+
+
 def _two_stage(b: SchematicBuilder) -> None:
     """Circuit A: two-stage Miller op-amp."""
     b.rail("vdd", 9.0, -2.5, 14.5)
@@ -327,24 +352,10 @@ def _two_stage(b: SchematicBuilder) -> None:
     for m in ("M8", "M5", "M7"):
         b.to_rail(f"{m}.s", "vss")
     # input pair and mirror load
-    b.mos("M1", (2.5, 3.2), gate="left")
-    b.mos("M2", (6.5, 3.2), gate="right")
-    tail = b.point("tail", (4.5, 3.2), "tail")
-    b.wire("M1.s", tail, "M2.s", dots=(1,))
-    b.wire(tail, "M5.d")
-    b.mos("M3", (2.5, 9.0), gate="right")
-    b.mos("M4", (6.5, 9.0), gate="left")
-    b.to_rail("M3.s", "vdd")
-    b.to_rail("M4.s", "vdd")
-    n1 = b.point("n1", (2.5, 6.3), "n1")
-    g34 = b.point("g34", (4.5, 8.25), "n1")
-    b.wire("M3.d", n1, "M1.d", dots=(1,))
-    b.wire("M3.g", g34, "M4.g", dots=(1,))
-    b.wire(n1, (4.5, 6.3), g34)
+    _input_pair(b)
+    _mirror_load(b, top=9.0)
     n2 = b.point("n2", (6.5, 6.3), "n2")
     b.wire("M4.d", n2, "M2.d", dots=(1,))
-    b.pin("M1.g", "inn", side="left")
-    b.pin("M2.g", "inp", side="right")
     # second stage: M6 common source with Miller compensation Rz-Cc
     b.mos("M6", (12.0, 9.0), gate="left")
     b.to_rail("M6.s", "vdd")
@@ -376,13 +387,7 @@ def _current_mirror_ota(b: SchematicBuilder) -> None:
     b.mos("M5", (4.5, 0.0), gate="left")
     b.tag("M5.g", side="left", length=0.5)
     # input pair into the PMOS diodes M3, M4
-    b.mos("M1", (2.5, 3.2), gate="left")
-    b.mos("M2", (6.5, 3.2), gate="right")
-    tail = b.point("tail", (4.5, 3.2), "tail")
-    b.wire("M1.s", tail, "M2.s", dots=(1,))
-    b.wire(tail, "M5.d")
-    b.pin("M1.g", "inn", side="left")
-    b.pin("M2.g", "inp", side="right")
+    _input_pair(b)
     b.mos("M3", (2.5, 9.0), gate="left")
     b.mos("M4", (6.5, 9.0), gate="right")
     # PMOS mirrors M3-M6 (left) and M4-M7 (right)
@@ -417,10 +422,72 @@ def _current_mirror_ota(b: SchematicBuilder) -> None:
     b.pin(out, "out", side="right", length=1.2)
 
 
+def _three_stage_nmc(b: SchematicBuilder) -> None:
+    """Circuit D: three-stage nested-Miller op-amp."""
+    b.rail("vdd", 11.0, -2.5, 22.5)
+    b.rail("vss", 0.0, -2.5, 22.5)
+    # bias: Iref into the diode M12, mirrored by M5 (tail), M9 and M11 (sinks, tagged nb)
+    b.mos("M12", (-1.5, 0.0), gate="right")
+    b.mos("M5", (4.5, 0.0), gate="left")
+    b.mos("M9", (16.5, 0.0), gate="left")
+    b.mos("M11", (20.5, 0.0), gate="right")
+    b.element("Iref", (-1.5, 11.0), (-1.5, 7.5))
+    b.to_rail("Iref.p", "vdd")
+    nb = b.point("nb", (-1.5, 2.3), "nb")
+    nb_t = b.point("nb_t", (1.0, 2.3), "nb")
+    nb_g = b.point("nb_g", (1.0, 0.75), "nb")
+    b.wire("Iref.n", nb, "M12.d", dots=(1,))
+    b.wire(nb, nb_t, nb_g, dots=(1, 2))
+    b.wire("M12.g", nb_g, "M5.g")
+    b.tag(nb_t, side="right", length=0.6)
+    b.tag("M9.g", side="left", length=0.5)
+    b.tag("M11.g", side="right", length=0.5)
+    for m in ("M12", "M5", "M9", "M11"):
+        b.to_rail(f"{m}.s", "vss")
+    # first stage: input pair M1-M2 with tail M5 and mirror load M3-M4
+    _input_pair(b)
+    _mirror_load(b, top=11.0)
+    n2_c = b.point("n2_c", (6.5, 7.2), "n2")
+    n2 = b.point("n2", (6.5, 6.0), "n2")
+    b.wire("M4.d", n2_c, n2, "M2.d", dots=(1, 2))
+    # second stage: common source M6 into the mirror M7-M8, sink M9
+    b.mos("M6", (12.5, 3.2), gate="left")
+    b.to_rail("M6.s", "vss")
+    b.wire(n2, (11.13, 6.0), "M6.g")
+    b.mos("M7", (12.5, 11.0), gate="right")
+    b.mos("M8", (16.5, 11.0), gate="left")
+    b.to_rail("M7.s", "vdd")
+    b.to_rail("M8.s", "vdd")
+    n3a = b.point("n3a", (12.5, 8.3), "n3a")
+    g78 = b.point("g78", (14.5, 10.25), "n3a")
+    b.wire("M7.d", n3a, "M6.d", dots=(1,))
+    b.wire("M7.g", g78, "M8.g", dots=(1,))
+    b.wire(n3a, (14.5, 8.3), g78)
+    n3 = b.point("n3", (16.5, 8.3), "n3")
+    n3_c = b.point("n3_c", (16.5, 6.0), "n3")
+    b.wire("M8.d", n3, n3_c, "M9.d", dots=(1, 2))
+    # output stage: common source M10 with sink M11
+    b.mos("M10", (20.5, 11.0), gate="left")
+    b.to_rail("M10.s", "vdd")
+    b.wire(n3, (19.13, 8.3), "M10.g")
+    out1 = b.point("out1", (20.5, 7.2), "out")
+    out2 = b.point("out2", (20.5, 6.0), "out")
+    b.wire("M10.d", out1, out2, "M11.d", dots=(1, 2))
+    b.pin(out2, "out", side="right", length=1.2)
+    # nested Miller compensation: Cm1 from n2 and Cm2 from n3 to the output
+    b.element("Cm1", (7.5, 7.2), (9.5, 7.2), label_side="top")
+    b.wire(n2_c, "Cm1.p")
+    b.wire("Cm1.n", out1)
+    b.element("Cm2", (17.5, 6.0), (19.5, 6.0), label_side="top")
+    b.wire(n3_c, "Cm2.p")
+    b.wire("Cm2.n", out2)
+
+
 #: The layout function of each built-in amplifier.
 LAYOUTS: dict[str, Callable[[SchematicBuilder], None]] = {
     "two_stage": _two_stage,
     "current_mirror_ota": _current_mirror_ota,
+    "three_stage_nmc": _three_stage_nmc,
 }
 
 
