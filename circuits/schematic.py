@@ -307,6 +307,24 @@ class SchematicBuilder:
 # -- layouts of the built-in amplifiers ----------------------------------------------------------
 
 
+def _bias_mirror(b: SchematicBuilder, diode: str, top: float) -> str:
+    """Iref from ``vdd`` into the NMOS diode ``diode`` at the left, mirrored by the tail M5.
+
+    Returns the named point of ``nb`` from which further mirrors are wired or tagged.
+    """
+    b.mos(diode, (-1.5, 0.0), gate="right")
+    b.mos("M5", (4.5, 0.0), gate="left")
+    b.element("Iref", (-1.5, top), (-1.5, top - 3.5))
+    b.to_rail("Iref.p", "vdd")
+    nb = b.point("nb", (-1.5, 2.3), "nb")
+    nb_t = b.point("nb_t", (1.0, 2.3), "nb")
+    nb_g = b.point("nb_g", (1.0, 0.75), "nb")
+    b.wire("Iref.n", nb, f"{diode}.d", dots=(1,))
+    b.wire(nb, nb_t, nb_g, dots=(1, 2))
+    b.wire(f"{diode}.g", nb_g, "M5.g")
+    return nb_t
+
+
 def _input_pair(b: SchematicBuilder) -> None:
     """NMOS input pair M1 (gate ``inn``) and M2 (gate ``inp``) on the drain of the tail M5."""
     b.mos("M1", (2.5, 3.2), gate="left")
@@ -337,17 +355,8 @@ def _two_stage(b: SchematicBuilder) -> None:
     b.rail("vdd", 9.0, -2.5, 14.5)
     b.rail("vss", 0.0, -2.5, 14.5)
     # bias: Iref into the diode M8, mirrored by M5 (tail) and M7 (second-stage sink)
-    b.mos("M8", (-1.5, 0.0), gate="right")
-    b.mos("M5", (4.5, 0.0), gate="left")
+    nb_t = _bias_mirror(b, "M8", top=9.0)
     b.mos("M7", (12.0, 0.0), gate="left")
-    b.element("Iref", (-1.5, 9.0), (-1.5, 5.5))
-    b.to_rail("Iref.p", "vdd")
-    nb = b.point("nb", (-1.5, 2.3), "nb")
-    nb_t = b.point("nb_t", (1.0, 2.3), "nb")
-    nb_g = b.point("nb_g", (1.0, 0.75), "nb")
-    b.wire("Iref.n", nb, "M8.d", dots=(1,))
-    b.wire(nb, nb_t, nb_g, dots=(1, 2))
-    b.wire("M8.g", nb_g, "M5.g")
     b.wire(nb_t, (10.2, 2.3), (10.2, 0.75), "M7.g")
     for m in ("M8", "M5", "M7"):
         b.to_rail(f"{m}.s", "vss")
@@ -427,18 +436,9 @@ def _three_stage_nmc(b: SchematicBuilder) -> None:
     b.rail("vdd", 11.0, -2.5, 22.5)
     b.rail("vss", 0.0, -2.5, 22.5)
     # bias: Iref into the diode M12, mirrored by M5 (tail), M9 and M11 (sinks, tagged nb)
-    b.mos("M12", (-1.5, 0.0), gate="right")
-    b.mos("M5", (4.5, 0.0), gate="left")
+    nb_t = _bias_mirror(b, "M12", top=11.0)
     b.mos("M9", (16.5, 0.0), gate="left")
     b.mos("M11", (20.5, 0.0), gate="right")
-    b.element("Iref", (-1.5, 11.0), (-1.5, 7.5))
-    b.to_rail("Iref.p", "vdd")
-    nb = b.point("nb", (-1.5, 2.3), "nb")
-    nb_t = b.point("nb_t", (1.0, 2.3), "nb")
-    nb_g = b.point("nb_g", (1.0, 0.75), "nb")
-    b.wire("Iref.n", nb, "M12.d", dots=(1,))
-    b.wire(nb, nb_t, nb_g, dots=(1, 2))
-    b.wire("M12.g", nb_g, "M5.g")
     b.tag(nb_t, side="right", length=0.6)
     b.tag("M9.g", side="left", length=0.5)
     b.tag("M11.g", side="right", length=0.5)

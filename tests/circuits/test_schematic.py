@@ -24,16 +24,20 @@ C1 inn vss 1p
 """
 
 
-def small_layout(b: SchematicBuilder) -> None:
+def small_layout(b: SchematicBuilder, out: str = "wire") -> None:
+    """The small circuit; ``out`` joins R1 and M1 by a ``"wire"``, by ``"tags"`` or not."""
     b.rail("vdd", 4.0, -1.0, 3.0)
     b.rail("vss", 0.0, -1.0, 3.0)
     b.mos("M1", (0.0, 0.0), gate="left")
     b.to_rail("M1.s", "vss")
     b.element("R1", (0.0, 4.0), (0.0, 2.5))
     b.to_rail("R1.p", "vdd")
-    out = b.point("out", (0.0, 2.0), "out")
-    b.wire("R1.n", out, "M1.d", dots=(1,))
-    b.pin(out, "out", side="right")
+    if out == "wire":
+        b.wire("R1.n", b.point("out", (0.0, 2.0), "out"), "M1.d", dots=(1,))
+    elif out == "tags":
+        b.tag("R1.n", side="right")
+        b.tag("M1.d", side="right")
+    b.pin("M1.d", "out", side="left")
     b.pin("M1.g", "inp", side="left")
     b.element("C1", (2.0, 2.0), (2.0, 0.0))
     b.to_rail("C1.n", "vss")
@@ -75,15 +79,11 @@ def test_wire_between_different_nets_is_refused(small):
 
 def test_missing_device_and_broken_net_are_reported(small):
     def partial(b):
-        small_layout_without = [
-            lambda: b.rail("vdd", 4.0, -1.0, 3.0),
-            lambda: b.rail("vss", 0.0, -1.0, 3.0),
-            lambda: b.mos("M1", (0.0, 0.0), gate="left"),
-            lambda: b.element("R1", (0.0, 4.0), (0.0, 2.5)),
-            lambda: b.to_rail("R1.p", "vdd"),
-        ]
-        for step in small_layout_without:
-            step()
+        b.rail("vdd", 4.0, -1.0, 3.0)
+        b.rail("vss", 0.0, -1.0, 3.0)
+        b.mos("M1", (0.0, 0.0), gate="left")
+        b.element("R1", (0.0, 4.0), (0.0, 2.5))
+        b.to_rail("R1.p", "vdd")
 
     with pytest.raises(SchematicError) as err:
         draw_amplifier(small, partial)
@@ -110,22 +110,6 @@ def test_layout_fails_when_the_netlist_changes_under_it():
 
 
 def test_net_tags_connect_like_wires(small):
-    def tag_only(b, tags=True):
-        b.rail("vdd", 4.0, -1.0, 3.0)
-        b.rail("vss", 0.0, -1.0, 3.0)
-        b.mos("M1", (0.0, 0.0), gate="left")
-        b.to_rail("M1.s", "vss")
-        b.element("R1", (0.0, 4.0), (0.0, 2.5))
-        b.to_rail("R1.p", "vdd")
-        if tags:  # out joined by name only
-            b.tag("R1.n", side="right")
-            b.tag("M1.d", side="right")
-        b.pin("M1.d", "out", side="left")
-        b.pin("M1.g", "inp", side="left")
-        b.element("C1", (2.0, 2.0), (2.0, 0.0))
-        b.to_rail("C1.n", "vss")
-        b.pin("C1.p", "inn", side="up")
-
-    draw_amplifier(small, tag_only)
+    draw_amplifier(small, lambda b: small_layout(b, out="tags"))
     with pytest.raises(SchematicError, match="net out is drawn in 2 pieces"):
-        draw_amplifier(small, lambda b: tag_only(b, tags=False))
+        draw_amplifier(small, lambda b: small_layout(b, out="none"))
