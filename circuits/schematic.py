@@ -37,6 +37,9 @@ TWO_TERMINALS = {"p": 0, "n": 1}
 #: Height of a transistor symbol (source to drain) and horizontal offset of its gate.
 FET_HEIGHT = 1.5
 GATE_OFFSET = 1.37
+#: Scale of every drawing, in inches per drawing unit: with the builder's 9-point text, device
+#: names fit beside their symbols.
+INCHES_PER_UNIT = 0.36
 
 
 class SchematicError(CircuitsError):
@@ -70,6 +73,7 @@ class SchematicBuilder:
     pins: set[str] = field(init=False, default_factory=set)
     _parent: dict[str, str] = field(init=False, default_factory=dict)
     _polarity: dict[str, str] = field(init=False, default_factory=dict)
+    _rails: list[tuple[str, float, float, float, str]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.drawing = schemdraw.Drawing(show=False, fontsize=self.fontsize, lw=1.1)
@@ -95,11 +99,13 @@ class SchematicBuilder:
             raise SchematicError(f"{self.amp.name}: {name} is drawn twice")
         return d
 
-    def mos(self, name: str, source: Point, gate: str = "left", label: str = "opposite") -> None:
+    def mos(self, name: str, source: Point, gate: str = "left",
+            label: str | float = "opposite") -> None:
         """A transistor with its source at ``source``: NMOS drain above, PMOS drain below.
 
         ``gate`` is the side of the gate (``"left"`` or ``"right"``); the name is written on the
-        other side unless ``label`` is ``"gate"``.
+        other side, on the gate side with ``label="gate"``, or at a horizontal offset from the
+        channel when ``label`` is a number (left-aligned when positive).
         """
         d = self._device(name)
         if d.kind != "M":
@@ -119,9 +125,13 @@ class SchematicBuilder:
         terms = {t: (round(float(getattr(el, a)[0]), 3), round(float(getattr(el, a)[1]), 3))
                  for t, a in (("d", "drain"), ("g", "gate"), ("s", "source"))}
         self.placed[name.upper()] = _Placed(d, terms)
-        side = ("right" if gate == "left" else "left") if label == "opposite" else gate
         mid_y = source[1] + (FET_HEIGHT if pol == "nmos" else -FET_HEIGHT) / 2
-        dx = 0.35 if side == "right" else -0.35
+        if isinstance(label, int | float):
+            dx = float(label)
+            side = "right" if dx > 0 else "left"
+        else:
+            side = ("right" if gate == "left" else "left") if label == "opposite" else gate
+            dx = 0.35 if side == "right" else -0.35
         self.drawing.add(elm.Label().at((source[0] + dx, mid_y))
                          .label(d.name, halign="left" if side == "right" else "right"))
 
@@ -160,11 +170,20 @@ class SchematicBuilder:
         return key
 
     def rail(self, net: str, y: float, x0: float, x1: float) -> str:
-        """A horizontal supply rail named after its net, with the net's name at its left end."""
+        """A horizontal supply rail with the net's name at its left end; returns its reference.
+
+        A net may have several rails (a bias network drawn apart from the core); rails of one
+        net are connected by name.
+        """
+        net = net.lower()
+        count = sum(1 for r in self._rails if r[0] == net)
+        key = self.point(net if count == 0 else f"{net}#{count + 1}", (x0, y), net)
+        self._rails.append((net, y, x0, x1, key))
+        self._union(key, "@rail:" + net)
         self.drawing.add(elm.Line().at((x0, y)).to((x1, y)).linewidth(1.8))
         self.drawing.add(elm.Label().at((x0 - 0.25, y)).label(net, halign="right"))
-        self.pins.add(net.lower())
-        return self.point(net, (x0, y), net)
+        self.pins.add(net)
+        return key
 
     def _resolve(self, ref: str | Point) -> tuple[Point, str | None, str | None]:
         """(coordinates, net, union-find key) of a connection point."""
@@ -207,14 +226,18 @@ class SchematicBuilder:
         for i in dots:
             self.drawing.add(elm.Dot().at(pts[i]))
 
-    def to_rail(self, ref: str, rail: str, dot: bool = True) -> None:
-        """A vertical wire from a terminal to a rail (``"vdd"`` or ``"vss"``)."""
-        at, _, _ = self._resolve(ref)
-        (_, y), _ = self.points["@" + rail]
+    def to_rail(self, ref: str, net: str, dot: bool = True) -> None:
+        """A vertical wire from a terminal to the nearest rail of ``net`` above or below it."""
+        at, ref_net, key = self._resolve(ref)
+        if ref_net != net.lower():
+            raise SchematicError(f"{self.amp.name}: {ref} is on {ref_net}, not on {net}")
+        candidates = [(abs(y - at[1]), y, k) for n, y, x0, x1, k in self._rails
+                      if n == net.lower() and x0 <= at[0] <= x1]
+        if not candidates:
+            raise SchematicError(f"{self.amp.name}: no {net} rail above or below {ref}")
+        _, y, rail_key = min(candidates)
         self.wire(ref, (at[0], y))
-        self._union(self._resolve(ref)[2], "@" + rail)
-        if self._resolve(ref)[1] != rail.lower():
-            raise SchematicError(f"{self.amp.name}: {ref} is not on {rail}")
+        self._union(key, rail_key)
         if dot:
             self.drawing.add(elm.Dot().at((at[0], y)))
 
@@ -483,9 +506,110 @@ def _three_stage_nmc(b: SchematicBuilder) -> None:
     b.wire("Cm2.n", out2)
 
 
+def _folded_cascode(b: SchematicBuilder) -> None:
+    """Circuit B: folded-cascode OTA; its bias network drawn below the core."""
+    # core: PMOS input pair folded into NMOS cascodes, wide-swing PMOS cascode load
+    y0 = 11.0
+    b.rail("vdd", y0 + 12.0, -0.5, 20.0)
+    b.rail("vss", y0, -0.5, 20.0)
+    xl, xr = 3.5, 16.5
+    x1, x0, x2 = xl + 4.5, xl + 6.5, xl + 8.5
+    # input pair M1 (inp) / M2 (inn) under the tail source M0 (vbp)
+    b.mos("M0", (x0, y0 + 10.4), gate="left")
+    b.to_rail("M0.s", "vdd")
+    b.tag("M0.g", side="left", length=0.5)
+    b.mos("M1", (x1, y0 + 8.0), gate="left")
+    b.mos("M2", (x2, y0 + 8.0), gate="right")
+    tail = b.point("tail", (x0, y0 + 8.0), "tail")
+    b.wire("M1.s", tail, "M2.s", dots=(1,))
+    b.wire("M0.d", tail)
+    b.pin("M1.g", "inp", side="down", length=0.7)
+    b.pin("M2.g", "inn", side="down", length=0.7)
+    # folded branches: NMOS sinks M3/M4 (vbn), NMOS cascodes M5/M6 (vcn), PMOS cascodes
+    # M7/M8 (vcp) and the wide-swing mirror M9/M10 with its gates on o1
+    b.mos("M3", (xl, y0), gate="left")
+    b.mos("M5", (xl, y0 + 3.5), gate="left")
+    b.mos("M7", (xl, y0 + 8.5), gate="left", label=1.6)
+    b.mos("M9", (xl, y0 + 12.0), gate="right")
+    b.mos("M4", (xr, y0), gate="right")
+    b.mos("M6", (xr, y0 + 3.5), gate="right")
+    b.mos("M8", (xr, y0 + 8.5), gate="right")
+    b.mos("M10", (xr, y0 + 12.0), gate="left")
+    for m in ("M3", "M4"):
+        b.to_rail(f"{m}.s", "vss")
+    for m in ("M9", "M10"):
+        b.to_rail(f"{m}.s", "vdd")
+    for m, side in (("M3", "left"), ("M5", "left"), ("M7", "left"),
+                    ("M4", "right"), ("M6", "right"), ("M8", "right")):
+        b.tag(f"{m}.g", side=side, length=0.5)
+    f1 = b.point("f1", (xl, y0 + 2.5), "f1")
+    b.wire("M3.d", f1, "M5.s", dots=(1,))
+    b.wire("M1.d", (x1, y0 + 2.5), f1)
+    f2 = b.point("f2", (xr, y0 + 2.5), "f2")
+    b.wire("M4.d", f2, "M6.s", dots=(1,))
+    b.wire("M2.d", (x2, y0 + 2.5), f2)
+    o1 = b.point("o1", (xl, y0 + 6.0), "o1")
+    b.wire("M5.d", o1, "M7.d", dots=(1,))
+    b.wire(o1, (xl + GATE_OFFSET, y0 + 6.0), "M9.g", "M10.g", dots=(2,))
+    b.wire("M7.s", "M9.d")
+    out = b.point("out", (xr, y0 + 6.0), "out")
+    b.wire("M6.d", out, "M8.d", dots=(1,))
+    b.wire("M8.s", "M10.d")
+    b.pin(out, "out", side="right", length=1.2)
+
+    # bias network from the reference current Iref: vbn, vbp and the cascode gates vcn, vcp
+    top = 8.5
+    b.rail("vdd", top, -0.5, 20.0)
+    b.rail("vss", 0.0, -0.5, 20.0)
+    c1, c2, c3, c4 = 1.5, 6.0, 10.5, 15.0
+    # Iref into the diode MB1 (vbn), mirrored by MB2
+    b.element("Iref", (c1, top), (c1, top - 3.0))
+    b.mos("MB1", (c1, 0.0), gate="right")
+    b.mos("MB2", (c2, 0.0), gate="left")
+    vbn = b.point("vbn", (c1, 2.5), "vbn")
+    vbn_t = b.point("vbn_t", (c1 + 1.75, 2.5), "vbn")
+    vbn_g = b.point("vbn_g", (c1 + 1.75, 0.75), "vbn")
+    b.wire("Iref.n", vbn, "MB1.d", dots=(1,))
+    b.wire(vbn, vbn_t, vbn_g, dots=(2,))
+    b.wire("MB1.g", vbn_g, "MB2.g")
+    b.tag(vbn_t, side="up")
+    # the PMOS diode MB3 (vbp) carries MB2's current and is mirrored by MB5
+    b.mos("MB3", (c2, top), gate="right")
+    b.mos("MB5", (c3, top), gate="left")
+    vbp = b.point("vbp", (c2, top - 3.0), "vbp")
+    vbp_t = b.point("vbp_t", (c2 + 2.25, top - 3.0), "vbp")
+    vbp_g = b.point("vbp_g", (c2 + 2.25, top - 0.75), "vbp")
+    b.wire("MB3.d", vbp, "MB2.d", dots=(1,))
+    b.wire(vbp, vbp_t, vbp_g)
+    b.wire("MB3.g", vbp_g, "MB5.g", dots=(1,))
+    b.tag(vbp_t, side="down")
+    # MB5 feeds the NMOS diode MB4 (vcn)
+    b.mos("MB4", (c3, 0.0), gate="right")
+    vcn = b.point("vcn", (c3, 2.5), "vcn")
+    vcn_t = b.point("vcn_t", (c3 + 1.75, 2.5), "vcn")
+    b.wire("MB5.d", vcn, "MB4.d", dots=(1,))
+    b.wire(vcn, vcn_t, (c3 + 1.75, 0.75), "MB4.g")
+    b.tag(vcn_t, side="up")
+    # MB7 (vbn) sinks the PMOS diode MB6 (vcp)
+    b.mos("MB6", (c4, top), gate="right")
+    b.mos("MB7", (c4, 0.0), gate="right")
+    vcp = b.point("vcp", (c4, top - 3.0), "vcp")
+    vcp_t = b.point("vcp_t", (c4 + 1.75, top - 3.0), "vcp")
+    b.wire("MB6.d", vcp, "MB7.d", dots=(1,))
+    b.wire(vcp, vcp_t, (c4 + 1.75, top - 0.75), "MB6.g")
+    b.tag(vcp_t, side="down")
+    b.tag("MB7.g", side="right", length=0.5)
+    b.to_rail("Iref.p", "vdd")
+    for m in ("MB1", "MB2", "MB4", "MB7"):
+        b.to_rail(f"{m}.s", "vss")
+    for m in ("MB3", "MB5", "MB6"):
+        b.to_rail(f"{m}.s", "vdd")
+
+
 #: The layout function of each built-in amplifier.
 LAYOUTS: dict[str, Callable[[SchematicBuilder], None]] = {
     "two_stage": _two_stage,
+    "folded_cascode": _folded_cascode,
     "current_mirror_ota": _current_mirror_ota,
     "three_stage_nmc": _three_stage_nmc,
 }
@@ -511,33 +635,45 @@ def draw_amplifier(amp: Amplifier | str, layout: Callable[[SchematicBuilder], No
 
 def draw_figure3(names: list[str] | None = None, titles: Mapping[str, str] | None = None
                  ) -> Figure:
-    """LoRA-RL's Figure 3: the four amplifiers' schematics side by side, checked against their
-    netlists (book chapter "Circuits, process models and simulation")."""
+    """LoRA-RL's Figure 3: the amplifiers' schematics, checked against their netlists, stacked
+    in the paper's order (book chapter "Circuits, process models and simulation")."""
     names = names or list_amplifiers()
     titles = dict(titles or {})
-    fig, axes = plt.subplots(2, 2, figsize=(14, 10.5), layout="constrained")
-    for ax, name in zip(axes.flat, names, strict=False):
+    panels = []
+    for name in names:
         amp = get_amplifier(name)
-        drawing = draw_amplifier(amp)
-        _render_into(drawing, ax)
-        ax.set_title(titles.get(name, f"{amp.label}: {name}"), fontsize=11)
-    for ax in list(axes.flat)[len(names):]:
+        panels.append((titles.get(name, f"{amp.label}: {name}"), draw_amplifier(amp)))
+    return stack_drawings(panels)
+
+
+def stack_drawings(panels: list[tuple[str, schemdraw.Drawing]]) -> Figure:
+    """A figure of titled drawings one above the other, all at :data:`INCHES_PER_UNIT`, so
+    device names read the same in every panel and the figure's size follows the drawings."""
+    pad, title_h = 0.8, 1.6  # drawing units around a panel and above it for its title
+    boxes = [drawing.get_bbox() for _, drawing in panels]
+    width = max(bb.xmax - bb.xmin for bb in boxes) + 2 * pad
+    heights = [bb.ymax - bb.ymin + 2 * pad + (title_h if title else 0.0)
+               for (title, _), bb in zip(panels, boxes, strict=True)]
+    total = sum(heights)
+    fig = plt.figure(figsize=(width * INCHES_PER_UNIT, total * INCHES_PER_UNIT))
+    top = total
+    for (title, drawing), bb, h in zip(panels, boxes, heights, strict=True):
+        top -= h
+        w_units, h_units = bb.xmax - bb.xmin + 2 * pad, bb.ymax - bb.ymin + 2 * pad
+        ax = fig.add_axes((0.0, top / total, w_units / width, h_units / total))
+        drawing.draw(show=False, canvas=ax)
+        ax.set_xlim(bb.xmin - pad, bb.xmax + pad)
+        ax.set_ylim(bb.ymin - pad, bb.ymax + pad)
+        ax.set_aspect("equal")
         ax.set_axis_off()
+        if title:
+            ax.set_title(title, fontsize=11, loc="left")
     plt.close(fig)
     return fig
 
 
-def _render_into(drawing: schemdraw.Drawing, ax) -> None:
-    """Render a schemdraw drawing into a matplotlib axes."""
-    drawing.draw(show=False, canvas=ax)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-
-
-def to_png(drawing: schemdraw.Drawing) -> bytes:
-    """PNG bytes of one drawing (for inspection and tests)."""
+def to_png(drawing: schemdraw.Drawing, dpi: float = 100) -> bytes:
+    """PNG bytes of one drawing at the book's scale (for inspection and tests)."""
     buf = io.BytesIO()
-    fig = drawing.draw(show=False)
-    fig.fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig.fig)
+    stack_drawings([("", drawing)]).savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()

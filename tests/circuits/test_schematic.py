@@ -59,7 +59,7 @@ def test_every_builtin_amplifier_has_a_checked_layout():
 def test_figure3_has_one_panel_per_amplifier():
     fig = draw_figure3()
     assert isinstance(fig, Figure)
-    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
     assert titles == [f"{get_amplifier(n).label}: {n}" for n in list_amplifiers()]
 
 
