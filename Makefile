@@ -16,7 +16,7 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 book: setup ## Build the HTML book (quick mode unless full-mode results are present), warnings are errors
-	$(VENV)/bin/jupyter-book build . --warningiserror --nitpick --keep-going --builder html
+	$(VENV)/bin/jupyter-book build . --all --warningiserror --nitpick --keep-going --builder html
 	@echo "Book: _build/html/index.html"
 
 test: setup ## Run the test suite and the book's notebooks in quick mode (real ngspice)

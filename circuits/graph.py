@@ -28,8 +28,12 @@ from collections.abc import Mapping
 
 import torch
 
-with warnings.catch_warnings():  # torch-geometric 2.8 on torch 2.13: harmless deprecation notice
+with warnings.catch_warnings():
+    # torch-geometric 2.8 on torch 2.13: a harmless deprecation notice; and in a Jupyter kernel
+    # without ipywidgets, tqdm.auto (imported by torch_geometric.utils) says it falls back to
+    # text progress bars
     warnings.filterwarnings("ignore", message=".*torch.jit.script.*", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message="IProgress not found")
     from torch_geometric.data import Data
 
 from .amplifier import Amplifier

@@ -17,3 +17,21 @@ def quick_mode(mode: str = "auto") -> bool:
     if mode == "auto":
         return os.environ.get("BOOK_QUICK", "1").strip().lower() not in ("0", "false", "no")
     return mode == "quick"
+
+
+def show_figures(*formats: str) -> None:
+    """Display matplotlib figures as images in the running IPython kernel, whatever the backend.
+
+    With ``MPLBACKEND=Agg`` (or any non-inline backend) a kernel shows a figure only as the text
+    ``<Figure size ...>``, and figures glued with myst-nb would appear so in the book. Each
+    notebook of the book calls this in its set-up cell. ``formats`` default to PNG; outside a
+    kernel this does nothing.
+    """
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is None:
+        return
+    set_matplotlib_formats(*(formats or ("png",)), bbox_inches="tight")

@@ -1,0 +1,40 @@
+"""Notebook helpers: quick or full mode, figures shown as images under any backend."""
+
+import base64
+
+import matplotlib
+import matplotlib.pyplot as plt
+import pytest
+
+from circuits.notebook import quick_mode, show_figures
+
+
+def test_quick_mode(monkeypatch):
+    monkeypatch.delenv("BOOK_QUICK", raising=False)
+    assert quick_mode() is True
+    monkeypatch.setenv("BOOK_QUICK", "0")
+    assert quick_mode("auto") is False
+    assert quick_mode("quick") is True
+    assert quick_mode("full") is False
+    with pytest.raises(ValueError, match="auto, quick or full"):
+        quick_mode("fast")
+
+
+def test_figures_display_as_png_with_the_agg_backend():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    assert matplotlib.get_backend().lower() == "agg"
+    shell = InteractiveShell.instance()
+    try:
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, 1])
+        before = shell.display_formatter.format(fig)[0]
+        show_figures()
+        after = shell.display_formatter.format(fig)[0]
+        plt.close(fig)
+    finally:
+        InteractiveShell.clear_instance()
+    assert "image/png" not in before
+    png = after["image/png"]
+    png = base64.b64decode(png) if isinstance(png, str) else png
+    assert png.startswith(b"\x89PNG")
