@@ -40,6 +40,8 @@ GATE_OFFSET = 1.37
 #: Scale of every drawing, in inches per drawing unit: with the builder's 9-point text, device
 #: names fit beside their symbols.
 INCHES_PER_UNIT = 0.36
+#: Margin around a drawing in a figure, in drawing units.
+PANEL_PAD = 0.8
 
 
 class SchematicError(CircuitsError):
@@ -65,7 +67,7 @@ class SchematicBuilder:
     """
 
     amp: Amplifier
-    fontsize: float = 9.0
+    fontsize: float = 9.0  # points, at INCHES_PER_UNIT
     drawing: schemdraw.Drawing = field(init=False)
     devices: dict[str, Device] = field(init=False)
     placed: dict[str, _Placed] = field(init=False, default_factory=dict)
@@ -616,64 +618,77 @@ LAYOUTS: dict[str, Callable[[SchematicBuilder], None]] = {
 
 
 def draw_amplifier(amp: Amplifier | str, layout: Callable[[SchematicBuilder], None] | None = None,
-                   ) -> schemdraw.Drawing:
+                   fontsize: float = 9.0) -> schemdraw.Drawing:
     """The checked schematic of an amplifier (a :class:`schemdraw.Drawing`).
 
-    ``layout`` places the devices (default: the built-in layout of the amplifier). Raises
-    :class:`SchematicError` when the drawing does not match the netlist.
+    ``layout`` places the devices (default: the built-in layout of the amplifier); ``fontsize``
+    is the size of the names in points when the drawing is shown at :data:`INCHES_PER_UNIT`.
+    Raises :class:`SchematicError` when the drawing does not match the netlist.
     """
     amp = get_amplifier(amp) if isinstance(amp, str) else amp
     if layout is None:
         layout = LAYOUTS.get(amp.name)
         if layout is None:
             raise SchematicError(f"no layout for {amp.name}; pass one (see SchematicBuilder)")
-    b = SchematicBuilder(amp)
+    b = SchematicBuilder(amp, fontsize=fontsize)
     layout(b)
     b.check()
     return b.drawing
 
 
-def draw_figure3(names: list[str] | None = None, titles: Mapping[str, str] | None = None
-                 ) -> Figure:
-    """LoRA-RL's Figure 3: the amplifiers' schematics, checked against their netlists, stacked
-    in the paper's order (book chapter "Circuits, process models and simulation")."""
+def draw_figure3(names: list[str] | None = None, titles: Mapping[str, str] | None = None,
+                 width: float = 10.0, max_fontsize: float = 12.0) -> Figure:
+    """LoRA-RL's Figure 3: the amplifiers' schematics, checked against their netlists, one
+    above the other in the paper's order (book chapter "Circuits, process models and
+    simulation").
+
+    Every panel spans the figure's ``width`` (inches); its names are scaled with it (from
+    9 points at :data:`INCHES_PER_UNIT`, at most ``max_fontsize``), so a small circuit is drawn
+    larger and nothing overlaps that does not overlap at the reference scale.
+    """
     names = names or list_amplifiers()
     titles = dict(titles or {})
     panels = []
     for name in names:
         amp = get_amplifier(name)
-        panels.append((titles.get(name, f"{amp.label}: {name}"), draw_amplifier(amp)))
-    return stack_drawings(panels)
+        bb = draw_amplifier(amp).get_bbox()
+        scale = width / (bb.xmax - bb.xmin + 2 * PANEL_PAD)
+        fontsize = min(9.0 * scale / INCHES_PER_UNIT, max_fontsize)
+        panels.append((titles.get(name, f"{amp.label}: {name}"),
+                       draw_amplifier(amp, fontsize=fontsize)))
+    return stack_drawings(panels, width=width)
 
 
-def stack_drawings(panels: list[tuple[str, schemdraw.Drawing]]) -> Figure:
-    """A figure of titled drawings one above the other, all at :data:`INCHES_PER_UNIT`, so
-    device names read the same in every panel and the figure's size follows the drawings."""
-    pad, title_h = 0.8, 1.6  # drawing units around a panel and above it for its title
+def stack_drawings(panels: list[tuple[str, schemdraw.Drawing]], width: float | None = None
+                   ) -> Figure:
+    """A figure of titled drawings one above the other, each spanning ``width`` inches
+    (default: the widest drawing at :data:`INCHES_PER_UNIT`)."""
     boxes = [drawing.get_bbox() for _, drawing in panels]
-    width = max(bb.xmax - bb.xmin for bb in boxes) + 2 * pad
-    heights = [bb.ymax - bb.ymin + 2 * pad + (title_h if title else 0.0)
-               for (title, _), bb in zip(panels, boxes, strict=True)]
+    units = [(bb.xmax - bb.xmin + 2 * PANEL_PAD, bb.ymax - bb.ymin + 2 * PANEL_PAD)
+             for bb in boxes]
+    width = width or max(w for w, _ in units) * INCHES_PER_UNIT
+    title_h = 0.35  # inches above a titled panel
+    heights = [h * width / w + (title_h if title else 0.0)
+               for (title, _), (w, h) in zip(panels, units, strict=True)]
     total = sum(heights)
-    fig = plt.figure(figsize=(width * INCHES_PER_UNIT, total * INCHES_PER_UNIT))
+    fig = plt.figure(figsize=(width, total))
     top = total
-    for (title, drawing), bb, h in zip(panels, boxes, heights, strict=True):
-        top -= h
-        w_units, h_units = bb.xmax - bb.xmin + 2 * pad, bb.ymax - bb.ymin + 2 * pad
-        ax = fig.add_axes((0.0, top / total, w_units / width, h_units / total))
+    for (title, drawing), bb, (w, h), height in zip(panels, boxes, units, heights, strict=True):
+        top -= height
+        ax = fig.add_axes((0.0, top / total, 1.0, h * width / w / total))
         drawing.draw(show=False, canvas=ax)
-        ax.set_xlim(bb.xmin - pad, bb.xmax + pad)
-        ax.set_ylim(bb.ymin - pad, bb.ymax + pad)
+        ax.set_xlim(bb.xmin - PANEL_PAD, bb.xmax + PANEL_PAD)
+        ax.set_ylim(bb.ymin - PANEL_PAD, bb.ymax + PANEL_PAD)
         ax.set_aspect("equal")
         ax.set_axis_off()
         if title:
-            ax.set_title(title, fontsize=11, loc="left")
+            ax.set_title(title, fontsize=12, loc="left")
     plt.close(fig)
     return fig
 
 
 def to_png(drawing: schemdraw.Drawing, dpi: float = 100) -> bytes:
-    """PNG bytes of one drawing at the book's scale (for inspection and tests)."""
+    """PNG bytes of one drawing at :data:`INCHES_PER_UNIT` (for inspection and tests)."""
     buf = io.BytesIO()
     stack_drawings([("", drawing)]).savefig(buf, format="png", dpi=dpi)
     return buf.getvalue()
