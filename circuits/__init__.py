@@ -13,6 +13,7 @@ circuit graphs for GCNs (:mod:`circuits.graph`, which needs torch-geometric).
 from .amplifier import Amplifier, DesignParameter, Reference, get_amplifier, list_amplifiers
 from .engine import Failure
 from .errors import (
+    CharacterisationError,
     CircuitsError,
     NetlistError,
     NgspiceNotFoundError,
@@ -33,7 +34,8 @@ from .technology import (
 from .testbench import BenchSettings, OpenLoopBench
 
 __all__ = [
-    "Amplifier", "BenchSettings", "CircuitsError", "DesignParameter", "DeviceOP", "Failure",
+    "Amplifier", "BenchSettings", "CharacterisationError", "CircuitsError", "DesignParameter",
+    "DeviceOP", "Failure",
     "NetlistError", "NgspiceNotFoundError", "OpenLoopBench", "ParameterError", "Reference",
     "SimulationResult", "Simulator", "Spec", "SpecError", "Technology", "TechnologyError",
     "get_amplifier", "get_technology", "list_amplifiers", "list_technologies", "measure_ac",

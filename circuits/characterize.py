@@ -1,10 +1,11 @@
 """Device characterisation of a technology by DC sweeps in ngspice.
 
-One transistor (W = 1 um) with source and bulk at ground: Vgs swept from 0 to VDD at a fixed
-|Vds| gives Id, gm and gds; from those the book chapter "Circuits, process models and
+One transistor (W = :data:`W`) with source and bulk at ground: Vgs swept from 0 to VDD at a
+fixed |Vds| gives Id, gm and gds; from those the book chapter "Circuits, process models and
 simulation" draws Id-Vgs, gm/Id and intrinsic gain gm/gds, and :func:`figures_of_merit` extracts
-threshold voltage (constant current 100 nA * W/L), DIBL, subthreshold swing, on-current and the
-intrinsic gain at gm/Id = 15 versus channel length.
+threshold voltage (constant current :data:`VTH_CURRENT` * W/L), DIBL (between |Vds| = VDD and
+:data:`VDS_LIN`), subthreshold swing, on-current and the intrinsic gain at
+gm/Id = :data:`ANALOG_GM_ID` at the channel lengths :data:`LENGTH_MULTIPLES` x Lmin.
 PMOS devices are swept with negative voltages; magnitudes are reported.
 """
 
@@ -16,11 +17,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .engine import Job
+from .errors import CharacterisationError
 from .netlist import Device
 from .simulator import Simulator
 from .technology import Technology, get_technology
 
+#: Width of the characterised device (m).
 W = 1e-6
+#: Drain current per square (A) that defines the threshold voltage.
+VTH_CURRENT = 100e-9
+#: |Vds| (V) of the linear-region threshold, for DIBL.
+VDS_LIN = 0.05
+#: The moderate-inversion gm/Id (1/V) at which the intrinsic gain is read.
+ANALOG_GM_ID = 15.0
+#: Channel lengths, in multiples of the node's minimum length, of the intrinsic-gain table.
+LENGTH_MULTIPLES = (1, 2, 4, 8, 16)
 QUANTITIES = ("id", "gm", "gds")
 
 
@@ -45,8 +56,9 @@ class Sweep:
     def intrinsic_gain(self) -> np.ndarray:
         return self.gm / np.maximum(self.gds, 1e-30)
 
-    def vth(self, current_per_square: float = 100e-9) -> float:
-        """Constant-current threshold: |Vgs| where Id = 100 nA * W/L (log interpolation)."""
+    def vth(self, current_per_square: float = VTH_CURRENT) -> float:
+        """Constant-current threshold: |Vgs| where Id = current_per_square * W/L (log
+        interpolation)."""
         target = current_per_square * W / self.length
         logi = np.log(np.maximum(self.id, 1e-30))
         above = np.nonzero(self.id >= target)[0]
@@ -113,7 +125,7 @@ def sweeps(tech: str | Technology, lengths: list[float], *, polarities: tuple[st
         out = []
         for raw, (pol, length, vecs) in zip(sim.run_jobs(jobs), meta, strict=True):
             if raw.failure is not None:
-                raise RuntimeError(f"characterisation of {t.name} {pol}mos L={length:g} "
+                raise CharacterisationError(f"characterisation of {t.name} {pol}mos L={length:g} "
                                    f"failed: {raw.failure.value}: {raw.message}")
             data = [np.abs(np.real(np.atleast_1d(raw.vectors[v]))) for v in vecs]
             out.append(Sweep(t.name, pol, length, vds, *data))
@@ -127,15 +139,16 @@ def figures_of_merit(tech: str | Technology, sim: Simulator | None = None) -> di
     """Threshold, DIBL, swing, on-current and intrinsic gain of both polarities of a node.
 
     Returns ``{"n": {...}, "p": {...}}`` with ``vth_sat``, ``vth_lin`` (V), ``dibl_mv_per_v``,
-    ``ss_mv_per_dec``, ``ion_ua_per_um``, and ``gain_at_gm_id_15`` for L = 1, 2, 4, 8, 16 Lmin.
+    ``ss_mv_per_dec``, ``ion_ua_per_um``, and ``gain_at_gm_id``: the intrinsic gain at
+    gm/Id = :data:`ANALOG_GM_ID` keyed by the multiples :data:`LENGTH_MULTIPLES` of Lmin.
     """
     t = get_technology(tech)
-    multiples = (1, 2, 4, 8, 16)
+    multiples = LENGTH_MULTIPLES
     own = sim is None
     sim = sim or Simulator(workers=1)
     try:
         sat = sweeps(t, [t.lmin], vds=t.vdd, sim=sim)
-        lin = sweeps(t, [t.lmin], vds=0.05, sim=sim)
+        lin = sweeps(t, [t.lmin], vds=VDS_LIN, sim=sim)
         by_l = sweeps(t, [m * t.lmin for m in multiples], sim=sim)
     finally:
         if own:
@@ -149,12 +162,12 @@ def figures_of_merit(tech: str | Technology, sim: Simulator | None = None) -> di
         logi = np.log10(s.id[sub])
         slope = float(np.max(np.diff(logi) / np.diff(s.vgs[sub]))) if sub.sum() > 2 \
             else float("nan")
-        gains = [x.at_gm_over_id(15.0)[0] for x in by_l if x.polarity == pol]
+        gains = [x.at_gm_over_id(ANALOG_GM_ID)[0] for x in by_l if x.polarity == pol]
         out[pol] = {
             "vth_sat": vsat, "vth_lin": vlin,
-            "dibl_mv_per_v": (vlin - vsat) / (t.vdd - 0.05) * 1e3,
+            "dibl_mv_per_v": (vlin - vsat) / (t.vdd - VDS_LIN) * 1e3,
             "ss_mv_per_dec": 1e3 / slope,
             "ion_ua_per_um": float(s.id[-1]) * 1e6 / (W / 1e-6),
-            "gain_at_gm_id_15": dict(zip(multiples, gains, strict=True)),
+            "gain_at_gm_id": dict(zip(multiples, gains, strict=True)),
         }
     return out

@@ -31,3 +31,7 @@ class SpecError(CircuitsError, ValueError):
 
 class NgspiceNotFoundError(CircuitsError, RuntimeError):
     """The ngspice shared library (``libngspice``) cannot be found or loaded."""
+
+
+class CharacterisationError(CircuitsError, RuntimeError):
+    """A device-characterisation sweep failed in ngspice (the message gives ngspice's reason)."""

@@ -1,10 +1,11 @@
 """The open-loop AC test bench every amplifier is measured in.
 
 The amplifier's ``.subckt`` is instantiated as ``X1 inp inn out vdd 0``; ``inp`` gets the input
-common mode plus a 1 V AC signal; the loop is closed at DC only, through a 1 GH inductor from
-``out`` to ``inn`` and a 1 GF capacitor from ``inn`` to the common mode, so the operating point
-is the unity-gain follower's while the AC response is the open-loop gain; ``out`` drives the load
-capacitor. The bench runs ``.ac`` (0.1 Hz to 100 GHz, 10 points per decade) with
+common mode plus an AC signal (:data:`AC_AMPLITUDE`); the loop is closed at DC only, through an
+inductor (:data:`FEEDBACK_L`) from ``out`` to ``inn`` and a capacitor (:data:`FEEDBACK_C`) from
+``inn`` to the common mode, so the operating point is the unity-gain follower's while the AC
+response is the open-loop gain; ``out`` drives the load capacitor. The bench runs ``.ac`` (range
+and density in :class:`BenchSettings`) with
 ``keepopinfo``, so the operating point that the AC analysis computes is kept as a plot of its own
 and transistor quantities (``@m.x1.m1[gm]``) are read from it on demand: one operating point per
 simulation instead of two.
@@ -35,6 +36,10 @@ from .results import (
 from .technology import GENERIC, Technology
 
 INSTANCE = "x1"
+#: AC amplitude at ``inp`` (V); inductance (H) and capacitance (F) that close the loop at DC only.
+AC_AMPLITUDE = 1.0
+FEEDBACK_L = 1e9
+FEEDBACK_C = 1e9
 #: Names of the bench's own parameters (no design parameter may use them).
 BENCH_PARAMS = ("bench_vdd", "bench_vcm", "bench_cl")
 
@@ -163,9 +168,9 @@ class OpenLoopBench:
             f"X1 inp inn out vdd 0 {amp.subckt.name} {passed}".rstrip(),
             "Vdd vdd 0 DC {bench_vdd}",
             "Vcm cm 0 DC {bench_vcm}",
-            "Vin inp cm DC 0 AC 1",
-            "Lfb out inn 1e9",
-            "Cfb inn cm 1e9",
+            f"Vin inp cm DC 0 AC {AC_AMPLITUDE:g}",
+            f"Lfb out inn {FEEDBACK_L:g}",
+            f"Cfb inn cm {FEEDBACK_C:g}",
             "Cload out 0 {bench_cl}",
         ]
         if self.nodeset:
@@ -264,7 +269,7 @@ class OpenLoopBench:
         }
         power = self.tech.vdd * abs(float(v[("op", "vdd#branch")]))
         freq = np.real(v[("ac", "frequency")])
-        resp = v[("ac", "out")]
+        resp = v[("ac", "out")] / AC_AMPLITUDE
         common = dict(node_voltages=nodes, devices=devices, power_w=power, frequency=freq,
                       response=resp, **base)
         try:
