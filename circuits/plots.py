@@ -116,26 +116,29 @@ def plot_circuit_graph(data, ax=None, title: str = "") -> Figure:
         edges = [e for e, k in edge_kind.items() if k == kind]
         nx.draw_networkx_edges(simple, pos, edgelist=edges, ax=ax, edge_color=NET_COLOURS[kind],
                                width=1.6 if kind != "supply" else 0.8)
-    nx.draw_networkx_nodes(simple, pos, ax=ax, node_size=330,
+    nx.draw_networkx_nodes(simple, pos, ax=ax, node_size=560,
                            node_color=[NODE_COLOURS[k] for k in kinds])
     nx.draw_networkx_labels(simple, pos, {i: n for i, n in enumerate(names)}, ax=ax,
-                            font_size=6, font_color="white")
-    ax.set_title(title, fontsize=9)
+                            font_size=7.5, font_color="white")
+    ax.set_title(title, fontsize=11)
     ax.axis("off")
     return fig
 
 
 def plot_circuit_graphs(graphs: Mapping[str, object]) -> Figure:
-    """Several circuit graphs side by side, with a legend of node and edge types."""
+    """Circuit graphs two to a row, with a legend of node and edge types."""
     from matplotlib.lines import Line2D
 
-    fig, axes = plt.subplots(1, len(graphs), figsize=(4.2 * len(graphs), 4.2),
-                             layout="constrained")
-    for ax, (title, data) in zip(np.atleast_1d(axes), graphs.items(), strict=True):
+    ncols = min(2, len(graphs))
+    nrows = -(-len(graphs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 5.0 * nrows),
+                             layout="constrained", squeeze=False)
+    for ax, (title, data) in zip(axes.flat, graphs.items(), strict=False):
         plot_circuit_graph(data, ax=ax, title=title)
+    for ax in list(axes.flat)[len(graphs):]:
+        ax.set_axis_off()
     handles = [Line2D([], [], marker="o", ls="", color=c, label=k.replace("_", " "))
                for k, c in NODE_COLOURS.items()]
     handles += [Line2D([], [], color=c, label=f"{k} net") for k, c in NET_COLOURS.items()]
-    fig.legend(handles=handles, loc="lower center", ncol=8, fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, -0.06))
+    fig.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=9, frameon=False)
     return fig

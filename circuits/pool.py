@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
+import sys
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
@@ -63,6 +64,27 @@ def _worker_main(conn: Connection) -> None:
             return
 
 
+@contextlib.contextmanager
+def _without_main_script():
+    """Keep a starting worker from re-running the parent's main script.
+
+    A ``spawn`` child re-imports the parent's ``__main__`` from its file before it runs its
+    target. Workers need nothing from it, and re-running it fails for a script read from
+    standard input (no such file) and re-enters a script that starts simulations at import time
+    (no ``if __name__ == "__main__"`` guard). Hiding the path while the worker starts avoids both.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if path is None:
+        yield
+        return
+    del main.__file__
+    try:
+        yield
+    finally:
+        main.__file__ = path
+
+
 class WorkerStartError(RuntimeError):
     """A worker process could not start ngspice (the message says why)."""
 
@@ -71,7 +93,8 @@ class _Worker:
     def __init__(self) -> None:
         self.conn, child = _CTX.Pipe()
         self.process = _CTX.Process(target=_worker_main, args=(child,), daemon=True)
-        self.process.start()
+        with _without_main_script():
+            self.process.start()
         child.close()
         self.ready = False
         self.deadline = 0.0

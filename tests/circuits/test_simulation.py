@@ -196,3 +196,21 @@ def test_user_netlist_file_with_generic_devices(sim, tmp_path):
     assert mine.ok and ref.ok
     assert mine.gain_db == pytest.approx(ref.gain_db, abs=1e-6)
     assert mine.fom is None  # no references next to the file
+
+
+@pytest.mark.parametrize("how", ["stdin", "unguarded script"])
+def test_workers_start_from_any_main_module(tmp_path, how):
+    import subprocess
+    import sys
+
+    code = 'from circuits import simulate\nprint(simulate("two_stage", "45nm").ok)\n'
+    if how == "stdin":
+        args, stdin = [sys.executable, "-"], code
+    else:
+        script = tmp_path / "no_main_guard.py"
+        script.write_text(code)
+        args, stdin = [sys.executable, str(script)], None
+    proc = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "True"
