@@ -186,6 +186,18 @@ class WorkerPool:
         done = finish or (lambda _i, raw: raw)
         pending = list(range(len(jobs)))[::-1]
         busy: dict[int, _Worker] = {}  # worker slot -> worker
+        try:
+            self._serve(jobs, results, done, pending, busy)
+        except BaseException:
+            # a worker still busy would answer this batch's job to the next caller: replace it
+            for slot in busy:
+                self._replace(slot)
+            raise
+        return results
+
+    def _serve(self, jobs: list[Job], results: list, done: Callable[[int, Raw], Any],
+               pending: list[int], busy: dict[int, _Worker]) -> None:
+        """The scheduling loop of :meth:`run_many` (fills ``results`` in place)."""
         while pending or busy:
             for slot in range(self.n):
                 if slot in busy or not pending:
@@ -228,7 +240,6 @@ class WorkerPool:
                     del busy[slot]
                     self._replace(slot)
                     results[worker.index] = done(worker.index, raw)
-        return results
 
     def close(self) -> None:
         """Stop every worker."""

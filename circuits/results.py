@@ -194,6 +194,12 @@ def measure_ac(frequency: np.ndarray, response: np.ndarray) -> ACMetrics:
     return ACMetrics(float(gain_db), float(10**lf), float(180.0 + ph))
 
 
-def fom(ugbw_hz: float, power_w: float, ref_ugbw_hz: float, ref_power_w: float) -> float:
-    """LoRA-RL's figure of merit ``(GBW / GBW_ref)^2 / (P / P_ref)`` (1.0 at the reference)."""
+def fom(ugbw_hz: float, power_w: float, ref_ugbw_hz: float, ref_power_w: float
+        ) -> float | None:
+    """LoRA-RL's figure of merit ``(GBW / GBW_ref)^2 / (P / P_ref)`` (1.0 at the reference).
+
+    ``None`` when a power is not positive (a circuit that draws no supply current has no FoM).
+    """
+    if not (power_w > 0 and ref_power_w > 0 and ref_ugbw_hz > 0):
+        return None
     return (ugbw_hz / ref_ugbw_hz) ** 2 / (power_w / ref_power_w)

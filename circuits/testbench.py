@@ -216,9 +216,11 @@ class OpenLoopBench:
         plan = []
         for d in self.amp.subckt.devices:
             fields: dict[str, str] = {}
-            if d.kind == "M":
-                fields = {k: v for k, v in d.params.items() if "{" in v or "'" in v}
-            elif d.kind in "RCIV" and d.value and ("{" in d.value or "'" in d.value):
+            value_expr = bool(d.value) and _is_expression(d.value)
+            param_exprs = {k: v for k, v in d.params.items() if _is_expression(v)}
+            if d.kind == "M" and not value_expr:
+                fields = param_exprs
+            elif d.kind in "RCIV" and value_expr and not param_exprs:
                 key = {"R": "resistance", "C": "capacitance", "I": "dc", "V": "dc"}[d.kind]
                 value = d.value
                 if d.kind in "IV":
@@ -229,8 +231,8 @@ class OpenLoopBench:
                 elif len(value.split()) != 1:
                     return None
                 fields = {key: value}
-            elif d.kind not in "RCIVM" and any("{" in v for v in d.params.values()):
-                return None
+            elif value_expr or param_exprs:
+                return None  # an expression this plan cannot alter: re-parse instead
             if d.kind == "M" and self.tech.device_style == "subckt" and d.model and \
                     d.model.lower() in GENERIC:
                 return None
@@ -287,6 +289,11 @@ class OpenLoopBench:
         elif self.reference_metrics is not None:
             result.fom = fom(m.ugbw_hz, power, *self.reference_metrics)
         return result
+
+
+def _is_expression(text: str) -> bool:
+    """Whether a netlist field is a parameter expression (``{...}`` or ``'...'``)."""
+    return "{" in text or "'" in text
 
 
 def _reason(failure: Failure, message: str) -> str:

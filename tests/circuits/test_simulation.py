@@ -60,14 +60,16 @@ def test_rc_lowpass_engine_vectors(sim):
     assert abs(h[i]) == pytest.approx(1 / math.sqrt(2), rel=0.05)
 
 
-def test_ideal_two_pole_amplifier_metrics(sim):
+@pytest.mark.parametrize(("gm1", "gm2"), [(1e-3, 2e-3), (4e-3, 0.5e-3), (1e-4, 8e-3)])
+def test_ideal_two_pole_amplifier_metrics(sim, gm1, gm2):
+    # gm1 and gm2 sit in the value fields of G elements: re-simulation must honour them
     amp = Amplifier.from_text(IDEAL_TWO_POLE, source="ideal2")
     tech = get_technology("45nm")
     cl = 2e-12
-    res = sim.simulate(amp, tech, {"gm1": 1e-3, "gm2": 2e-3}, BenchSettings(load_cap=cl))
+    res = sim.simulate(amp, tech, {"gm1": gm1, "gm2": gm2}, BenchSettings(load_cap=cl))
     assert res.ok, res.reason
-    gain_db, ugbw, pm = _exact_two_pole(1e-3 * 100e3, 1 / (2 * math.pi * 100e3 * 10e-12),
-                                        2e-3 * 50e3, 1 / (2 * math.pi * 50e3 * cl))
+    gain_db, ugbw, pm = _exact_two_pole(gm1 * 100e3, 1 / (2 * math.pi * 100e3 * 10e-12),
+                                        gm2 * 50e3, 1 / (2 * math.pi * 50e3 * cl))
     assert res.gain_db == pytest.approx(gain_db, abs=0.01)
     assert res.ugbw_hz == pytest.approx(ugbw, rel=0.01)
     assert res.pm_deg == pytest.approx(pm, abs=0.5)
@@ -214,3 +216,36 @@ def test_workers_start_from_any_main_module(tmp_path, how):
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "True"
+
+
+def _rc_job(r: float) -> Job:
+    netlist = f"* rc\nV1 in 0 DC 0 AC 1\nR1 in out {r}\nC1 out 0 1n\n.ac dec 5 1e3 1e7\n.end\n"
+    return Job(f"rc{r}", netlist, {}, (("ac", "frequency"), ("ac", "out")))
+
+
+def test_an_exception_mid_batch_loses_no_result_to_the_next_batch():
+    from circuits.pool import WorkerPool
+
+    def corner(r, raw):
+        f = np.real(raw.vectors[("ac", "frequency")])
+        return float(np.interp(1 / math.sqrt(2), abs(raw.vectors[("ac", "out")])[::-1], f[::-1]))
+
+    def failing(i, raw):
+        raise RuntimeError("a caller's bug")
+
+    first, rs = [1e3, 2e3, 4e3, 8e3], [16e3, 32e3, 64e3, 128e3]
+    with WorkerPool(2, timeout=20) as pool:
+        with pytest.raises(RuntimeError, match="caller's bug"):
+            pool.run_many([_rc_job(r) for r in first], finish=failing)
+        got = pool.run_many([_rc_job(r) for r in rs],
+                            finish=lambda i, raw: corner(rs[i], raw))
+    for r, fc in zip(rs, got, strict=True):  # each answer belongs to its own job
+        assert fc == pytest.approx(1 / (2 * math.pi * r * 1e-9), rel=0.05)
+
+
+def test_fom_needs_positive_power():
+    from circuits.results import fom
+
+    assert fom(2e6, 1e-3, 1e6, 1e-3) == pytest.approx(4.0)
+    assert fom(2e6, 0.0, 1e6, 1e-3) is None
+    assert fom(2e6, 1e-3, 1e6, 0.0) is None
