@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -299,16 +299,20 @@ def check_safe(text: str, source: str = "netlist") -> None:
             )
 
 
-def parse_netlist(text: str, source: str = "netlist") -> Netlist:
+def parse_netlist(text: str, source: str = "netlist", base: Path | None = None) -> Netlist:
     """Parse a netlist fragment (subcircuits, models, parameters), checking that it is safe.
+
+    Relative ``.include``/``.lib`` paths are resolved against ``base`` (default: the current
+    directory, where ngspice resolves them too), and every included file is checked as well.
 
     Raises
     ------
     NetlistError
-        When the text is unsafe (:func:`check_safe`), a ``.subckt`` is unterminated or nested,
-        or an element line cannot be read.
+        When the text or a file it includes, at any depth, is unsafe (:func:`check_safe`) or
+        missing, a ``.subckt`` is unterminated or nested, or an element line cannot be read.
     """
     check_safe(text, source)
+    check_includes(text, Path.cwd() if base is None else base, source)
     subckts: dict[str, Subcircuit] = {}
     top: list[Line] = []
     current: list[Line] | None = None
@@ -398,38 +402,67 @@ def read_netlist(path: str | Path) -> Netlist:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise NetlistError(f"cannot read netlist {path}: {exc}") from None
-    netlist = parse_netlist(text, source=str(path))
-    for inc in included_files(netlist, path.parent):
-        if not inc.is_file():
-            raise NetlistError(f"{path}: included file not found: {inc}")
-        check_safe(inc.read_text(errors="replace"), source=str(inc))
-    return netlist
+    return parse_netlist(text, source=str(path), base=path.parent)
 
 
-def included_files(netlist: Netlist, base: Path) -> list[Path]:
-    """Paths of the ``.include``/``.lib`` files a netlist names, resolved against ``base``."""
-    out = []
-    for line in _all_lines(netlist):
-        tokens = line.text.split()
-        if tokens[0].lower() in (".include", ".inc", ".lib") and len(tokens) >= 2:
-            p = Path(tokens[1].strip("'\""))
-            out.append(p if p.is_absolute() else base / p)
-    return out
+def _include_target(text: str) -> str | None:
+    """The file a ``.include``/``.inc`` or ``.lib FILE SECTION`` line names (``.lib NAME``
+    alone opens a section inside a library file and names none)."""
+    tokens = text.split()
+    word = tokens[0].lower()
+    if word in (".include", ".inc") and len(tokens) >= 2:
+        return tokens[1].strip("'\"")
+    if word == ".lib" and len(tokens) >= 3:
+        return tokens[1].strip("'\"")
+    return None
+
+
+def check_includes(text: str, base: Path, source: str = "netlist",
+                   _chain: tuple[Path, ...] = ()) -> list[Path]:
+    """Check every file a netlist includes, at any depth: it exists and is safe.
+
+    Returns the included files (resolved paths, in order of first inclusion).
+
+    Raises
+    ------
+    NetlistError
+        For a missing or unreadable file, a file that includes itself, or unsafe content
+        (:func:`check_safe`) anywhere in the chain, naming the file and line.
+    """
+    found: list[Path] = []
+    for line in logical_lines(text):
+        target = _include_target(line.text)
+        if target is None:
+            continue
+        path = Path(target)
+        path = (path if path.is_absolute() else base / path).resolve()
+        where = f"{source}, line {line.number}"
+        if path in _chain:
+            raise NetlistError(f"{where}: {path} includes itself")
+        if not path.is_file():
+            raise NetlistError(f"{where}: included file not found: {path}")
+        try:
+            inc_text = path.read_text(errors="replace")
+        except OSError as exc:
+            raise NetlistError(f"{where}: cannot read included file {path}: {exc}") from None
+        check_safe(inc_text, source=str(path))
+        if path not in found:
+            found.append(path)
+        for deeper in check_includes(inc_text, path.parent, str(path), (*_chain, path)):
+            if deeper not in found:
+                found.append(deeper)
+    return found
 
 
 def absolutise_includes(text: str, base: Path) -> str:
-    """Rewrite relative ``.include``/``.lib`` paths so the text can be loaded from anywhere."""
-    def fix(m: re.Match) -> str:
-        p = Path(m.group(2).strip("'\""))
-        return f"{m.group(1)}{p if p.is_absolute() else (base / p).resolve()}"
-
-    return re.sub(r"(?im)^(\s*\.(?:include|inc|lib)\s+)(\S+)", fix, text)
-
-
-def _all_lines(netlist: Netlist) -> Iterable[Line]:
-    yield from netlist.top
-    for sub in netlist.subckts.values():
-        yield from sub.lines
+    """Rewrite relative ``.include``/``.lib FILE`` paths so the text loads from anywhere."""
+    out = []
+    for raw in text.splitlines(keepends=True):
+        target = _include_target(raw) if raw.strip() and raw.lstrip()[0] == "." else None
+        if target and not Path(target).is_absolute():
+            raw = raw.replace(target, str((base / target).resolve()), 1)
+        out.append(raw)
+    return "".join(out)
 
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,

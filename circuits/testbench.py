@@ -1,6 +1,7 @@
 """The open-loop AC test bench every amplifier is measured in.
 
-The amplifier's ``.subckt`` is instantiated as ``X1 inp inn out vdd 0``; ``inp`` gets the input
+The amplifier's ``.subckt`` is instantiated as ``X1 inp inn out vdd 0`` (its pins matched by
+name, whatever their order in the ``.subckt`` line); ``inp`` gets the input
 common mode plus an AC signal (:data:`AC_AMPLITUDE`); the loop is closed at DC only, through an
 inductor (:data:`FEEDBACK_L`) from ``out`` to ``inn`` and a capacitor (:data:`FEEDBACK_C`) from
 ``inn`` to the common mode, so the operating point is the unity-gain follower's while the AC
@@ -40,6 +41,8 @@ INSTANCE = "x1"
 AC_AMPLITUDE = 1.0
 FEEDBACK_L = 1e9
 FEEDBACK_C = 1e9
+#: The bench net each standard pin is connected to (pins are matched by name, in any order).
+BENCH_NETS = {"inp": "inp", "inn": "inn", "out": "out", "vdd": "vdd", "vss": "0"}
 #: Names of the bench's own parameters (no design parameter may use them).
 BENCH_PARAMS = ("bench_vdd", "bench_vcm", "bench_cl")
 
@@ -165,7 +168,8 @@ class OpenLoopBench:
             lines.append(f".param {design}")
         lines += [
             self._subckt_text(),
-            f"X1 inp inn out vdd 0 {amp.subckt.name} {passed}".rstrip(),
+            f"X1 {' '.join(BENCH_NETS[p.lower()] for p in amp.subckt.pins)} "
+            f"{amp.subckt.name} {passed}".rstrip(),
             "Vdd vdd 0 DC {bench_vdd}",
             "Vcm cm 0 DC {bench_vcm}",
             f"Vin inp cm DC 0 AC {AC_AMPLITUDE:g}",

@@ -98,3 +98,55 @@ def test_evaluate_expressions():
         evaluate("{q}", {})
     with pytest.raises(ValueError, match="unsupported"):
         evaluate("{sqrt(w)}", {"w": 1.0})
+
+
+AMP = """.include {inc}
+.subckt amp inp inn out vdd vss
+G1 vss out inp inn 1m
+R1 out vss 1meg
+.ends amp
+"""
+
+
+def test_includes_are_checked_at_every_depth(tmp_path):
+    from circuits import Amplifier
+
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "evil.sp").write_text(".control\nshell touch pwned\n.endc\n")
+    (tmp_path / "mid.sp").write_text(".include deep/evil.sp\n")
+    (tmp_path / "amp.sp").write_text(AMP.format(inc="mid.sp"))
+    with pytest.raises(NetlistError, match=r"evil\.sp, line 1: \.control refused"):
+        Amplifier.from_file(tmp_path / "amp.sp")
+    with pytest.raises(NetlistError, match=r"evil\.sp, line 1: \.control refused"):
+        Amplifier.from_text(AMP.format(inc=tmp_path / "mid.sp"))
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_include_cycles_and_missing_files_are_refused(tmp_path):
+    from circuits.netlist import check_includes
+
+    (tmp_path / "a.sp").write_text(".include b.sp\n")
+    (tmp_path / "b.sp").write_text(".include a.sp\n")
+    with pytest.raises(NetlistError, match="includes itself"):
+        check_includes(".include a.sp\n", tmp_path)
+    with pytest.raises(NetlistError, match="included file not found"):
+        check_includes(".include nowhere.sp\n", tmp_path)
+
+
+def test_nested_includes_resolve_against_the_including_file(tmp_path, sim):
+    from circuits import Amplifier
+
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "stage.sp").write_text(
+        ".subckt stage a b\nG1 0 b a 0 1m\nR1 b 0 1meg\nC1 b 0 10p\n.ends stage\n")
+    # a .lib FILE SECTION line includes a file; the ".lib tt" section header inside it does not
+    (tmp_path / "lib" / "all.sp").write_text(
+        f".include stage.sp\n.lib {tmp_path / 'lib' / 'models.lib'} tt\n")
+    (tmp_path / "lib" / "models.lib").write_text(".lib tt\n.param unused=1\n.endl tt\n")
+    (tmp_path / "amp.sp").write_text(
+        ".include lib/all.sp\n.subckt amp inp inn out vdd vss\nX1 inp n1 stage\n"
+        "E1 out vss n1 inn 1\n.ends amp\n")
+    amp = Amplifier.from_file(tmp_path / "amp.sp")
+    res = sim.simulate(amp, "45nm")
+    assert res.ok, res.reason
+    assert res.gain_db == pytest.approx(60.0, abs=0.01)

@@ -249,3 +249,18 @@ def test_fom_needs_positive_power():
     assert fom(2e6, 1e-3, 1e6, 1e-3) == pytest.approx(4.0)
     assert fom(2e6, 0.0, 1e6, 1e-3) is None
     assert fom(2e6, 1e-3, 1e6, 0.0) is None
+
+
+def test_pins_are_matched_by_name_not_position(sim):
+    amp = get_amplifier("two_stage")
+    text = amp.path.read_text().replace(".subckt two_stage inp inn out vdd vss",
+                                        ".subckt mine vdd vss inp inn out")
+    assert ".subckt mine vdd vss inp inn out" in text
+    mine = Amplifier.from_text(text.replace(".ends two_stage", ".ends mine"), source="mine.sp")
+    settings = BenchSettings(vcm=amp.reference("45nm").vcm)
+    params = amp.reference("45nm").params
+    a = sim.simulate(amp, "45nm", params)
+    b = sim.simulate(mine, "45nm", params, settings)
+    assert a.ok and b.ok, b.reason
+    assert b.gain_db == pytest.approx(a.gain_db, abs=1e-6)
+    assert b.power_w == pytest.approx(a.power_w, rel=1e-9)
