@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from .errors import NetlistError, ParameterError
+from .errors import NetlistError, ParameterError, TechnologyError
 from .netlist import (
     Netlist,
     ParamDecl,
@@ -120,8 +120,10 @@ class Amplifier:
             raise NetlistError(f"{source}: .subckt {sub.name} must have exactly the pins "
                                f"{' '.join(PINS)} (has {' '.join(sub.pins)})")
         params = _design_parameters(sub, netlist.params, source)
-        return cls(name=name or sub.name, netlist=netlist, subckt=sub, parameters=params,
-                   references=dict(references or {}), load_cap=load_cap, path=path)
+        amp = cls(name=name or sub.name, netlist=netlist, subckt=sub, parameters=params,
+                  references=dict(references or {}), load_cap=load_cap, path=path)
+        _check_references(amp, source)
+        return amp
 
     @classmethod
     def from_file(cls, path: str | Path, *, subckt: str | None = None) -> Amplifier:
@@ -219,7 +221,7 @@ class Amplifier:
             lo, hi = p.bounds(t)
             if not math.isfinite(value):
                 problems.append(f"{p.name}={value} is not finite")
-            elif not lo * (1 - 1e-9) <= value <= hi * (1 + 1e-9):
+            elif not lo - 1e-9 * abs(lo) <= value <= hi + 1e-9 * abs(hi):
                 problems.append(f"{p.name}={value:.4g} outside [{lo:.4g}, {hi:.4g}]")
             full[p.name] = value
         if problems:
@@ -236,6 +238,33 @@ class Amplifier:
         b = self.bounds(tech)
         return {k: b[k][0] + min(max(float(u), 0.0), 1.0) * (b[k][1] - b[k][0])
                 for k, u in unit.items()}
+
+
+def _check_references(amp: Amplifier, source: str) -> None:
+    """Refuse reference sizings that could never be simulated: unknown names, values that are
+    not finite or out of bounds (in technologies known here), a non-positive load."""
+    if not (math.isfinite(amp.load_cap) and amp.load_cap > 0):
+        raise NetlistError(f"{source}: load_cap must be a positive capacitance, "
+                           f"not {amp.load_cap!r}")
+    for tech_name, ref in amp.references.items():
+        where = f"{source}: reference sizing for {tech_name}"
+        unknown = sorted(set(ref.params) - set(amp.parameter_names))
+        if unknown:
+            raise NetlistError(f"{where}: unknown parameter(s) {unknown}; the parameters are "
+                               f"{', '.join(amp.parameter_names)}")
+        if not math.isfinite(ref.vcm):
+            raise NetlistError(f"{where}: vcm={ref.vcm!r} is not finite")
+        try:
+            tech = get_technology(tech_name)
+        except TechnologyError:  # a technology not available here: check the values only
+            bad = [k for k, v in ref.params.items() if not math.isfinite(v)]
+            if bad:
+                raise NetlistError(f"{where}: values of {bad} are not finite") from None
+            continue
+        try:
+            amp.check(ref.params, tech)
+        except ParameterError as exc:
+            raise NetlistError(f"{where}: {exc}") from None
 
 
 def _missing(sub: Subcircuit) -> str:

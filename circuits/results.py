@@ -143,12 +143,24 @@ def _finite_or_none(obj: Any) -> Any:
     return obj
 
 
+#: Largest distance (deg) of the lowest frequency's phase from 0 (or 180, inverted) for its gain
+#: to count as the DC gain: at most 3 dB below it for a dominant pole.
+LOW_FREQUENCY_PHASE_TOLERANCE = 45.0
+
+
 class MeasurementError(ValueError):
     """The response cannot be measured (e.g. the amplifier inverts)."""
 
 
 def measure_ac(frequency: np.ndarray, response: np.ndarray) -> ACMetrics:
     """DC gain, unity-gain bandwidth and phase margin of an open-loop response.
+
+    The DC gain is |H| at the lowest frequency, whose phase must be within
+    :data:`LOW_FREQUENCY_PHASE_TOLERANCE` of 0 deg (the sweep starts below the dominant pole).
+    The unity-gain bandwidth is the first frequency where |H| falls through 1 (log-log
+    interpolation); the phase margin is 180 deg plus the phase there, or, when |H| rises above 1
+    again and falls through it later (a resonance), the smallest of the margins at every such
+    crossing: the one that decides the stability of the closed loop.
 
     Parameters
     ----------
@@ -165,7 +177,8 @@ def measure_ac(frequency: np.ndarray, response: np.ndarray) -> ACMetrics:
     ------
     MeasurementError
         When the low-frequency phase is near 180 deg (the output is inverted with respect to
-        ``inp``: the pins are swapped and the DC feedback is positive).
+        ``inp``: the pins are swapped and the DC feedback is positive), or neither near 0 nor
+        180 deg (the sweep starts above the dominant pole: its lowest gain is not the DC gain).
     """
     f = np.asarray(frequency, dtype=float)
     h = np.asarray(response, dtype=complex)
@@ -176,22 +189,29 @@ def measure_ac(frequency: np.ndarray, response: np.ndarray) -> ACMetrics:
         raise MeasurementError("response is zero or not finite")
     phase = np.degrees(np.unwrap(np.angle(h)))
     phase0 = phase[0]
-    if abs((phase0 + 180) % 360 - 180) > 90:
+    off = abs((phase0 + 180) % 360 - 180)  # distance of the low-frequency phase from 0 deg
+    if off > 180 - LOW_FREQUENCY_PHASE_TOLERANCE:
         raise MeasurementError(
             f"the low-frequency phase is {phase0:.0f} deg: the output is inverted with respect to "
             "inp (swap inp and inn)"
         )
+    if off > LOW_FREQUENCY_PHASE_TOLERANCE:
+        raise MeasurementError(
+            f"the phase at the lowest frequency ({f[0]:.3g} Hz) is already {phase0:.0f} deg: the "
+            "sweep starts above the dominant pole, so the DC gain is not reached (lower f_start)"
+        )
     phase = phase - 360 * round(phase0 / 360)
     gain_db = 20 * math.log10(mag[0])
     crossings = np.nonzero((mag[:-1] > 1) & (mag[1:] <= 1))[0]
-    if crossings.size == 0:
+    if crossings.size == 0 or mag[0] <= 1:
         return ACMetrics(float(gain_db), None, None)
-    i = int(crossings[0])
-    lm0, lm1 = math.log10(mag[i]), math.log10(mag[i + 1])
-    t = lm0 / (lm0 - lm1)
-    lf = math.log10(f[i]) + t * (math.log10(f[i + 1]) - math.log10(f[i]))
-    ph = phase[i] + t * (phase[i + 1] - phase[i])
-    return ACMetrics(float(gain_db), float(10**lf), float(180.0 + ph))
+    found = []
+    for i in crossings:
+        lm0, lm1 = math.log10(mag[i]), math.log10(mag[i + 1])
+        t = lm0 / (lm0 - lm1)
+        lf = math.log10(f[i]) + t * (math.log10(f[i + 1]) - math.log10(f[i]))
+        found.append((10**lf, 180.0 + phase[i] + t * (phase[i + 1] - phase[i])))
+    return ACMetrics(float(gain_db), float(found[0][0]), float(min(pm for _, pm in found)))
 
 
 def fom(ugbw_hz: float, power_w: float, ref_ugbw_hz: float, ref_power_w: float

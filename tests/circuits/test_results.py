@@ -58,3 +58,38 @@ def test_fom_is_one_at_the_reference_and_quadratic_in_gbw():
     assert fom(1e6, 1e-4, 1e6, 1e-4) == 1.0
     assert fom(2e6, 1e-4, 1e6, 1e-4) == pytest.approx(4.0)
     assert fom(1e6, 2e-4, 1e6, 1e-4) == pytest.approx(0.5)
+
+
+def test_a_late_resonant_crossing_sets_the_phase_margin():
+    # 80 dB, dominant pole at 1 kHz, then a Q = 5 resonance at 30 MHz that lifts |H| above 1
+    # again: the second crossing has a negative margin and decides stability
+    f = _grid()
+    s = 1j * f
+    w0, q = 2 * math.pi * 30e6, 5.0
+    h = 1e4 / (1 + s / (2 * math.pi * 1e3)) * w0**2 / (s**2 + s * w0 / q + w0**2)
+    mag = np.abs(h)
+    down = np.nonzero((mag[:-1] > 1) & (mag[1:] <= 1))[0]
+    assert down.size >= 2  # the response does cross twice
+    m = measure_ac(f, h)
+    first = measure_ac(f[: down[0] + 2], h[: down[0] + 2])
+    assert m.ugbw_hz == pytest.approx(first.ugbw_hz)  # the bandwidth is the first crossing
+    assert first.pm_deg > 60
+    assert m.pm_deg < 0  # but the margin is the worst crossing's
+
+
+def test_gain_below_one_at_low_frequency_has_no_bandwidth():
+    f = _grid()
+    s = 1j * f
+    w0 = 2 * math.pi * 1e6
+    h = 0.5 * w0**2 / (s**2 + s * w0 / 10 + w0**2)  # -6 dB, peaking to +14 dB at 1 MHz
+    assert np.abs(h).max() > 1
+    m = measure_ac(f, h)
+    assert m.ugbw_hz is None and m.pm_deg is None
+
+
+def test_sweep_starting_above_the_dominant_pole_is_refused():
+    f = np.logspace(4, 10, 121)  # the pole at 1 kHz is below the first frequency
+    with pytest.raises(MeasurementError, match="above the dominant pole"):
+        measure_ac(f, 1e4 / (1 + 1j * f / 1e3))
+    m = measure_ac(f, 1e4 / (1 + 1j * f / 1e5))  # 5.7 deg at 10 kHz: fine
+    assert m.gain_db == pytest.approx(80 - 10 * math.log10(1.01), abs=1e-6)

@@ -1,0 +1,56 @@
+"""Amplifiers: design parameters, bounds and reference sizings read from files."""
+
+import json
+import math
+
+import pytest
+
+from circuits import Amplifier, NetlistError, ParameterError
+
+NET = """*@param isup current 0 1m supply current
+*@param vb voltage -1 -0.5 a negative bias
+.subckt z inp inn out vdd vss isup=1u vb=-0.5
+G1 vss out inp inn 1m
+R1 out vss 1meg
+C1 out vss 1p
+I1 vdd vss DC {isup}
+V1 nb vss DC {vb}
+R2 nb vss 1k
+.ends z
+"""
+
+
+def _write(tmp_path, refs):
+    (tmp_path / "z.sp").write_text(NET)
+    (tmp_path / "z.json").write_text(refs if isinstance(refs, str) else json.dumps(refs))
+    return tmp_path / "z.sp"
+
+
+@pytest.mark.parametrize(("refs", "match"), [
+    ({"references": {"45nm": {"vcm": 0.5, "params": {"bogus": 3}}}}, r"unknown parameter.*bogus"),
+    ({"references": {"45nm": {"vcm": 0.5, "params": {"isup": 5}}}}, r"isup=5 outside"),
+    ({"references": {"45nm": {"vcm": 0.5, "params": {}}}, "load_cap": -1}, "load_cap"),
+    ('{"references": {"45nm": {"vcm": NaN, "params": {}}}}', "vcm=nan is not finite"),
+    ('{"references": {"elsewhere": {"vcm": 0.5, "params": {"isup": Infinity}}}}', "not finite"),
+    ("[1, 2]", "malformed reference file"),
+])
+def test_malformed_references_are_refused_when_read(tmp_path, refs, match):
+    with pytest.raises(NetlistError, match=match):
+        Amplifier.from_file(_write(tmp_path, refs))
+
+
+def test_reference_for_a_technology_not_installed_is_kept(tmp_path):
+    amp = Amplifier.from_file(_write(
+        tmp_path, {"references": {"elsewhere": {"vcm": 0.5, "params": {"isup": 2e-6}}}}))
+    assert amp.references["elsewhere"].params == {"isup": 2e-6}
+
+
+def test_negative_bounds_include_their_endpoints():
+    amp = Amplifier.from_text(NET)
+    for vb in (-1.0, -0.5, -0.75):
+        assert amp.check({"vb": vb}, "45nm")["vb"] == vb
+    for vb in (-1.01, -0.49, math.nan):
+        with pytest.raises(ParameterError, match="vb"):
+            amp.check({"vb": vb}, "45nm")
+    assert amp.from_unit({"vb": 0.0}, "45nm") == {"vb": -1.0}
+    assert amp.check(amp.from_unit({"vb": 1.0}, "45nm"), "45nm")["vb"] == -0.5
