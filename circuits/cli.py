@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 
 from .amplifier import Amplifier, get_amplifier, list_amplifiers
 from .engine import Failure
-from .errors import CircuitsError, NetlistError, ParameterError
+from .errors import CircuitsError, NetlistError, NgspiceNotFoundError, ParameterError
 from .netlist import parse_value
+from .pool import WorkerStartError
 from .simulator import Simulator
 from .technology import get_technology, list_technologies
 from .testbench import BenchSettings
@@ -40,6 +42,36 @@ def _assignment(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"{name}: {exc}") from None
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, not {text}")
+    return value
+
+
+def _volts(text: str) -> float:
+    try:
+        value = parse_value(text)
+    except NetlistError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite voltage, not {text}")
+    return value
+
+
+def _farads(text: str) -> float:
+    try:
+        value = parse_value(text)
+    except NetlistError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive capacitance, not {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m circuits",
                                 description="Amplifier simulation on ngspice.")
@@ -52,9 +84,10 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--tech", required=True, help="technology name (python -m circuits list)")
         sp.add_argument("--set", dest="assignments", action="append", type=_assignment,
                         default=[], metavar="NAME=VALUE", help="design parameter (SI or 2u)")
-        sp.add_argument("--vcm", type=float, default=None, help="input common mode (V)")
-        sp.add_argument("--load-cap", type=parse_value, default=None, help="load (F)")
-        sp.add_argument("--timeout", type=float, default=30.0, help="simulation time limit (s)")
+        sp.add_argument("--vcm", type=_volts, default=None, help="input common mode (V)")
+        sp.add_argument("--load-cap", type=_farads, default=None, help="load (F)")
+        sp.add_argument("--timeout", type=_seconds, default=30.0,
+                        help="simulation time limit (s)")
         sp.add_argument("--ac", action="store_true", help="include the AC response")
         sp.add_argument("--json", action="store_true", help="print JSON")
 
@@ -121,8 +154,12 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         with Simulator(workers=1, timeout=args.timeout) as sim:
             result = sim.simulate(amp, tech, params, settings)
     except CircuitsError as exc:
-        failure = Failure.INVALID_PARAMETER if isinstance(exc, ParameterError) \
-            else Failure.NETLIST
+        if isinstance(exc, ParameterError):
+            failure = Failure.INVALID_PARAMETER
+        elif isinstance(exc, NgspiceNotFoundError | WorkerStartError):
+            failure = Failure.ENGINE
+        else:
+            failure = Failure.NETLIST
         print(f"error: {exc}", file=sys.stderr)
         if args.json:
             _print({"ok": False, "failure": failure.value, "reason": str(exc), "gain_db": None,

@@ -151,7 +151,13 @@ class NgspiceSession:
         except OSError as exc:  # dlopen failed
             raise NgspiceNotFoundError(f"cannot load libngspice: {exc}") from None
         self._ffi = ffi
-        self._ng = NgSpiceShared.new_instance()
+        try:
+            self._ng = NgSpiceShared.new_instance()
+        except OSError as exc:  # dlopen of NGSPICE_LIBRARY_PATH failed
+            raise NgspiceNotFoundError(
+                f"cannot load libngspice ({os.environ.get('NGSPICE_LIBRARY_PATH')}): {exc}; "
+                "run `make setup` or `apt-get install ngspice libngspice0`, or set "
+                "NGSPICE_LIBRARY_PATH to the library") from None
         self._lib = self._ng._ngspice_shared
         self._commands = 0
         self.loaded_key: str | None = None

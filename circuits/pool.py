@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import multiprocessing as mp
 import os
 import sys
@@ -20,6 +21,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from .engine import Failure, Job, Raw
+from .errors import CircuitsError, NgspiceNotFoundError
 
 _CTX = mp.get_context("spawn")
 #: Seconds a new worker may take to start ngspice.
@@ -34,7 +36,7 @@ def _worker_main(conn: Connection) -> None:
 
         session = NgspiceSession()
     except Exception as exc:  # report why the worker cannot start, then stop
-        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        conn.send(("error", (type(exc).__name__, str(exc))))
         return
     conn.send(("ready", os.getpid()))
     while True:
@@ -85,7 +87,7 @@ def _without_main_script():
         main.__file__ = path
 
 
-class WorkerStartError(RuntimeError):
+class WorkerStartError(CircuitsError, RuntimeError):
     """A worker process could not start ngspice (the message says why)."""
 
 
@@ -115,7 +117,10 @@ class _Worker:
             raise WorkerStartError("ngspice worker died while starting") from None
         if kind != "ready":
             self.kill()
-            raise WorkerStartError(info)
+            error, message = info
+            if error == NgspiceNotFoundError.__name__:
+                raise NgspiceNotFoundError(message)
+            raise WorkerStartError(f"ngspice worker could not start: {error}: {message}")
         self.ready = True
 
     @property
@@ -138,8 +143,8 @@ class WorkerPool:
     def __init__(self, n: int = 1, timeout: float = 30.0) -> None:
         if n < 1:
             raise ValueError("a pool needs at least one worker")
-        if not timeout > 0:
-            raise ValueError("timeout must be > 0 seconds")
+        if not (timeout > 0 and math.isfinite(timeout)):
+            raise ValueError(f"timeout must be a finite number of seconds > 0, not {timeout!r}")
         self.n = n
         self.timeout = float(timeout)
         self._workers: list[_Worker | None] = [None] * n

@@ -25,12 +25,19 @@ from .engine import Failure
 OP_QUANTITIES = ("id", "gm", "gds", "vgs", "vth", "vds", "vdsat")
 
 
+#: How far (V) below its threshold a gate-source voltage turns a transistor off: with a
+#: subthreshold swing of 80-90 mV/decade, 200 mV is under 1 % of the threshold current, while
+#: an input pair biased deep in weak inversion (high gm/Id) stays within it.
+CUTOFF_MARGIN = 0.2
+
+
 @dataclass(frozen=True)
 class DeviceOP:
     """Operating point of one transistor (magnitudes for PMOS, as ngspice's BSIM4 reports them).
 
-    ``margin`` is |Vds| - |Vdsat|: positive in saturation. ``region`` is ``"saturation"`` or
-    ``"triode"``; ``weak_inversion`` is true when |Vgs| < |Vth|.
+    ``margin`` is |Vds| - |Vdsat|: positive in saturation. ``region`` is ``"cutoff"`` when
+    |Vgs| is more than :data:`CUTOFF_MARGIN` below |Vth| (the device is off, whatever its
+    Vds), else ``"saturation"`` or ``"triode"``; ``weak_inversion`` is true when |Vgs| < |Vth|.
     """
 
     name: str
@@ -49,6 +56,8 @@ class DeviceOP:
 
     @property
     def region(self) -> str:
+        if abs(self.vgs) < abs(self.vth) - CUTOFF_MARGIN:
+            return "cutoff"
         return "saturation" if self.margin > 0 else "triode"
 
     @property

@@ -11,6 +11,7 @@ Used by every chapter of the book that simulates, and by :mod:`lorarl` and :mod:
 from __future__ import annotations
 
 import atexit
+import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -65,7 +66,7 @@ class Simulator:
         amp = resolve_amplifier(circuit)
         t = get_technology(tech)
         s = settings or BenchSettings()
-        key = (id(amp) if amp.path is None else (amp.name, str(amp.path)), t, s)
+        key = (_fingerprint(amp), t, s)
         bench = self._benches.get(key)
         if bench is None:
             bench = OpenLoopBench(amp, t, s)
@@ -174,3 +175,12 @@ def simulate_many(circuit: CircuitLike, tech: str | Technology,
                   settings: BenchSettings | None = None) -> list[SimulationResult]:
     """Simulate a batch with the default simulator (see :meth:`Simulator.simulate_many`)."""
     return default_simulator().simulate_many(circuit, tech, param_sets, settings)
+
+
+def _fingerprint(amp: Amplifier) -> str:
+    """What a bench is built from: the netlist text, the subcircuit, references and load (an
+    amplifier read again after its file changed gets a bench of its own)."""
+    refs = {t: (r.vcm, sorted(r.params.items())) for t, r in sorted(amp.references.items())}
+    text = "\n".join([amp.name, amp.subckt.name, amp.netlist.text, repr(refs),
+                      repr(amp.load_cap)])
+    return hashlib.sha1(text.encode()).hexdigest()

@@ -17,6 +17,7 @@ Design parameters and bench settings are ``.param``s, so a loaded bench is re-si
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -58,6 +59,9 @@ class BenchSettings:
     f_start, f_stop : AC sweep limits (Hz).
     points_per_decade : AC sweep density.
     temperature : simulation temperature (deg C).
+
+    Raises :class:`~circuits.errors.ParameterError` for values that are not finite or not
+    physical (a non-positive load, an empty sweep, no points per decade).
     """
 
     vcm: float | None = None
@@ -66,6 +70,26 @@ class BenchSettings:
     f_stop: float = 1e11
     points_per_decade: int = 10
     temperature: float = 27.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.vcm is not None and not math.isfinite(self.vcm):
+            problems.append(f"vcm={self.vcm!r} is not finite")
+        if self.load_cap is not None and not (math.isfinite(self.load_cap)
+                                              and self.load_cap > 0):
+            problems.append(f"load_cap={self.load_cap!r} is not a positive capacitance")
+        if not (math.isfinite(self.f_start) and math.isfinite(self.f_stop)
+                and 0 < self.f_start < self.f_stop):
+            problems.append(f"the AC sweep needs 0 < f_start < f_stop (finite), not "
+                            f"{self.f_start!r} to {self.f_stop!r}")
+        if isinstance(self.points_per_decade, bool) or not isinstance(
+                self.points_per_decade, int) or self.points_per_decade < 1:
+            problems.append(f"points_per_decade={self.points_per_decade!r} is not a whole "
+                            "number >= 1")
+        if not (math.isfinite(self.temperature) and self.temperature > -273.15):
+            problems.append(f"temperature={self.temperature!r} deg C is not physical")
+        if problems:
+            raise ParameterError("bench settings: " + "; ".join(problems))
 
 
 class OpenLoopBench:

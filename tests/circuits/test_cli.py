@@ -9,9 +9,9 @@ import pytest
 KEYS = {"ok", "reason", "gain_db", "ugbw_hz", "pm_deg", "power_w", "fom"}
 
 
-def run(*args, timeout=120):
+def run(*args, timeout=120, env=None):
     proc = subprocess.run([sys.executable, "-m", "circuits", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
+                          text=True, timeout=timeout, check=False, env=env)
     return proc.returncode, proc.stdout, proc.stderr
 
 
@@ -46,6 +46,26 @@ def test_bad_input_exits_2_with_a_json_failure():
     code, out, _ = run("simulate", "two_stage", "--tech", "45nm", "--set", "w12=1", "--json")
     res = json.loads(out)
     assert code == 0 and res["ok"] is False and res["failure"] == "invalid_parameter"
+
+
+@pytest.mark.parametrize(("option", "value"), [
+    ("--timeout", "0"), ("--timeout", "-1"), ("--timeout", "nan"), ("--timeout", "inf"),
+    ("--vcm", "nan"), ("--vcm", "1x"), ("--load-cap", "-1p"), ("--load-cap", "0"),
+])
+def test_bad_options_exit_2_without_a_traceback(option, value):
+    code, _, err = run("simulate", "two_stage", "--tech", "45nm", option, value, "--json")
+    assert code == 2 and f"argument {option}" in err and "Traceback" not in err
+
+
+def test_missing_ngspice_library_is_a_typed_engine_failure():
+    import os
+
+    env = {**os.environ, "NGSPICE_LIBRARY_PATH": "/nonexistent/libngspice.so"}
+    code, out, err = run("simulate", "two_stage", "--tech", "45nm", "--json", env=env)
+    assert code == 2 and "Traceback" not in err
+    res = json.loads(out)
+    assert res["ok"] is False and res["failure"] == "engine_error"
+    assert "cannot load libngspice" in res["reason"]
 
 
 def test_simulate_file_user_netlist_and_refusals(tmp_path):

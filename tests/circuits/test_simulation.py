@@ -264,3 +264,29 @@ def test_pins_are_matched_by_name_not_position(sim):
     assert a.ok and b.ok, b.reason
     assert b.gain_db == pytest.approx(a.gain_db, abs=1e-6)
     assert b.power_w == pytest.approx(a.power_w, rel=1e-9)
+
+
+@pytest.mark.parametrize("tech", ["45nm", "22nm"])
+def test_transistors_that_are_off_are_not_in_saturation(sim, tech):
+    from circuits import Spec
+
+    amp = Amplifier.from_text(
+        ".subckt off inp inn out vdd vss\nG1 vss out inp inn 1m\nR1 out vss 1meg\n"
+        "C1 out vss 1p\nMn vdd vss vss vss nch W=1u L=0.1u\nMp vss vdd vdd vdd pch W=1u L=0.1u\n"
+        ".ends off\n", source="off")
+    res = sim.simulate(amp, tech)
+    assert res.ok, res.reason
+    assert {d.region for d in res.devices.values()} == {"cutoff"}
+    assert all(d.margin > 0 for d in res.devices.values())  # |Vds| > |Vdsat| all the same
+    assert not res.all_saturated
+    assert not Spec(saturation=True).met(res)
+
+
+def test_an_edited_netlist_file_is_simulated_anew(sim, tmp_path):
+    path = tmp_path / "amp.sp"
+    body = ".subckt amp inp inn out vdd vss\nG1 vss out inp inn 1m\nR1 out vss {r}\n" \
+           "C1 out vss 1p\n.ends amp\n"
+    path.write_text(body.format(r="1meg"))
+    assert sim.simulate(path, "45nm").gain_db == pytest.approx(60.0, abs=0.01)
+    path.write_text(body.format(r="10k"))
+    assert sim.simulate(path, "45nm").gain_db == pytest.approx(20.0, abs=0.01)
