@@ -31,7 +31,7 @@ lint: setup ## ruff check of the packages, tests and scripts
 setup: $(STAMP) ngspice ## Create the virtual environment and install ngspice when missing
 
 ngspice: ## Install ngspice and its shared library from Debian when missing
-	@if command -v ngspice >/dev/null && ldconfig -p | grep -q 'libngspice.so '; then :; else \
+	@if command -v ngspice >/dev/null && PATH="$$PATH:/sbin:/usr/sbin" ldconfig -p | grep -q 'libngspice.so '; then :; else \
 	  echo "Installing ngspice from Debian"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ngspice libngspice0 libngspice0-dev; \

@@ -194,7 +194,8 @@ class Amplifier:
         """Validated full parameter set: unknown names raise, values must be finite and in bounds.
 
         Missing names take the reference value in ``tech`` when there is one, else the header
-        default.
+        default clipped into the technology's bounds (:meth:`base`), so an amplifier without a
+        reference in a technology still simulates there; the values given are never clipped.
 
         Raises
         ------
@@ -206,10 +207,7 @@ class Amplifier:
         if unknown:
             raise ParameterError(f"{self.name} has no parameter(s) {unknown}; "
                                  f"its parameters are {', '.join(self.parameter_names)}")
-        base = self.defaults()
-        if t.name in self.references:
-            base.update(self.references[t.name].params)
-        full = {**base, **params}
+        full = {**self.base(t), **params}
         problems = []
         for p in self.parameters:
             value = full[p.name]

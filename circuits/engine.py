@@ -15,6 +15,7 @@ import ctypes.util
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -120,9 +121,13 @@ def locate_library() -> str:
     path = os.environ.get("NGSPICE_LIBRARY_PATH")
     if path:
         return path
-    for candidate in ("/usr/lib/x86_64-linux-gnu/libngspice.so",
-                      "/usr/lib/x86_64-linux-gnu/libngspice.so.0", "/usr/lib/libngspice.so",
-                      "/usr/local/lib/libngspice.so"):
+    prefixes = [os.environ.get("CONDA_PREFIX"), sys.prefix]  # conda's ngspice-lib, then the system
+    candidates = [os.path.join(p, "lib", name) for p in prefixes if p
+                  for name in ("libngspice.so", "libngspice.so.0")]
+    candidates += ["/usr/lib/x86_64-linux-gnu/libngspice.so",
+                   "/usr/lib/x86_64-linux-gnu/libngspice.so.0", "/usr/lib/libngspice.so",
+                   "/usr/local/lib/libngspice.so"]
+    for candidate in candidates:
         if os.path.exists(candidate):
             os.environ["NGSPICE_LIBRARY_PATH"] = candidate
             return candidate

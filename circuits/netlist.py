@@ -407,14 +407,53 @@ def read_netlist(path: str | Path) -> Netlist:
 
 def _include_target(text: str) -> str | None:
     """The file a ``.include``/``.inc`` or ``.lib FILE SECTION`` line names (``.lib NAME``
-    alone opens a section inside a library file and names none)."""
-    tokens = text.split()
-    word = tokens[0].lower()
-    if word in (".include", ".inc") and len(tokens) >= 2:
-        return tokens[1].strip("'\"")
-    if word == ".lib" and len(tokens) >= 3:
-        return tokens[1].strip("'\"")
-    return None
+    alone opens a section inside a library file and names none); a quoted name may hold
+    spaces."""
+    m = re.match(r"""\s*(\.include|\.inc|\.lib)\s+("[^"]*"|'[^']*'|\S+)(\s+\S+)?""", text,
+                 re.I)
+    if m is None:
+        return None
+    word, target, section = m.group(1).lower(), m.group(2), m.group(3)
+    if word == ".lib" and section is None:
+        return None
+    return target.strip("'\"")
+
+
+def library_definitions(path: Path) -> dict[str, str]:
+    """Device names a model library defines, following its includes: ``.model`` names (binned
+    models under their base name) with their type, and ``.subckt`` names as ``"subckt"``.
+
+    Raises
+    ------
+    NetlistError
+        When the file or a file it includes cannot be read.
+    """
+    found: dict[str, str] = {}
+    seen: set[Path] = set()
+
+    def visit(file: Path) -> None:
+        file = file.resolve()
+        if file in seen:
+            return
+        seen.add(file)
+        try:
+            text = file.read_text(errors="replace")
+        except OSError as exc:
+            raise NetlistError(f"cannot read model library {file}: {exc}") from None
+        for name, kind in model_types(text).items():
+            found.setdefault(name, kind)
+        for m in re.finditer(r"(?im)^\s*\.subckt\s+(\S+)", text):
+            found.setdefault(m.group(1).lower(), "subckt")
+        for line in logical_lines(text):
+            target = _include_target(line.text)
+            if target is not None:
+                inc = Path(target)
+                inc = inc if inc.is_absolute() else file.parent / inc
+                if inc.is_file():
+                    visit(inc)
+
+    visit(Path(path))
+    return found
 
 
 def check_includes(text: str, base: Path, source: str = "netlist",

@@ -40,8 +40,12 @@ class Spec:
             value = getattr(self, name)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float) \
-                    or not math.isfinite(value):
+            try:
+                finite = not isinstance(value, bool) and isinstance(value, int | float) \
+                    and math.isfinite(value)
+            except OverflowError:  # an integer too large for a float
+                finite = False
+            if not finite:
                 raise SpecError(f"spec {name} must be a finite number, not {value!r}")
         for name in ("min_ugbw_hz", "max_power_w"):
             value = getattr(self, name)
@@ -80,21 +84,30 @@ class Spec:
         return asdict(self)
 
     def violations(self, result: SimulationResult) -> list[str]:
-        """What ``result`` misses (empty when it meets every bound)."""
+        """What ``result`` misses (empty when it meets every bound); a bounded metric that was
+        not measured (``None`` or NaN) is a violation."""
         if not result.ok:
             return [f"simulation failed: {result.reason}"]
         out = []
-        if self.min_gain_db is not None and result.gain_db < self.min_gain_db:
-            out.append(f"gain {result.gain_db:.1f} dB < {self.min_gain_db:g} dB")
-        if self.min_pm_deg is not None and result.pm_deg < self.min_pm_deg:
-            out.append(f"phase margin {result.pm_deg:.1f} deg < {self.min_pm_deg:g} deg")
-        if self.min_ugbw_hz is not None and result.ugbw_hz < self.min_ugbw_hz:
-            out.append(f"UGBW {result.ugbw_hz:.3g} Hz < {self.min_ugbw_hz:.3g} Hz")
-        if self.max_power_w is not None and result.power_w > self.max_power_w:
-            out.append(f"power {result.power_w:.3g} W > {self.max_power_w:.3g} W")
-        if self.saturation and not result.all_saturated:
-            off = [n for n, d in result.devices.items() if d.region != "saturation"]
-            out.append(f"not in saturation: {', '.join(off)}")
+        checks = (("gain", result.gain_db, self.min_gain_db, 1, "{:.1f} dB", "{:g} dB"),
+                  ("phase margin", result.pm_deg, self.min_pm_deg, 1, "{:.1f} deg", "{:g} deg"),
+                  ("UGBW", result.ugbw_hz, self.min_ugbw_hz, 1, "{:.3g} Hz", "{:.3g} Hz"),
+                  ("power", result.power_w, self.max_power_w, -1, "{:.3g} W", "{:.3g} W"))
+        for label, value, bound, sign, fmt, bfmt in checks:
+            if bound is None:
+                continue
+            if value is None or not math.isfinite(value):
+                out.append(f"{label} not measured")
+            elif sign * value < sign * bound:
+                out.append(f"{label} {fmt.format(value)} {'<' if sign > 0 else '>'} "
+                           f"{bfmt.format(bound)}")
+        if self.saturation:
+            if not result.devices:
+                out.append("no transistor operating point to check saturation on")
+            elif not result.all_saturated:
+                off = [f"{n} ({d.region})" for n, d in result.devices.items()
+                       if d.region != "saturation"]
+                out.append(f"not in saturation: {', '.join(off)}")
         return out
 
     def met(self, result: SimulationResult) -> bool:

@@ -22,8 +22,8 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from .errors import TechnologyError
-from .netlist import Device, parse_value
+from .errors import NetlistError, TechnologyError
+from .netlist import Device, library_definitions, parse_value
 
 GENERIC = {"nch": "n", "pch": "p"}
 _TABLE = Path(__file__).with_name("process") / "predictive.json"
@@ -249,23 +249,46 @@ def register_library(name: str, path: str | Path, *, nmos: str, pmos: str, vdd: 
                      lmin: float, corner: str | None = None, wmin: float | None = None,
                      wmax: float | None = None, lmax: float | None = None,
                      device_style: Literal["model", "subckt"] = "model", size_unit: float = 1.0,
-                     description: str = "") -> Technology:
+                     description: str = "", replace: bool = False) -> Technology:
     """Register a user's model library (for example a foundry PDK) by path and device names.
 
     ``path`` is ``.include``d, or ``.lib path corner`` when ``corner`` is given. Size bounds
-    default to W in [2 lmin, 2000 lmin] and L in [lmin, 25 lmin].
+    default to W in [2 lmin, 2000 lmin] and L in [lmin, 25 lmin]. ``nmos`` and ``pmos`` must
+    be ``.model`` names (``device_style="model"``) or ``.subckt`` names (``"subckt"``) that
+    the library, or a file it includes, defines.
+
+    Raises
+    ------
+    TechnologyError
+        When the file is missing, does not define the device names, or ``name`` is taken (a
+        built-in or registered technology) and ``replace`` is false.
     """
     p = Path(path).expanduser().resolve()
     if not p.is_file():
         raise TechnologyError(f"model library not found: {p}")
-    library = f".lib {p} {corner}\n" if corner else f".include {p}\n"
+    if not (vdd > 0 and lmin > 0):
+        raise TechnologyError(f"vdd and lmin must be positive, not {vdd!r} and {lmin!r}")
+    try:
+        defined = library_definitions(p)
+    except NetlistError as exc:
+        raise TechnologyError(str(exc)) from None
+    wanted = "subckt" if device_style == "subckt" else ("nmos", "pmos")
+    for role, device in (("nmos", nmos), ("pmos", pmos)):
+        kind = defined.get(device.lower())
+        ok = kind == "subckt" if device_style == "subckt" else kind == role
+        if not ok:
+            have = sorted(n for n, k in defined.items() if k in wanted)[:12]
+            raise TechnologyError(
+                f"{p.name} defines no {'.subckt' if device_style == 'subckt' else role} "
+                f"{device!r} (found: {', '.join(have) or 'none'})")
+    library = f'.lib "{p}" {corner}\n' if corner else f'.include "{p}"\n'
     tech = Technology(
         name=name, vdd=float(vdd), lmin=float(lmin), nmos=nmos, pmos=pmos, library=library,
         wmin=wmin or 2 * lmin, wmax=wmax or 2000 * lmin, lmax=lmax or 25 * lmin,
         device_style=device_style, size_unit=size_unit, kind="user",
         description=description or f"user library {p.name}",
     )
-    return register_technology(tech, replace=True)
+    return register_technology(tech, replace=replace)
 
 
 def get_technology(name: str | Technology) -> Technology:

@@ -54,3 +54,17 @@ def test_negative_bounds_include_their_endpoints():
             amp.check({"vb": vb}, "45nm")
     assert amp.from_unit({"vb": 0.0}, "45nm") == {"vb": -1.0}
     assert amp.check(amp.from_unit({"vb": 1.0}, "45nm"), "45nm")["vb"] == -0.5
+
+
+def test_missing_values_without_a_reference_are_clipped_into_the_technology():
+    from dataclasses import replace
+
+    from circuits import get_amplifier, get_technology
+
+    amp = get_amplifier("two_stage")
+    big = replace(get_technology("45nm"), name="big", lmin=0.3e-6, wmin=0.6e-6)
+    full = amp.check({}, big)
+    assert full["l12"] == pytest.approx(0.3e-6)  # the header default 0.18 um, clipped
+    assert full["w12"] == amp.defaults()["w12"]  # in bounds: kept
+    with pytest.raises(ParameterError, match="l12"):
+        amp.check({"l12": 0.18e-6}, big)  # a value given is never clipped

@@ -16,7 +16,8 @@ def test_spec_checks_a_result(sim):
 
 @pytest.mark.parametrize("data", [{"min_gain_db": "high"}, {"min_pm": 60},
                                   {"max_power_w": -1.0}, {"min_ugbw_hz": float("nan")},
-                                  {"saturation": "yes"}, ["min_gain_db"]])
+                                  {"saturation": "yes"}, ["min_gain_db"],
+                                  {"min_gain_db": 10**400}])
 def test_malformed_specs_raise(data):
     with pytest.raises(SpecError):
         Spec.from_dict(data)
@@ -29,3 +30,17 @@ def test_spec_from_json(tmp_path):
     p.write_text("{not json")
     with pytest.raises(SpecError, match="cannot read"):
         Spec.from_json(p)
+
+
+def test_unmeasured_metrics_and_missing_transistors_are_violations():
+    import math
+
+    from circuits import SimulationResult
+
+    res = SimulationResult(ok=True, circuit="x", technology="45nm", params={}, gain_db=math.nan,
+                           ugbw_hz=None, pm_deg=None, power_w=1e-4)
+    v = Spec(min_gain_db=60, min_ugbw_hz=1e6, min_pm_deg=60, max_power_w=1e-3,
+             saturation=True).violations(res)
+    assert sorted(v) == sorted(["gain not measured", "UGBW not measured",
+                                "phase margin not measured",
+                                "no transistor operating point to check saturation on"])

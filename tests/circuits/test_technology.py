@@ -31,9 +31,13 @@ def test_unknown_technology():
 
 
 def test_register_user_library(tmp_path, sim):
-    lib = tmp_path / "my.lib"
-    lib.write_text(model_card("90nm").replace("nch90", "myn").replace("pch90", "myp"))
-    tech = register_library("my90", lib, nmos="myn", pmos="myp", vdd=1.2, lmin=90e-9)
+    (tmp_path / "a dir").mkdir()  # a path with a space, and the models one include away
+    lib = tmp_path / "a dir" / "my.lib"
+    (tmp_path / "a dir" / "cards.inc").write_text(
+        model_card("90nm").replace("nch90", "myn").replace("pch90", "myp"))
+    lib.write_text("* my foundry library\n.include cards.inc\n")
+    tech = register_library("my90", lib, nmos="myn", pmos="myp", vdd=1.2, lmin=90e-9,
+                            replace=True)
     assert get_technology("my90") is tech and "my90" in list_technologies()
     ref90 = sim.simulate("two_stage", "90nm")
     mine = sim.simulate("two_stage", tech, dict(ref90.params),
@@ -61,3 +65,15 @@ def test_sky130_runs_the_two_stage(sim):
          for k, v in get_amplifier("two_stage").reference("180nm").params.items()}
     res = sim.simulate("two_stage", "sky130", p, BenchSettings(vcm=0.9))
     assert res.ok and res.all_saturated, res.reason
+
+
+def test_register_library_refuses_what_could_never_simulate(tmp_path):
+    lib = tmp_path / "my.lib"
+    lib.write_text(model_card("90nm"))
+    with pytest.raises(TechnologyError, match="defines no nmos 'nmosx'.*nch90"):
+        register_library("bad", lib, nmos="nmosx", pmos="pch90", vdd=1.2, lmin=90e-9)
+    with pytest.raises(TechnologyError, match="defines no pmos 'nch90'"):
+        register_library("bad", lib, nmos="nch90", pmos="nch90", vdd=1.2, lmin=90e-9)
+    with pytest.raises(TechnologyError, match="exists; pass replace=True"):
+        register_library("45nm", lib, nmos="nch90", pmos="pch90", vdd=1.2, lmin=90e-9)
+    assert get_technology("45nm").kind == "predictive"
