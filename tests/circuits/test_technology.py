@@ -70,7 +70,7 @@ def test_sky130_runs_the_two_stage(sim):
 def test_register_library_refuses_what_could_never_simulate(tmp_path):
     lib = tmp_path / "my.lib"
     lib.write_text(model_card("90nm"))
-    with pytest.raises(TechnologyError, match="defines no nmos 'nmosx'.*nch90"):
+    with pytest.raises(TechnologyError, match=r"defines no nmos 'nmosx'.*nch90"):
         register_library("bad", lib, nmos="nmosx", pmos="pch90", vdd=1.2, lmin=90e-9)
     with pytest.raises(TechnologyError, match="defines no pmos 'nch90'"):
         register_library("bad", lib, nmos="nch90", pmos="nch90", vdd=1.2, lmin=90e-9)
