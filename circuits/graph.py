@@ -23,8 +23,11 @@ simulation" and by :mod:`lorarl`.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
 
 import torch
 
@@ -37,7 +40,16 @@ with warnings.catch_warnings():
     from torch_geometric.data import Data
 
 from .amplifier import Amplifier
-from .netlist import Device, evaluate, model_types
+from .errors import TechnologyError
+from .netlist import (
+    Device,
+    evaluate,
+    include_target,
+    library_definitions,
+    logical_lines,
+    model_types,
+    parse_params,
+)
 from .results import SimulationResult
 from .technology import Technology
 
@@ -52,8 +64,12 @@ SUPPLY_NETS = frozenset({"vdd", "vss", "0", "gnd"})
 LOAD = "Cload"
 
 
-def net_types(amp: Amplifier) -> dict[str, str]:
-    """Type (signal, bias, supply) of every net of an amplifier's subcircuit."""
+def net_types(amp: Amplifier, tech: Technology | None = None) -> dict[str, str]:
+    """Type (signal, bias, supply) of every net of an amplifier's subcircuit.
+
+    Transistors are ``M`` elements, and ``X`` instances of the technology's transistor
+    subcircuits (PDK devices) when ``tech`` is given.
+    """
     devices = amp.subckt.devices
     nets = {n.lower() for d in devices for n in d.nodes}
     signal = {"inp", "inn"}
@@ -62,7 +78,10 @@ def net_types(amp: Amplifier) -> dict[str, str]:
         changed = False
         for d in devices:
             nodes = [n.lower() for n in d.nodes]
-            if d.kind == "M":
+            transistor = d.kind == "M" or (
+                d.kind == "X" and tech is not None and d.model is not None
+                and tech.polarity(d.model) is not None and len(nodes) >= 3)
+            if transistor:
                 drain, gate, source = nodes[0], nodes[1], nodes[2]
                 reach = set()
                 if gate in signal or drain in signal or source in signal:
@@ -97,8 +116,8 @@ def circuit_graph(amp: Amplifier, tech: Technology, params: Mapping[str, float],
         ``node_type`` (N,) long, and the lists ``device_names`` and ``net_names`` (net of each
         edge).
     """
-    values = {k: float(v) for k, v in params.items()}
-    types = net_types(amp)
+    values = _parameter_values(amp, params)
+    types = net_types(amp, tech)
     models = {**model_types(tech.library), **model_types(amp.netlist.text)}
     devices = [d for d in amp.subckt.devices if _node_type(d, tech, models) is not None]
     names = [d.name for d in devices] + [LOAD]
@@ -136,11 +155,63 @@ def circuit_graph(amp: Amplifier, tech: Technology, params: Mapping[str, float],
 
 
 def _node_type(d: Device, tech: Technology, models: Mapping[str, str]) -> str | None:
+    """The node type of a device; ``None`` for elements that are not nodes (voltage and
+    controlled sources, subcircuit instances other than PDK transistors).
+
+    Raises
+    ------
+    TechnologyError
+        For a MOSFET whose model is neither generic, nor the technology's, nor a ``.model``
+        of its library or netlist: it would otherwise be left out of the graph unnoticed.
+    """
     if d.kind in "MX" and d.model is not None:
         pol = tech.polarity(d.model) or {"nmos": "n", "pmos": "p"}.get(
             models.get(d.model.lower(), "") if d.kind == "M" else "")
+        if pol is None and d.kind == "M":  # look in the files the library includes
+            pol = {"nmos": "n", "pmos": "p"}.get(
+                _library_models(tech.library).get(d.model.lower(), ""))
+        if pol is None and d.kind == "M":
+            raise TechnologyError(
+                f"{d.name}: the polarity of model {d.model!r} is unknown in {tech.name} (not "
+                "a .model of its library or of the netlist)")
         return None if pol is None else ("nmos" if pol == "n" else "pmos")
     return {"R": "resistor", "C": "capacitor", "I": "current_source"}.get(d.kind)
+
+
+@cache
+def _library_models(library: str) -> dict[str, str]:
+    """``.model`` types of a technology's library text and of the files it includes."""
+    models = model_types(library)
+    for line in logical_lines(library):
+        target = include_target(line.text)
+        if target is not None and Path(target).is_file():
+            for name, kind in library_definitions(Path(target)).items():
+                models.setdefault(name, kind)
+    return models
+
+
+def _parameter_values(amp: Amplifier, params: Mapping[str, float]) -> dict[str, float]:
+    """Values of every parameter a device field may name: the netlist's and the subcircuit's
+    ``.param`` lines and header defaults, overridden by the design parameters given."""
+    values: dict[str, float] = {}
+    lines = [*amp.netlist.top, *amp.subckt.lines]
+    assignments = [amp.subckt.defaults] + [
+        parse_params(line.text) for line in lines
+        if line.text.split()[0].lower() == ".param"]
+    for group in assignments:
+        for name, expr in group.items():
+            try:
+                values[name.lower()] = evaluate(expr, values)
+            except (ValueError, ZeroDivisionError):
+                continue  # not a plain number (a function of its own): left out
+    values.update({k.lower(): float(v) for k, v in params.items()})
+    return values
+
+
+def _dc_value(text: str) -> str:
+    """The DC value of a source's value field: ``DC {2*ib} AC 0`` gives ``{2*ib}``."""
+    m = re.match(r"\s*(?:dc\s+)?(\{[^}]*\}|'[^']*'|[^\s]+)", text, re.I)
+    return m.group(1) if m else text
 
 
 def _log_unit(value: float, feature: str) -> float:
@@ -167,7 +238,7 @@ def _features(d: Device, tech: Technology, values: Mapping[str, float],
     elif kind == "capacitor":
         c = _log_unit(evaluate(d.value, values), "capacitance")
     elif kind == "current_source":
-        i = _log_unit(abs(evaluate(d.value.split()[-1], values)), "current")
+        i = _log_unit(abs(evaluate(_dc_value(d.value), values)), "current")
     return [*one_hot, r, c, w, ln, i]
 
 

@@ -405,7 +405,7 @@ def read_netlist(path: str | Path) -> Netlist:
     return parse_netlist(text, source=str(path), base=path.parent)
 
 
-def _include_target(text: str) -> str | None:
+def include_target(text: str) -> str | None:
     """The file a ``.include``/``.inc`` or ``.lib FILE SECTION`` line names (``.lib NAME``
     alone opens a section inside a library file and names none); a quoted name may hold
     spaces."""
@@ -445,7 +445,7 @@ def library_definitions(path: Path) -> dict[str, str]:
         for m in re.finditer(r"(?im)^\s*\.subckt\s+(\S+)", text):
             found.setdefault(m.group(1).lower(), "subckt")
         for line in logical_lines(text):
-            target = _include_target(line.text)
+            target = include_target(line.text)
             if target is not None:
                 inc = Path(target)
                 inc = inc if inc.is_absolute() else file.parent / inc
@@ -470,7 +470,7 @@ def check_includes(text: str, base: Path, source: str = "netlist",
     """
     found: list[Path] = []
     for line in logical_lines(text):
-        target = _include_target(line.text)
+        target = include_target(line.text)
         if target is None:
             continue
         path = Path(target)
@@ -497,7 +497,7 @@ def absolutise_includes(text: str, base: Path) -> str:
     """Rewrite relative ``.include``/``.lib FILE`` paths so the text loads from anywhere."""
     out = []
     for raw in text.splitlines(keepends=True):
-        target = _include_target(raw) if raw.strip() and raw.lstrip()[0] == "." else None
+        target = include_target(raw) if raw.strip() and raw.lstrip()[0] == "." else None
         if target and not Path(target).is_absolute():
             raw = raw.replace(target, str((base / target).resolve()), 1)
         out.append(raw)

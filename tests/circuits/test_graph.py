@@ -1,5 +1,7 @@
 """Circuit graphs, checked by hand on a small amplifier."""
 
+import math
+
 import pytest
 import torch
 
@@ -79,3 +81,46 @@ def test_graph_node_order_is_deterministic():
     a, b = circuit_graph(amp, tech, p), circuit_graph(amp, tech, p)
     assert a.device_names == b.device_names
     assert torch.equal(a.edge_index, b.edge_index) and torch.equal(a.x, b.x)
+
+
+def test_pdk_transistor_instances_carry_the_signal():
+    from dataclasses import replace
+
+    pdk = replace(get_technology("45nm"), name="pdk", device_style="subckt", size_unit=1e-6,
+                  nmos="pdk_nfet", pmos="pdk_pfet")
+    amp = Amplifier.from_text(SMALL.replace("M1 out inp tail vss nch W={wn} L={lm}",
+                                            "XM1 out inp tail vss pdk_nfet w=1 l=0.1"))
+    assert net_types(amp, pdk)["out"] == "signal" and net_types(amp, pdk)["tail"] == "signal"
+    g = circuit_graph(amp, pdk, {"wn": 1e-6, "lm": 0.1e-6, "ib": 1e-5})
+    assert g.device_names[0] == "XM1" and g.node_type.tolist()[0] == 0
+
+
+def test_a_transistor_of_unknown_polarity_is_an_error_not_a_missing_node(tmp_path):
+    from circuits import TechnologyError, register_library
+    from circuits.technology import model_card
+
+    (tmp_path / "cards.inc").write_text(
+        model_card("45nm") + ".model nlvt nmos level=54 vth0=0.2\n")
+    (tmp_path / "lib.sp").write_text(".include cards.inc\n")
+    tech = register_library("lvt45", tmp_path / "lib.sp", nmos="nch45", pmos="pch45", vdd=1.0,
+                            lmin=45e-9, replace=True)
+    params = {"wn": 1e-6, "lm": 0.1e-6, "ib": 1e-5}
+    lvt = Amplifier.from_text(SMALL.replace("M2 tail nb vss vss nch", "M2 tail nb vss vss nlvt"))
+    g = circuit_graph(lvt, tech, params)  # nlvt is an NMOS of a file the library includes
+    assert g.device_names[:2] == ["M1", "M2"] and g.node_type.tolist()[:2] == [0, 0]
+    odd = Amplifier.from_text(SMALL.replace("M2 tail nb vss vss nch", "M2 tail nb vss vss nxyz"))
+    with pytest.raises(TechnologyError, match="nxyz"):
+        circuit_graph(odd, tech, params)
+
+
+def test_values_from_param_lines_and_dc_expressions():
+    text = (".param k=2\n" + SMALL).replace("W={wn}", "W={k*wn}").replace(
+        "Ib vdd nb DC {ib}", "Ib vdd nb DC {2 * ib} AC 0")
+    amp = Amplifier.from_text(text)
+    tech = get_technology("45nm")
+    g = circuit_graph(amp, tech, {"wn": 1e-6, "lm": 0.1e-6, "ib": 1e-5})
+    wlo, whi = tech.width_bounds
+    m1 = dict(zip(NODE_FEATURES, g.x[0].tolist(), strict=True))
+    assert m1["width"] == pytest.approx((2e-6 - wlo) / (whi - wlo), rel=1e-5)
+    ib = dict(zip(NODE_FEATURES, g.x[3].tolist(), strict=True))
+    assert ib["current"] == pytest.approx((math.log10(2e-5) + 8) / 6, rel=1e-5)
