@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .characterize import Sweep
+from .characterize import ANALOG_GM_ID, Sweep
 from .results import SimulationResult
 
 NODE_COLOURS = {"nmos": "#1f77b4", "pmos": "#d62728", "resistor": "#8c564b",
@@ -51,7 +51,7 @@ def plot_device_characteristics(sweeps: Sequence[Sweep], multiples: Sequence[int
     for tech in techs:
         for pol, style in (("n", "o-"), ("p", "s--")):
             pts = [(x.length / min(y.length for y in sweeps if y.tech == tech),
-                    x.at_gm_over_id(15.0)[0])
+                    x.at_gm_over_id(ANALOG_GM_ID)[0])
                    for x in sweeps if x.tech == tech and x.polarity == pol]
             if pts:
                 m, g = zip(*sorted(pts), strict=True)
@@ -59,7 +59,8 @@ def plot_device_characteristics(sweeps: Sequence[Sweep], multiples: Sequence[int
     axes[0].set(xlabel="|Vgs| (V)", ylabel="|Id| (uA), W = 1 um", title="Id-Vgs, L = 2 Lmin",
                 ylim=(1e-6, None))
     axes[1].set(xlabel="|Id| / W (uA/um)", ylabel="gm/Id (1/V)", title="gm/Id, L = 2 Lmin")
-    axes[2].set(xlabel="L / Lmin", ylabel="gm/gds", title="intrinsic gain at gm/Id = 15",
+    axes[2].set(xlabel="L / Lmin", ylabel="gm/gds",
+                title=f"intrinsic gain at gm/Id = {ANALOG_GM_ID:g}",
                 xticks=list(multiples), xticklabels=[str(m) for m in multiples])
     for ax in axes:
         ax.grid(True, which="both", alpha=0.3)
