@@ -15,9 +15,17 @@ export MPLBACKEND := Agg
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-book: setup ## Build the HTML book (quick mode unless full-mode results are present), warnings are errors
+book: setup ## Build the HTML book in quick mode (quoting saved full-mode results), warnings are errors
 	$(VENV)/bin/jupyter-book build . --all --warningiserror --nitpick --keep-going --builder html
 	@echo "Book: _build/html/index.html"
+
+full: setup ## Run every notebook in full (paper-scale) mode; saves results/ for quick builds to quote
+	@mkdir -p _build/full
+	@for nb in $$(find book -name '*.ipynb' | sort); do \
+	  echo "full mode: $$nb"; \
+	  $(VENV)/bin/papermill --cwd "$$(dirname $$nb)" --log-level WARNING "$$nb" \
+	    "_build/full/$$(echo $$nb | tr / _)" -p mode full || exit 1; \
+	done
 
 test: setup ## Run the test suite and the book's notebooks in quick mode (real ngspice)
 	BOOK_QUICK=1 $(PY) -m pytest tests book --nbmake --nbmake-timeout=900 -p no:cacheprovider
@@ -62,4 +70,4 @@ clean: ## Remove the built book and caches (keeps the environment and results)
 distclean: clean ## Also remove the virtual environment
 	rm -rf $(VENV)
 
-.PHONY: help book test bench lint setup ngspice pdks lock clean distclean
+.PHONY: help book full test bench lint setup ngspice pdks lock clean distclean
