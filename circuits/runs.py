@@ -140,7 +140,7 @@ class Run:
         took = f"{wall:.0f} s" if wall is not None and wall < 120 else (
             f"{wall / 60:.0f} min" if wall is not None and wall < 7200 else
             f"{wall / 3600:.1f} h" if wall is not None else "an unknown time")
-        where = f"{machine.get('cpus', '?')} CPUs ({machine.get('cpu', 'unknown CPU')})"
+        where = f"{machine.get('cpus', '?')} {machine.get('cpu', 'unknown')} CPUs"
         if not self.saved:
             return f"in this build, in quick mode ({took} on {where})"
         commit = (p.get("git_commit") or "unknown")[:8]
