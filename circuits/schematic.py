@@ -148,7 +148,7 @@ class SchematicBuilder:
         if d.kind not in kinds:
             raise SchematicError(f"{self.amp.name}: {name} ({d.kind}) cannot be drawn as a "
                                  "two-terminal element")
-        el = self.drawing.add(kinds[d.kind]().endpoints(start, end))
+        self.drawing.add(kinds[d.kind]().endpoints(start, end))
         vertical = abs(end[0] - start[0]) < abs(end[1] - start[1])
         mid = ((start[0] + end[0]) / 2, (start[1] + end[1]) / 2)
         if vertical:
@@ -158,7 +158,6 @@ class SchematicBuilder:
         else:
             dy = 0.5 if label_side in ("right", "top") else -0.5
             self.drawing.add(elm.Label().at((mid[0], mid[1] + dy)).label(d.name))
-        del el
         self.placed[name.upper()] = _Placed(d, {"p": start, "n": end})
 
     # -- nets -----------------------------------------------------------------------------------
