@@ -181,14 +181,14 @@ class Amplifier:
         return ref
 
     def base(self, tech: str | Technology) -> dict[str, float]:
-        """Starting values in a technology: the reference, else the header defaults clipped into
-        the technology's bounds (no validation: for initial ``.param`` values)."""
+        """Starting values in a technology: the reference's values as they are, else the header
+        defaults clipped into the technology's bounds (no validation)."""
         t = get_technology(tech)
-        values = self.defaults()
+        bounds = self.bounds(t)
+        values = {k: min(max(v, bounds[k][0]), bounds[k][1]) for k, v in self.defaults().items()}
         if t.name in self.references:
             values.update(self.references[t.name].params)
-        bounds = self.bounds(t)
-        return {k: min(max(v, bounds[k][0]), bounds[k][1]) for k, v in values.items()}
+        return values
 
     def check(self, params: Mapping[str, float], tech: str | Technology) -> dict[str, float]:
         """Validated full parameter set: unknown names raise, values must be finite and in bounds.

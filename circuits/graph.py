@@ -178,33 +178,51 @@ def _node_type(d: Device, tech: Technology, models: Mapping[str, str]) -> str | 
     return {"R": "resistor", "C": "capacitor", "I": "current_source"}.get(d.kind)
 
 
-@cache
 def _library_models(library: str) -> dict[str, str]:
-    """``.model`` types of a technology's library text and of the files it includes."""
-    models = model_types(library)
+    """``.model`` types of a technology's library text and of the files it includes (read
+    again when one of those files changes)."""
+    files = []
     for line in logical_lines(library):
         target = include_target(line.text)
         if target is not None and Path(target).is_file():
-            for name, kind in library_definitions(Path(target)).items():
-                models.setdefault(name, kind)
+            files.append((target, Path(target).stat().st_mtime_ns))
+    return _library_models_of(library, tuple(files))
+
+
+@cache
+def _library_models_of(library: str, files: tuple[tuple[str, int], ...]) -> dict[str, str]:
+    models = model_types(library)
+    for target, _mtime in files:
+        for name, kind in library_definitions(Path(target)).items():
+            models.setdefault(name, kind)
     return models
 
 
 def _parameter_values(amp: Amplifier, params: Mapping[str, float]) -> dict[str, float]:
-    """Values of every parameter a device field may name: the netlist's and the subcircuit's
-    ``.param`` lines and header defaults, overridden by the design parameters given."""
+    """Values of every parameter a device field may name: the netlist's ``.param`` lines, the
+    subcircuit's header (its defaults, overridden by the design values given) and then the
+    subcircuit's own ``.param`` lines, evaluated in that order as ngspice does."""
     values: dict[str, float] = {}
-    lines = [*amp.netlist.top, *amp.subckt.lines]
-    assignments = [amp.subckt.defaults] + [
-        parse_params(line.text) for line in lines
-        if line.text.split()[0].lower() == ".param"]
-    for group in assignments:
+
+    def assign(group: Mapping[str, str], keep: Mapping[str, float] | None = None) -> None:
         for name, expr in group.items():
+            key = name.lower()
+            if keep is not None and key in keep:
+                continue  # a design value wins over anything the netlist derives for it
             try:
-                values[name.lower()] = evaluate(expr, values)
+                values[key] = evaluate(expr, values)
             except (ValueError, ZeroDivisionError):
                 continue  # not a plain number (a function of its own): left out
-    values.update({k.lower(): float(v) for k, v in params.items()})
+
+    given = {k.lower(): float(v) for k, v in params.items()}
+    for line in amp.netlist.top:
+        if line.text.split()[0].lower() == ".param":
+            assign(parse_params(line.text))
+    assign(amp.subckt.defaults)
+    values.update(given)
+    for line in amp.subckt.lines:
+        if line.text.split()[0].lower() == ".param":
+            assign(parse_params(line.text), keep=given)
     return values
 
 

@@ -405,18 +405,42 @@ def read_netlist(path: str | Path) -> Netlist:
     return parse_netlist(text, source=str(path), base=path.parent)
 
 
-def include_target(text: str) -> str | None:
-    """The file a ``.include``/``.inc`` or ``.lib FILE SECTION`` line names (``.lib NAME``
-    alone opens a section inside a library file and names none); a quoted name may hold
-    spaces."""
-    m = re.match(r"""\s*(\.include|\.inc|\.lib)\s+("[^"]*"|'[^']*'|\S+)(\s+\S+)?""", text,
-                 re.I)
+_INCLUDE_RE = re.compile(
+    r"""^\s*(\.include|\.inc|\.lib)\s+("[^"]*"|'[^']*'|[^\s;"']+)(\s+[^\s;]+)?""", re.I)
+
+
+@dataclass(frozen=True)
+class Directive:
+    """An ``.include``/``.inc`` or ``.lib FILE SECTION`` line: keyword, file, section, and the
+    span of the file name in the line as written."""
+
+    keyword: str
+    target: str
+    section: str | None
+    span: tuple[int, int]
+
+
+def include_directive(text: str) -> Directive | None:
+    """The include directive of a line, or ``None`` (``.lib NAME`` alone opens a section in a
+    library file and includes nothing); a quoted file name may hold spaces, and a ``;`` or
+    `` $`` comment ends the line."""
+    m = _INCLUDE_RE.match(_strip_comment(text))
     if m is None:
         return None
-    word, target, section = m.group(1).lower(), m.group(2), m.group(3)
-    if word == ".lib" and section is None:
+    keyword, section = m.group(1).lower(), m.group(3)
+    if keyword == ".lib" and section is None:
         return None
-    return target.strip("'\"")
+    start, end = m.span(2)
+    quoted = m.group(2)[0] in "'\""
+    span = (start + 1, end - 1) if quoted else (start, end)
+    return Directive(keyword, m.group(2).strip("'\""), section.strip() if section else None,
+                     span)
+
+
+def include_target(text: str) -> str | None:
+    """The file an include directive names (:func:`include_directive`), or ``None``."""
+    d = include_directive(text)
+    return None if d is None else d.target
 
 
 def library_definitions(path: Path) -> dict[str, str]:
@@ -456,52 +480,93 @@ def library_definitions(path: Path) -> dict[str, str]:
     return found
 
 
+def _section_lines(text: str, section: str | None) -> list[Line]:
+    """The lines ngspice reads of a library file: those of ``.lib SECTION`` ... ``.endl`` when
+    a section is named, else those outside every section (sections are read only on demand)."""
+    out: list[Line] = []
+    current: str | None = None
+    for line in logical_lines(text):
+        words = line.text.split()
+        word = words[0].lower()
+        if word == ".lib" and len(words) == 2 and include_directive(line.text) is None:
+            current = words[1].lower()
+            continue
+        if word == ".endl":
+            current = None
+            continue
+        if (section is None and current is None) or (
+                section is not None and current == section.lower()):
+            out.append(line)
+    return out
+
+
 def check_includes(text: str, base: Path, source: str = "netlist",
-                   _chain: tuple[Path, ...] = ()) -> list[Path]:
+                   _chain: tuple[Path, ...] = (), _seen: set | None = None,
+                   _section: str | None = None) -> list[Path]:
     """Check every file a netlist includes, at any depth: it exists and is safe.
+
+    Every file read is checked whole (:func:`check_safe`); its includes are followed as
+    ngspice follows them: every ``.include`` line, wherever it stands, and the ``.lib FILE
+    SECTION`` lines it reaches (of the section a ``.lib`` names, or outside every section of an
+    ``.include``d file). A library that opens its own sections
+    (``.lib 'self.lib' tt`` inside ``self.lib``, as corner libraries do) is fine; a chain of
+    ``.include``s that comes back to a file is refused.
 
     Returns the included files (resolved paths, in order of first inclusion).
 
     Raises
     ------
     NetlistError
-        For a missing or unreadable file, a file that includes itself, or unsafe content
-        (:func:`check_safe`) anywhere in the chain, naming the file and line.
+        For a missing or unreadable file, an ``.include`` cycle, or unsafe content anywhere,
+        naming the file and line.
     """
+    seen: set = set() if _seen is None else _seen
     found: list[Path] = []
+    top = _seen is None
+    active = {line.number for line in (logical_lines(text) if top
+                                       else _section_lines(text, _section))}
     for line in logical_lines(text):
-        target = include_target(line.text)
-        if target is None:
-            continue
-        path = Path(target)
+        d = include_directive(line.text)
+        if d is None or (d.keyword == ".lib" and line.number not in active):
+            continue  # ngspice reads every .include, but only the .lib lines it reaches
+        path = Path(d.target)
         path = (path if path.is_absolute() else base / path).resolve()
         where = f"{source}, line {line.number}"
-        if path in _chain:
+        if d.keyword != ".lib" and path in _chain:
             raise NetlistError(f"{where}: {path} includes itself")
+        section = d.section.lower() if d.keyword == ".lib" and d.section else None
+        if (path, section) in seen:
+            continue
         if not path.is_file():
             raise NetlistError(f"{where}: included file not found: {path}")
         try:
             inc_text = path.read_text(errors="replace")
         except OSError as exc:
             raise NetlistError(f"{where}: cannot read included file {path}: {exc}") from None
-        check_safe(inc_text, source=str(path))
+        if all(p != path for p, _ in seen):
+            check_safe(inc_text, source=str(path))
+        seen.add((path, section))
         if path not in found:
             found.append(path)
-        for deeper in check_includes(inc_text, path.parent, str(path), (*_chain, path)):
+        chain = (*_chain, path) if d.keyword != ".lib" else _chain
+        for deeper in check_includes(inc_text, path.parent, str(path), chain, seen, section):
             if deeper not in found:
                 found.append(deeper)
     return found
 
 
 def absolutise_includes(text: str, base: Path) -> str:
-    """Rewrite relative ``.include``/``.lib FILE`` paths so the text loads from anywhere."""
+    """Rewrite relative ``.include``/``.lib FILE`` paths so the text loads from anywhere (only
+    the file name is replaced; section headers and comments stay as written)."""
     out = []
     for raw in text.splitlines(keepends=True):
-        target = include_target(raw) if raw.strip() and raw.lstrip()[0] == "." else None
-        if target and not Path(target).is_absolute():
-            raw = raw.replace(target, str((base / target).resolve()), 1)
+        d = include_directive(raw)
+        if d is not None and not Path(d.target).is_absolute():
+            start, end = d.span
+            raw = raw[:start] + str((base / d.target).resolve()) + raw[end:]
         out.append(raw)
     return "".join(out)
+
 
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,

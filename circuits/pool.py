@@ -76,15 +76,21 @@ def _without_main_script():
     (no ``if __name__ == "__main__"`` guard). Hiding the path while the worker starts avoids both.
     """
     main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    if path is None:
+    if main is None:
         yield
         return
-    del main.__file__
+    hidden = {k: getattr(main, k) for k in ("__file__", "__spec__") if hasattr(main, k)}
+    # ``python -m module`` re-imports by its spec's name, a script by its file: hide both
+    if "__file__" in hidden:
+        del main.__file__
+    main.__spec__ = None
     try:
         yield
     finally:
-        main.__file__ = path
+        for key, value in hidden.items():
+            setattr(main, key, value)
+        if "__spec__" not in hidden:
+            del main.__spec__
 
 
 class WorkerStartError(CircuitsError, RuntimeError):

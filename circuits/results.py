@@ -193,9 +193,13 @@ def measure_ac(frequency: np.ndarray, response: np.ndarray) -> ACMetrics:
     h = np.asarray(response, dtype=complex)
     if f.shape != h.shape or f.ndim != 1 or f.size < 2:
         raise MeasurementError("frequency and response must be 1-D arrays of the same length")
+    if not (np.all(np.isfinite(f)) and f[0] > 0 and np.all(np.diff(f) > 0)):
+        raise MeasurementError("frequencies must be positive, finite and increasing")
     mag = np.abs(h)
-    if mag[0] <= 0 or not np.all(np.isfinite(mag)):
-        raise MeasurementError("response is zero or not finite")
+    if not np.all(np.isfinite(mag)):
+        raise MeasurementError("response is not finite")
+    if np.any(mag <= 0):
+        raise MeasurementError(f"response is zero at {f[np.argmin(mag)]:.3g} Hz")
     phase = np.degrees(np.unwrap(np.angle(h)))
     phase0 = phase[0]
     off = abs((phase0 + 180) % 360 - 180)  # distance of the low-frequency phase from 0 deg

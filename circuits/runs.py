@@ -10,8 +10,9 @@ A run that the book quotes keeps one folder, ``results/<name>/``, with
     where and how it was made: git commit (and whether the tree had changes), versions of
     Python and the key packages, machine, CPU count, seed, start time and wall time.
 
-Every file is written to a temporary name and renamed (:func:`write_json_atomic`), and
-``config.json`` last, so a run interrupted while saving leaves no folder that looks complete.
+Every file is written to a temporary name and renamed (:func:`write_json_atomic`), into a new
+folder that then replaces the old one by renames (:func:`save_run`): a run interrupted while
+saving, or two saving at once, never leave a folder that mixes two runs.
 
 The notebooks of the book call :func:`load_or_run`: in full mode it computes the paper-scale
 run and saves it; in quick mode it loads the saved full run when its recorded inputs equal the
@@ -25,6 +26,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 #: Packages whose versions a provenance record lists.
 PACKAGES = ("numpy", "scipy", "torch", "torch-geometric", "PySpice", "matplotlib")
@@ -66,6 +70,7 @@ def write_json_atomic(path: Path, obj: Any) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; results are for everyone to read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -152,11 +157,30 @@ class Run:
 
 def save_run(name: str, config: Mapping, metrics: Mapping, prov: Mapping,
              root: Path | None = None) -> Path:
-    """Save a run folder atomically (``config.json`` last); returns the folder."""
+    """Save a run folder; returns it.
+
+    The files are written into a fresh folder beside the target, which then replaces the old
+    folder by renames: a reader sees the old run, or (for an instant) none, or the new one, and
+    never a mix of the two, whatever happens to the writer.
+    """
     folder = (root or results_root()) / name
-    write_json_atomic(folder / "metrics.json", dict(metrics))
-    write_json_atomic(folder / "provenance.json", dict(prov))
-    write_json_atomic(folder / "config.json", dict(config))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.new."))
+    try:
+        write_json_atomic(staging / "metrics.json", _json_safe(metrics))
+        write_json_atomic(staging / "provenance.json", _json_safe(prov))
+        write_json_atomic(staging / "config.json", _json_safe(config))
+        os.chmod(staging, 0o755)
+        old = None
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old."))
+            os.replace(folder, old / "run")
+        os.replace(staging, folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return folder
 
 
@@ -194,16 +218,22 @@ def load_or_run(name: str, full: Mapping, quick: Mapping,
             return stored
     kwargs = dict(full if full_mode else quick)
     started, t0 = datetime.now(UTC), time.perf_counter()
-    metrics = dict(compute(**kwargs))
+    # as JSON gives it back: a full run and a quick build that loads it see the same data
+    metrics = json.loads(json.dumps(_json_safe(compute(**kwargs)), allow_nan=False))
     prov = provenance(seed=seed, wall_s=time.perf_counter() - t0, started=started)
     if full_mode:
-        save_run(name, full_config, _json_safe(metrics), prov, root)
+        save_run(name, full_config, metrics, prov, root)
         return Run(name, full_config, metrics, prov, saved=True)
     return Run(name, {**quick, "mode": "quick"}, metrics, prov, saved=False)
 
 
 def _json_safe(obj: Any) -> Any:
-    """Non-finite floats as ``None`` (strict JSON), tuples as lists, recursively."""
+    """Plain JSON data: NumPy scalars and arrays as Python numbers and lists, non-finite
+    floats as ``None``, tuples as lists, mapping keys as strings, recursively."""
+    if isinstance(obj, np.ndarray):
+        obj = obj.tolist()
+    elif isinstance(obj, np.generic):
+        obj = obj.item()
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, Mapping):

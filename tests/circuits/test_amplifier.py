@@ -68,3 +68,16 @@ def test_missing_values_without_a_reference_are_clipped_into_the_technology():
     assert full["w12"] == amp.defaults()["w12"]  # in bounds: kept
     with pytest.raises(ParameterError, match="l12"):
         amp.check({"l12": 0.18e-6}, big)  # a value given is never clipped
+
+
+def test_a_reference_out_of_bounds_is_never_clipped(tmp_path):
+    from circuits import register_library
+    from circuits.technology import model_card
+
+    (tmp_path / "lib.sp").write_text(model_card("45nm"))
+    path = _write(tmp_path, {"references": {"later": {"vcm": 0.5, "params": {"isup": 5e-3}}}})
+    amp = Amplifier.from_file(path)  # "later" is unknown when the file is read
+    tech = register_library("later", tmp_path / "lib.sp", nmos="nch45", pmos="pch45", vdd=1.0,
+                            lmin=45e-9, replace=True)
+    with pytest.raises(ParameterError, match=r"isup=0\.005 outside"):
+        amp.check({}, tech)

@@ -124,3 +124,14 @@ def test_values_from_param_lines_and_dc_expressions():
     assert m1["width"] == pytest.approx((2e-6 - wlo) / (whi - wlo), rel=1e-5)
     ib = dict(zip(NODE_FEATURES, g.x[3].tolist(), strict=True))
     assert ib["current"] == pytest.approx((math.log10(2e-5) + 8) / 6, rel=1e-5)
+
+
+def test_derived_params_follow_the_design_values():
+    text = SMALL.replace("M2 tail nb vss vss nch W={wn} L={lm}",
+                         ".param w2={2*wn}\nM2 tail nb vss vss nch W={w2} L={lm}")
+    amp = Amplifier.from_text(text)
+    tech = get_technology("45nm")
+    g = circuit_graph(amp, tech, {"wn": 5e-6, "lm": 0.1e-6, "ib": 1e-5})
+    wlo, whi = tech.width_bounds
+    m2 = dict(zip(NODE_FEATURES, g.x[1].tolist(), strict=True))
+    assert m2["width"] == pytest.approx((1e-5 - wlo) / (whi - wlo), rel=1e-5)

@@ -150,3 +150,39 @@ def test_nested_includes_resolve_against_the_including_file(tmp_path, sim):
     res = sim.simulate(amp, "45nm")
     assert res.ok, res.reason
     assert res.gain_db == pytest.approx(60.0, abs=0.01)
+
+
+def test_corner_libraries_that_open_their_own_sections(tmp_path, sim):
+    from circuits import Amplifier
+    from circuits.netlist import absolutise_includes, check_includes
+    from circuits.technology import model_card
+
+    (tmp_path / "cards.inc").write_text(model_card("45nm"))
+    (tmp_path / "corners.lib").write_text(
+        "* corner library\n"
+        ".lib tt\n.lib 'corners.lib' models\n.endl tt\n"
+        ".lib ff\n.lib missing_in_an_unused_corner.lib ff\n.endl ff\n"
+        ".lib models ; the shared cards\n.include cards.inc\n.endl models\n")
+    found = check_includes(".lib corners.lib tt\n", tmp_path)
+    assert [p.name for p in found] == ["corners.lib", "cards.inc"]
+    amp = Amplifier.from_text(absolutise_includes(".lib corners.lib tt\n" + AMP.format(
+        inc="cards.inc"), tmp_path))
+    assert sim.simulate(amp, "45nm").ok
+    (tmp_path / "corners.lib").write_text(
+        (tmp_path / "corners.lib").read_text() + ".lib bad\n.control\n.endc\n.endl bad\n")
+    with pytest.raises(NetlistError, match=r"\.control refused"):  # even in an unused section
+        check_includes(".lib corners.lib tt\n", tmp_path)
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    (".lib tt ; a section header with a comment", ".lib tt ; a section header with a comment"),
+    (".lib lib tt", ".lib {base}/lib tt"),
+    ('.include "a b/c.sp"', '.include "{base}/a b/c.sp"'),
+    (".LIB 'x.l' FF", ".LIB '{base}/x.l' FF"),
+    (".inc m.sp $ comment", ".inc {base}/m.sp $ comment"),
+    (".include /abs/y.sp", ".include /abs/y.sp"),
+])
+def test_absolutise_includes_rewrites_only_file_names(tmp_path, line, expected):
+    from circuits.netlist import absolutise_includes
+
+    assert absolutise_includes(line + "\n", tmp_path) == expected.format(base=tmp_path) + "\n"

@@ -93,3 +93,14 @@ def test_sweep_starting_above_the_dominant_pole_is_refused():
         measure_ac(f, 1e4 / (1 + 1j * f / 1e3))
     m = measure_ac(f, 1e4 / (1 + 1j * f / 1e5))  # 5.7 deg at 10 kHz: fine
     assert m.gain_db == pytest.approx(80 - 10 * math.log10(1.01), abs=1e-6)
+
+
+@pytest.mark.parametrize(("f", "h", "match"), [
+    ([1.0, 10.0, 100.0], [10, 5, 0j], "zero at 100 Hz"),
+    ([1.0, 10.0, 10.0], [10, 5, 1], "increasing"),
+    ([0.0, 10.0, 100.0], [10, 5, 1], "positive"),
+    ([1.0, 10.0, 100.0], [10, np.nan, 1], "not finite"),
+])
+def test_unmeasurable_responses_are_measurement_errors(f, h, match):
+    with pytest.raises(MeasurementError, match=match):
+        measure_ac(np.array(f), np.array(h, dtype=complex))

@@ -39,11 +39,42 @@ def test_quick_builds_reuse_a_full_run_with_the_same_inputs(tmp_path):
     assert other.mode == "quick" and calls == [10, 100, 10]
 
 
-def test_an_interrupted_save_counts_as_absent(tmp_path):
-    save_run("r", {"n": 1, "mode": "full"}, {"v": 1}, provenance(), root=tmp_path)
-    assert load_run("r", {"n": 1, "mode": "full"}, root=tmp_path).metrics == {"v": 1}
-    (tmp_path / "r" / "config.json").unlink()  # config is written last
-    assert load_run("r", {"n": 1, "mode": "full"}, root=tmp_path) is None
+def test_an_interrupted_overwrite_keeps_the_old_run_whole(tmp_path, monkeypatch):
+    import circuits.runs as runs
+
+    save_run("r", {"n": 100, "mode": "full"}, {"score": 1.0}, {"seed": 1}, root=tmp_path)
+    real = runs.write_json_atomic
+
+    def crash_on_config(path, obj):
+        if path.name == "config.json":
+            raise KeyboardInterrupt  # the writer dies after metrics and provenance
+        real(path, obj)
+
+    monkeypatch.setattr(runs, "write_json_atomic", crash_on_config)
+    with pytest.raises(KeyboardInterrupt):
+        save_run("r", {"n": 5000, "mode": "full"}, {"score": 99.0}, {"seed": 2}, root=tmp_path)
+    monkeypatch.undo()
+    old = load_run("r", {"n": 100, "mode": "full"}, root=tmp_path)
+    assert old.metrics == {"score": 1.0} and old.provenance == {"seed": 1}
+    assert load_run("r", {"n": 5000, "mode": "full"}, root=tmp_path) is None
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]  # no staging folder left behind
+    save_run("r", {"n": 5000, "mode": "full"}, {"score": 99.0}, {"seed": 2}, root=tmp_path)
+    assert load_run("r", {"n": 5000, "mode": "full"}, root=tmp_path).metrics == {"score": 99.0}
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]
+
+
+def test_full_and_loaded_runs_give_the_same_plain_data(tmp_path):
+    import numpy as np
+
+    def compute():
+        return {"count": np.int64(3), "by_n": {8: np.float64(1.5)}, "pair": (1, 2),
+                "curve": np.arange(3.0), "bad": float("inf")}
+
+    full = load_or_run("d", {}, {}, compute, full_mode=True, root=tmp_path)
+    loaded = load_or_run("d", {}, {}, compute, full_mode=False, root=tmp_path)
+    expected = {"count": 3, "by_n": {"8": 1.5}, "pair": [1, 2], "curve": [0.0, 1.0, 2.0],
+                "bad": None}
+    assert full.metrics == loaded.metrics == expected
 
 
 def test_provenance_records_versions_machine_and_commit():

@@ -200,18 +200,19 @@ def test_user_netlist_file_with_generic_devices(sim, tmp_path):
     assert mine.fom is None  # no references next to the file
 
 
-@pytest.mark.parametrize("how", ["stdin", "unguarded script"])
+@pytest.mark.parametrize("how", ["stdin", "unguarded script", "unguarded module"])
 def test_workers_start_from_any_main_module(tmp_path, how):
     import subprocess
     import sys
 
     code = 'from circuits import simulate\nprint(simulate("two_stage", "45nm").ok)\n'
-    if how == "stdin":
-        args, stdin = [sys.executable, "-"], code
-    else:
-        script = tmp_path / "no_main_guard.py"
-        script.write_text(code)
-        args, stdin = [sys.executable, str(script)], None
+    script = tmp_path / "no_main_guard.py"
+    script.write_text(code)
+    args, stdin = {
+        "stdin": ([sys.executable, "-"], code),
+        "unguarded script": ([sys.executable, str(script)], None),
+        "unguarded module": ([sys.executable, "-m", "no_main_guard"], None),
+    }[how]
     proc = subprocess.run(args, input=stdin, capture_output=True, text=True, timeout=120,
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
