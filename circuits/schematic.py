@@ -5,8 +5,10 @@ LoRA-RL's Figure 3 (:func:`draw_figure3`). Each drawing is a hand-made placement
 (:data:`LAYOUTS`), but the devices, their polarity and every connection come from the netlist:
 :class:`SchematicBuilder` looks each device up in the amplifier's ``.subckt``, refuses a wire
 that joins two different nets, and when the drawing is finished checks that every device is
-drawn and every net is one connected piece. A netlist edit that the drawing does not follow
-therefore fails loudly (:class:`SchematicError`) instead of showing a wrong circuit.
+drawn, every net is one connected piece, and no wire of one net runs over, or ends on, a wire or
+terminal of another (wires that merely cross are not connected). A netlist edit that the
+drawing does not follow therefore fails loudly (:class:`SchematicError`) instead of showing a
+wrong circuit.
 
 Conventions of the drawings: supply rails at the top (``vdd``) and bottom (``vss``); bulks are
 not drawn and must be tied to ``vss`` (NMOS) or ``vdd`` (PMOS); a dot marks a junction; pins of
@@ -76,6 +78,7 @@ class SchematicBuilder:
     _parent: dict[str, str] = field(init=False, default_factory=dict)
     _polarity: dict[str, str] = field(init=False, default_factory=dict)
     _rails: list[tuple[str, float, float, float, str]] = field(init=False, default_factory=list)
+    _segments: list[tuple[Point, Point, str]] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.drawing = schemdraw.Drawing(show=False, fontsize=self.fontsize, lw=1.1)
@@ -182,6 +185,7 @@ class SchematicBuilder:
         self._rails.append((net, y, x0, x1, key))
         self._union(key, "@rail:" + net)
         self.drawing.add(elm.Line().at((x0, y)).to((x1, y)).linewidth(1.8))
+        self._segments.append(((float(x0), float(y)), (float(x1), float(y)), net))
         self.drawing.add(elm.Label().at((x0 - 0.25, y)).label(net, halign="right"))
         self.pins.add(net)
         return key
@@ -221,9 +225,11 @@ class SchematicBuilder:
         for k in keys[1:]:
             self._union(keys[0], k)
         pts = [at for at, _, _ in resolved]
+        net = next(iter(nets)) if nets else self._resolve(keys[0])[1]
         for a, b in pairwise(pts):
             if a != b:
                 self.drawing.add(elm.Line().at(a).to(b))
+                self._segments.append((a, b, net))
         for i in dots:
             self.drawing.add(elm.Dot().at(pts[i]))
 
@@ -323,9 +329,64 @@ class SchematicBuilder:
         for pin in self.amp.subckt.pins:
             if pin.lower() not in self.pins:
                 problems.append(f"pin {pin} is not labelled")
+        problems += self._shorts()
         if problems:
             raise SchematicError(f"{self.amp.name} schematic does not match its netlist: "
                                  + "; ".join(problems))
+
+
+    def _shorts(self) -> list[str]:
+        """Places where the picture joins what the netlist keeps apart: a terminal, point or
+        wire end of one net on a wire of another, or wires of two nets running over each
+        other. Wires that merely cross are fine (no dot, no connection)."""
+        anchors: list[tuple[str, Point, str]] = []
+        for name, placed in self.placed.items():
+            terms = MOS_TERMINALS if placed.device.kind == "M" else TWO_TERMINALS
+            for term, index in terms.items():
+                anchors.append((f"{name}.{term}", placed.terminals[term],
+                                placed.device.nodes[index].lower()))
+        anchors += [(key, at, net) for key, (at, net) in self.points.items()]
+        for a, b, net in self._segments:
+            anchors += [(f"a wire end of {net}", a, net), (f"a wire end of {net}", b, net)]
+        out = []
+        for a, b, net in self._segments:
+            for label, at, other in anchors:
+                if other != net and _on_segment(at, a, b):
+                    out.append(f"{label} ({other}) touches a wire of {net} at {at}")
+        for i, (a, b, net) in enumerate(self._segments):
+            for c, d, other in self._segments[i + 1:]:
+                if other != net and _overlap(a, b, c, d):
+                    out.append(f"wires of {net} and {other} run over each other near {a}")
+        return sorted(set(out))
+
+
+def _on_segment(p: Point, a: Point, b: Point, eps: float = 1e-6) -> bool:
+    """Whether ``p`` lies on the segment ``a``-``b`` (ends included)."""
+    cross = (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
+    if abs(cross) > eps * max(1.0, abs(b[0] - a[0]) + abs(b[1] - a[1])):
+        return False
+    return (min(a[0], b[0]) - eps <= p[0] <= max(a[0], b[0]) + eps
+            and min(a[1], b[1]) - eps <= p[1] <= max(a[1], b[1]) + eps)
+
+
+def _overlap(a: Point, b: Point, c: Point, d: Point, eps: float = 1e-6) -> bool:
+    """Whether two segments are collinear and share more than a point."""
+    if not _collinear(a, b, c, d, eps):
+        return False
+    ux, uy = b[0] - a[0], b[1] - a[1]
+    norm = (ux * ux + uy * uy) ** 0.5
+    if norm < eps:
+        return False
+    t = sorted(((p[0] - a[0]) * ux + (p[1] - a[1]) * uy) / norm for p in (c, d))
+    return min(norm, t[1]) - max(0.0, t[0]) > eps
+
+
+def _collinear(a: Point, b: Point, c: Point, d: Point, eps: float) -> bool:
+    def cross(p: Point) -> float:
+        return (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
+
+    scale = max(1.0, abs(b[0] - a[0]) + abs(b[1] - a[1]))
+    return abs(cross(c)) <= eps * scale and abs(cross(d)) <= eps * scale
 
 
 # -- layouts of the built-in amplifiers ----------------------------------------------------------

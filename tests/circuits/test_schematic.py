@@ -105,7 +105,7 @@ def test_layout_fails_when_the_netlist_changes_under_it():
     amp = get_amplifier("two_stage")
     text = amp.path.read_text().replace("M4 n2 n1 vdd vdd", "M4 n2 n2 vdd vdd")
     changed = Amplifier.from_text(text, name="two_stage", source="edited.sp")
-    with pytest.raises(SchematicError):
+    with pytest.raises(SchematicError, match=r"a wire joins different nets \['n1', 'n2'\]"):
         draw_amplifier(changed, LAYOUTS["two_stage"])
 
 
@@ -113,3 +113,28 @@ def test_net_tags_connect_like_wires(small):
     draw_amplifier(small, lambda b: small_layout(b, out="tags"))
     with pytest.raises(SchematicError, match="net out is drawn in 2 pieces"):
         draw_amplifier(small, lambda b: small_layout(b, out="none"))
+
+
+def test_a_wire_drawn_over_another_net_is_a_short(small):
+    def over_terminal(b):
+        small_layout(b)
+        # an inp stub routed straight through M1's source terminal (vss) and beyond
+        b.wire("M1.g", (-2.0, 0.75), (-2.0, 0.0), (0.5, 0.0))
+
+    with pytest.raises(SchematicError, match=r"M1\.s \(vss\) touches a wire of inp"):
+        draw_amplifier(small, over_terminal)
+
+    def along_a_wire(b):
+        small_layout(b)
+        b.wire("C1.p", (2.5, 2.0), (2.5, 4.0), (2.8, 4.0))  # inn runs along the vdd rail
+
+    with pytest.raises(SchematicError, match="run over each other"):
+        draw_amplifier(small, along_a_wire)
+
+
+def test_wires_that_merely_cross_are_not_connected(small):
+    def crossing(b):
+        small_layout(b)
+        b.wire("C1.p", (1.2, 2.0), (1.2, 2.2), (-1.5, 2.2))  # inn crosses out's wire at x = 0
+
+    draw_amplifier(small, crossing)
