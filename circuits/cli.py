@@ -20,7 +20,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .amplifier import Amplifier, get_amplifier, list_amplifiers
 from .engine import Failure
@@ -52,24 +52,22 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _volts(text: str) -> float:
-    try:
-        value = parse_value(text)
-    except NetlistError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite voltage, not {text}")
-    return value
+def _si(what: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
+    """An argparse type: a SPICE number (``2u``, ``1e-12``) that ``ok`` accepts."""
+    def parse(text: str) -> float:
+        try:
+            value = parse_value(text)
+        except NetlistError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if not (math.isfinite(value) and ok(value)):
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text}")
+        return value
+
+    return parse
 
 
-def _farads(text: str) -> float:
-    try:
-        value = parse_value(text)
-    except NetlistError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive capacitance, not {text}")
-    return value
+_volts = _si("a finite voltage", lambda v: True)
+_farads = _si("a positive capacitance", lambda v: v > 0)
 
 
 def _parser() -> argparse.ArgumentParser:
