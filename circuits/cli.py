@@ -42,16 +42,6 @@ def _assignment(text: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"{name}: {exc}") from None
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, not {text}")
-    return value
-
-
 def _si(what: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
     """An argparse type: a SPICE number (``2u``, ``1e-12``) that ``ok`` accepts."""
     def parse(text: str) -> float:
@@ -66,6 +56,7 @@ def _si(what: str, ok: Callable[[float], bool]) -> Callable[[str], float]:
     return parse
 
 
+_seconds = _si("a finite number of seconds > 0", lambda v: v > 0)
 _volts = _si("a finite voltage", lambda v: True)
 _farads = _si("a positive capacitance", lambda v: v > 0)
 

@@ -23,7 +23,6 @@ simulation" and by :mod:`lorarl`.
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from collections.abc import Mapping
 from functools import cache
@@ -43,10 +42,10 @@ from .amplifier import Amplifier
 from .errors import TechnologyError
 from .netlist import (
     Device,
+    dc_value,
+    defined_devices,
     evaluate,
     include_target,
-    library_definitions,
-    logical_lines,
     model_types,
     parse_params,
 )
@@ -119,12 +118,13 @@ def circuit_graph(amp: Amplifier, tech: Technology, params: Mapping[str, float],
     values = _parameter_values(amp, params)
     types = net_types(amp, tech)
     models = {**model_types(tech.library), **model_types(amp.netlist.text)}
-    devices = [d for d in amp.subckt.devices if _node_type(d, tech, models) is not None]
+    typed = [(d, _node_type(d, tech, models)) for d in amp.subckt.devices]
+    typed = [(d, kind) for d, kind in typed if kind is not None]
+    devices = [d for d, _ in typed]
     names = [d.name for d in devices] + [LOAD]
     cl = amp.load_cap if load_cap is None else load_cap
-    x = [_features(d, tech, values, models) for d in devices] + [_load_features(cl)]
-    kinds = [NODE_TYPES.index(_node_type(d, tech, models)) for d in devices]
-    kinds.append(NODE_TYPES.index("capacitor"))
+    x = [_features(d, kind, tech, values) for d, kind in typed] + [_load_features(cl)]
+    kinds = [NODE_TYPES.index(kind) for _, kind in typed] + [NODE_TYPES.index("capacitor")]
     members: dict[str, list[int]] = {}
     for i, d in enumerate(devices):
         for n in dict.fromkeys(n.lower() for n in d.nodes):
@@ -179,23 +179,16 @@ def _node_type(d: Device, tech: Technology, models: Mapping[str, str]) -> str | 
 
 
 def _library_models(library: str) -> dict[str, str]:
-    """``.model`` types of a technology's library text and of the files it includes (read
-    again when one of those files changes)."""
-    files = []
-    for line in logical_lines(library):
-        target = include_target(line.text)
-        if target is not None and Path(target).is_file():
-            files.append((target, Path(target).stat().st_mtime_ns))
-    return _library_models_of(library, tuple(files))
+    """Device types a technology's library text and the files it includes define (read again
+    when one of the files it names changes)."""
+    files = tuple((t, Path(t).stat().st_mtime_ns) for t in map(include_target, library.splitlines())
+                  if t is not None and Path(t).is_file())
+    return _library_models_of(library, files)
 
 
 @cache
-def _library_models_of(library: str, files: tuple[tuple[str, int], ...]) -> dict[str, str]:
-    models = model_types(library)
-    for target, _mtime in files:
-        for name, kind in library_definitions(Path(target)).items():
-            models.setdefault(name, kind)
-    return models
+def _library_models_of(library: str, _files: tuple[tuple[str, int], ...]) -> dict[str, str]:
+    return defined_devices(library, Path.cwd())
 
 
 def _parameter_values(amp: Amplifier, params: Mapping[str, float]) -> dict[str, float]:
@@ -226,12 +219,6 @@ def _parameter_values(amp: Amplifier, params: Mapping[str, float]) -> dict[str, 
     return values
 
 
-def _dc_value(text: str) -> str:
-    """The DC value of a source's value field: ``DC {2*ib} AC 0`` gives ``{2*ib}``."""
-    m = re.match(r"\s*(?:dc\s+)?(\{[^}]*\}|'[^']*'|[^\s]+)", text, re.I)
-    return m.group(1) if m else text
-
-
 def _log_unit(value: float, feature: str) -> float:
     lo, hi = LOG_RANGES[feature]
     if value <= 0:
@@ -239,9 +226,8 @@ def _log_unit(value: float, feature: str) -> float:
     return min(max((math.log10(value) - lo) / (hi - lo), 0.0), 1.0)
 
 
-def _features(d: Device, tech: Technology, values: Mapping[str, float],
-              models: Mapping[str, str]) -> list[float]:
-    kind = _node_type(d, tech, models)
+def _features(d: Device, kind: str, tech: Technology, values: Mapping[str, float]
+              ) -> list[float]:
     one_hot = [float(kind == t) for t in NODE_TYPES]
     r = c = w = ln = i = 0.0
     if kind in ("nmos", "pmos"):
@@ -256,7 +242,7 @@ def _features(d: Device, tech: Technology, values: Mapping[str, float],
     elif kind == "capacitor":
         c = _log_unit(evaluate(d.value, values), "capacitance")
     elif kind == "current_source":
-        i = _log_unit(abs(evaluate(_dc_value(d.value), values)), "current")
+        i = _log_unit(abs(evaluate(dc_value(d.value), values)), "current")
     return [*one_hot, r, c, w, ln, i]
 
 

@@ -444,40 +444,51 @@ def include_target(text: str) -> str | None:
 
 
 def library_definitions(path: Path) -> dict[str, str]:
-    """Device names a model library defines, following its includes: ``.model`` names (binned
-    models under their base name) with their type, and ``.subckt`` names as ``"subckt"``.
+    """Device names a model library file defines (see :func:`defined_devices`).
 
     Raises
     ------
     NetlistError
         When the file or a file it includes cannot be read.
     """
-    found: dict[str, str] = {}
-    seen: set[Path] = set()
+    path = Path(path).resolve()
+    return defined_devices(_read_library(path), path.parent, _seen={path})
 
-    def visit(file: Path) -> None:
-        file = file.resolve()
-        if file in seen:
-            return
-        seen.add(file)
-        try:
-            text = file.read_text(errors="replace")
-        except OSError as exc:
-            raise NetlistError(f"cannot read model library {file}: {exc}") from None
-        for name, kind in model_types(text).items():
+
+def defined_devices(text: str, base: Path, _seen: set[Path] | None = None) -> dict[str, str]:
+    """Device names that SPICE text and the files it includes define: ``.model`` names (binned
+    models under their base name) with their type, and ``.subckt`` names as ``"subckt"``.
+    Relative includes resolve against ``base``."""
+    seen = set() if _seen is None else _seen
+    found = model_types(text)
+    for m in re.finditer(r"(?im)^\s*\.subckt\s+(\S+)", text):
+        found.setdefault(m.group(1).lower(), "subckt")
+    for line in logical_lines(text):
+        target = include_target(line.text)
+        if target is None:
+            continue
+        inc = Path(target)
+        inc = (inc if inc.is_absolute() else base / inc).resolve()
+        if inc in seen or not inc.is_file():
+            continue
+        seen.add(inc)
+        for name, kind in defined_devices(_read_library(inc), inc.parent, seen).items():
             found.setdefault(name, kind)
-        for m in re.finditer(r"(?im)^\s*\.subckt\s+(\S+)", text):
-            found.setdefault(m.group(1).lower(), "subckt")
-        for line in logical_lines(text):
-            target = include_target(line.text)
-            if target is not None:
-                inc = Path(target)
-                inc = inc if inc.is_absolute() else file.parent / inc
-                if inc.is_file():
-                    visit(inc)
-
-    visit(Path(path))
     return found
+
+
+def _read_library(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError as exc:
+        raise NetlistError(f"cannot read model library {path}: {exc}") from None
+
+
+def dc_value(text: str) -> str:
+    """The DC value of a source's value field: ``DC {2 * ib} AC 0`` and ``{2 * ib}`` both give
+    ``{2 * ib}``."""
+    m = re.match(r"\s*(?:dc\s+)?(\{[^}]*\}|'[^']*'|\S+)", text, re.I)
+    return m.group(1) if m else text
 
 
 def _section_lines(text: str, section: str | None) -> list[Line]:

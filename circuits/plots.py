@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from .characterize import ANALOG_GM_ID, Sweep
+from .characterize import ANALOG_GM_ID, Sweep, W
 from .results import SimulationResult
 
 NODE_COLOURS = {"nmos": "#1f77b4", "pmos": "#d62728", "resistor": "#8c564b",
@@ -30,11 +30,12 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]],
     return "\n".join(lines)
 
 
-def plot_device_characteristics(sweeps: Sequence[Sweep], multiples: Sequence[int]) -> Figure:
+def plot_device_characteristics(sweeps: Sequence[Sweep], multiples: Sequence[int],
+                                detail: int = 2) -> Figure:
     """Id-Vgs, gm/Id versus current density, and intrinsic gain versus L, per node.
 
     ``sweeps`` holds, for each technology and polarity, sweeps at L = m * Lmin for ``multiples``
-    (the first sweep of each technology at the smallest multiple draws the first two panels).
+    (the smallest is taken as 1); the sweeps at L = ``detail`` * Lmin draw the first two panels.
     """
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), layout="constrained")
     techs = list(dict.fromkeys(s.tech for s in sweeps))
@@ -42,7 +43,7 @@ def plot_device_characteristics(sweeps: Sequence[Sweep], multiples: Sequence[int
     for s in sweeps:
         style = "-" if s.polarity == "n" else "--"
         lmin = min(x.length for x in sweeps if x.tech == s.tech)
-        if np.isclose(s.length, 2 * lmin):
+        if np.isclose(s.length, detail * lmin):
             label = f"{s.tech} {s.polarity}MOS"
             axes[0].semilogy(s.vgs, s.id * 1e6, style, color=colours[s.tech], label=label)
             ok = s.id > 1e-13
@@ -56,9 +57,9 @@ def plot_device_characteristics(sweeps: Sequence[Sweep], multiples: Sequence[int
             if pts:
                 m, g = zip(*sorted(pts), strict=True)
                 axes[2].loglog(m, g, style, color=colours[tech], label=f"{tech} {pol}MOS")
-    axes[0].set(xlabel="|Vgs| (V)", ylabel="|Id| (uA), W = 1 um", title="Id-Vgs, L = 2 Lmin",
-                ylim=(1e-6, None))
-    axes[1].set(xlabel="|Id| / W (uA/um)", ylabel="gm/Id (1/V)", title="gm/Id, L = 2 Lmin")
+    axes[0].set(xlabel="|Vgs| (V)", ylabel=f"|Id| (uA), W = {W * 1e6:g} um",
+                title=f"Id-Vgs, L = {detail} Lmin", ylim=(1e-6, None))
+    axes[1].set(xlabel="|Id| / W (uA/um)", ylabel="gm/Id (1/V)", title=f"gm/Id, L = {detail} Lmin")
     axes[2].set(xlabel="L / Lmin", ylabel="gm/gds",
                 title=f"intrinsic gain at gm/Id = {ANALOG_GM_ID:g}",
                 xticks=list(multiples), xticklabels=[str(m) for m in multiples])

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Failure
+from .runs import json_safe
 
 #: Quantities read for every transistor at the operating point.
 OP_QUANTITIES = ("id", "gm", "gds", "vgs", "vth", "vds", "vdsat")
@@ -138,18 +139,7 @@ class SimulationResult:
                        "re": self.response.real.tolist(), "im": self.response.imag.tolist()}
         if include_log:
             d["log"] = self.log
-        return _finite_or_none(d)
-
-
-def _finite_or_none(obj: Any) -> Any:
-    """Replace NaN/inf by None recursively (strict JSON has no NaN)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite_or_none(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite_or_none(v) for v in obj]
-    return obj
+        return json_safe(d)
 
 
 #: Largest distance (deg) of the lowest frequency's phase from 0 (or 180, inverted) for its gain

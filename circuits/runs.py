@@ -167,9 +167,9 @@ def save_run(name: str, config: Mapping, metrics: Mapping, prov: Mapping,
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.new."))
     try:
-        write_json_atomic(staging / "metrics.json", _json_safe(metrics))
-        write_json_atomic(staging / "provenance.json", _json_safe(prov))
-        write_json_atomic(staging / "config.json", _json_safe(config))
+        write_json_atomic(staging / "metrics.json", json_safe(metrics))
+        write_json_atomic(staging / "provenance.json", json_safe(prov))
+        write_json_atomic(staging / "config.json", json_safe(config))
         os.chmod(staging, 0o755)
         old = None
         if folder.exists():
@@ -219,7 +219,7 @@ def load_or_run(name: str, full: Mapping, quick: Mapping,
     kwargs = dict(full if full_mode else quick)
     started, t0 = datetime.now(UTC), time.perf_counter()
     # as JSON gives it back: a full run and a quick build that loads it see the same data
-    metrics = json.loads(json.dumps(_json_safe(compute(**kwargs)), allow_nan=False))
+    metrics = json.loads(json.dumps(json_safe(compute(**kwargs)), allow_nan=False))
     prov = provenance(seed=seed, wall_s=time.perf_counter() - t0, started=started)
     if full_mode:
         save_run(name, full_config, metrics, prov, root)
@@ -227,8 +227,8 @@ def load_or_run(name: str, full: Mapping, quick: Mapping,
     return Run(name, {**quick, "mode": "quick"}, metrics, prov, saved=False)
 
 
-def _json_safe(obj: Any) -> Any:
-    """Plain JSON data: NumPy scalars and arrays as Python numbers and lists, non-finite
+def json_safe(obj: Any) -> Any:
+    """Plain (strict) JSON data: NumPy scalars and arrays as Python numbers and lists, non-finite
     floats as ``None``, tuples as lists, mapping keys as strings, recursively."""
     if isinstance(obj, np.ndarray):
         obj = obj.tolist()
@@ -237,7 +237,7 @@ def _json_safe(obj: Any) -> Any:
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, Mapping):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
+        return [json_safe(v) for v in obj]
     return obj

@@ -421,18 +421,23 @@ def _input_pair(b: SchematicBuilder) -> None:
     b.pin("M2.g", "inp", side="right")
 
 
-def _mirror_load(b: SchematicBuilder, top: float) -> None:
-    """PMOS mirror load of the input pair: diode M3 on ``n1``, M4 into ``n2``."""
-    b.mos("M3", (2.5, top), gate="right")
-    b.mos("M4", (6.5, top), gate="left")
-    b.to_rail("M3.s", "vdd")
-    b.to_rail("M4.s", "vdd")
-    y = top - 2.7
-    n1 = b.point("n1", (2.5, y), "n1")
-    g34 = b.point("g34", (4.5, top - FET_HEIGHT / 2), "n1")
-    b.wire("M3.d", n1, "M1.d", dots=(1,))
-    b.wire("M3.g", g34, "M4.g", dots=(1,))
-    b.wire(n1, (4.5, y), g34)
+def _pmos_mirror(b: SchematicBuilder, diode: str, mirror: str, x_diode: float, x_mirror: float,
+                 top: float, net: str) -> str:
+    """A PMOS mirror hanging from the ``vdd`` rail at ``top``: ``diode`` (drain tied to both
+    gates) and ``mirror``, gates facing each other; returns the named point of the diode's
+    drain net ``net`` on its drain wire, for the device below to be wired to."""
+    left = x_diode < x_mirror
+    b.mos(diode, (x_diode, top), gate="right" if left else "left")
+    b.mos(mirror, (x_mirror, top), gate="left" if left else "right")
+    b.to_rail(f"{diode}.s", "vdd")
+    b.to_rail(f"{mirror}.s", "vdd")
+    x_gates, y_node = (x_diode + x_mirror) / 2, top - 2.7
+    node = b.point(net, (x_diode, y_node), net)
+    gates = b.point(f"{net}_gates", (x_gates, top - FET_HEIGHT / 2), net)
+    b.wire(f"{diode}.d", node)
+    b.wire(f"{diode}.g", gates, f"{mirror}.g", dots=(1,))
+    b.wire(node, (x_gates, y_node), gates, dots=(0,))
+    return node
 
 
 def _two_stage(b: SchematicBuilder) -> None:
@@ -447,7 +452,8 @@ def _two_stage(b: SchematicBuilder) -> None:
         b.to_rail(f"{m}.s", "vss")
     # input pair and mirror load
     _input_pair(b)
-    _mirror_load(b, top=9.0)
+    n1 = _pmos_mirror(b, "M3", "M4", 2.5, 6.5, top=9.0, net="n1")
+    b.wire(n1, "M1.d")
     n2 = b.point("n2", (6.5, 6.3), "n2")
     b.wire("M4.d", n2, "M2.d", dots=(1,))
     # second stage: M6 common source with Miller compensation Rz-Cc
@@ -482,23 +488,9 @@ def _current_mirror_ota(b: SchematicBuilder) -> None:
     b.tag("M5.g", side="left", length=0.5)
     # input pair into the PMOS diodes M3, M4
     _input_pair(b)
-    b.mos("M3", (2.5, 9.0), gate="left")
-    b.mos("M4", (6.5, 9.0), gate="right")
     # PMOS mirrors M3-M6 (left) and M4-M7 (right)
-    b.mos("M6", (-1.0, 9.0), gate="right")
-    b.mos("M7", (10.0, 9.0), gate="left")
-    for m in ("M3", "M4", "M6", "M7"):
-        b.to_rail(f"{m}.s", "vdd")
-    n1 = b.point("n1", (2.5, 6.3), "n1")
-    g36 = b.point("g36", (0.75, 8.25), "n1")
-    b.wire("M3.d", n1, "M1.d", dots=(1,))
-    b.wire("M6.g", g36, "M3.g", dots=(1,))
-    b.wire(n1, (0.75, 6.3), g36)
-    n2 = b.point("n2", (6.5, 6.3), "n2")
-    g47 = b.point("g47", (8.25, 8.25), "n2")
-    b.wire("M4.d", n2, "M2.d", dots=(1,))
-    b.wire("M4.g", g47, "M7.g", dots=(1,))
-    b.wire(n2, (8.25, 6.3), g47)
+    b.wire(_pmos_mirror(b, "M3", "M6", 2.5, -1.0, top=9.0, net="n1"), "M1.d")
+    b.wire(_pmos_mirror(b, "M4", "M7", 6.5, 10.0, top=9.0, net="n2"), "M2.d")
     # NMOS mirror M8-M9 turns M6's current around to the output
     b.mos("M8", (-1.0, 0.0), gate="right")
     b.mos("M9", (10.0, 0.0), gate="left")
@@ -531,7 +523,8 @@ def _three_stage_nmc(b: SchematicBuilder) -> None:
         b.to_rail(f"{m}.s", "vss")
     # first stage: input pair M1-M2 with tail M5 and mirror load M3-M4
     _input_pair(b)
-    _mirror_load(b, top=11.0)
+    n1 = _pmos_mirror(b, "M3", "M4", 2.5, 6.5, top=11.0, net="n1")
+    b.wire(n1, "M1.d")
     n2_c = b.point("n2_c", (6.5, 7.2), "n2")
     n2 = b.point("n2", (6.5, 6.0), "n2")
     b.wire("M4.d", n2_c, n2, "M2.d", dots=(1, 2))
@@ -539,15 +532,8 @@ def _three_stage_nmc(b: SchematicBuilder) -> None:
     b.mos("M6", (12.5, 3.2), gate="left")
     b.to_rail("M6.s", "vss")
     b.wire(n2, (11.13, 6.0), "M6.g")
-    b.mos("M7", (12.5, 11.0), gate="right")
-    b.mos("M8", (16.5, 11.0), gate="left")
-    b.to_rail("M7.s", "vdd")
-    b.to_rail("M8.s", "vdd")
-    n3a = b.point("n3a", (12.5, 8.3), "n3a")
-    g78 = b.point("g78", (14.5, 10.25), "n3a")
-    b.wire("M7.d", n3a, "M6.d", dots=(1,))
-    b.wire("M7.g", g78, "M8.g", dots=(1,))
-    b.wire(n3a, (14.5, 8.3), g78)
+    n3a = _pmos_mirror(b, "M7", "M8", 12.5, 16.5, top=11.0, net="n3a")
+    b.wire(n3a, "M6.d")
     n3 = b.point("n3", (16.5, 8.3), "n3")
     n3_c = b.point("n3_c", (16.5, 6.0), "n3")
     b.wire("M8.d", n3, n3_c, "M9.d", dots=(1, 2))

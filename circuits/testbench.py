@@ -26,7 +26,7 @@ import numpy as np
 from .amplifier import Amplifier
 from .engine import Failure, Job, Raw
 from .errors import NetlistError, ParameterError
-from .netlist import Device, evaluate, has_includes, model_types
+from .netlist import Device, dc_value, evaluate, has_includes, model_types
 from .results import (
     OP_QUANTITIES,
     DeviceOP,
@@ -252,10 +252,9 @@ class OpenLoopBench:
                 key = {"R": "resistance", "C": "capacitance", "I": "dc", "V": "dc"}[d.kind]
                 value = d.value
                 if d.kind in "IV":
-                    tokens = value.split()
-                    if len(tokens) != 2 or tokens[0].upper() != "DC":
-                        return None
-                    value = tokens[1]
+                    value = dc_value(d.value)
+                    if _is_expression(d.value.replace(value, "", 1)):
+                        return None  # an AC or transient part with parameters of its own
                 elif len(value.split()) != 1:
                     return None
                 fields = {key: value}

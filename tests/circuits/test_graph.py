@@ -116,22 +116,24 @@ def test_a_transistor_of_unknown_polarity_is_an_error_not_a_missing_node(tmp_pat
 def test_values_from_param_lines_and_dc_expressions():
     text = (".param k=2\n" + SMALL).replace("W={wn}", "W={k*wn}").replace(
         "Ib vdd nb DC {ib}", "Ib vdd nb DC {2 * ib} AC 0")
-    amp = Amplifier.from_text(text)
-    tech = get_technology("45nm")
-    g = circuit_graph(amp, tech, {"wn": 1e-6, "lm": 0.1e-6, "ib": 1e-5})
-    wlo, whi = tech.width_bounds
-    m1 = dict(zip(NODE_FEATURES, g.x[0].tolist(), strict=True))
-    assert m1["width"] == pytest.approx((2e-6 - wlo) / (whi - wlo), rel=1e-5)
-    ib = dict(zip(NODE_FEATURES, g.x[3].tolist(), strict=True))
+    m1, ib = _features(text, {"wn": 1e-6, "lm": 0.1e-6, "ib": 1e-5}, 0, 3)
+    assert m1["width"] == pytest.approx(_width_unit(2e-6), rel=1e-5)
     assert ib["current"] == pytest.approx((math.log10(2e-5) + 8) / 6, rel=1e-5)
 
 
 def test_derived_params_follow_the_design_values():
     text = SMALL.replace("M2 tail nb vss vss nch W={wn} L={lm}",
                          ".param w2={2*wn}\nM2 tail nb vss vss nch W={w2} L={lm}")
-    amp = Amplifier.from_text(text)
-    tech = get_technology("45nm")
-    g = circuit_graph(amp, tech, {"wn": 5e-6, "lm": 0.1e-6, "ib": 1e-5})
-    wlo, whi = tech.width_bounds
-    m2 = dict(zip(NODE_FEATURES, g.x[1].tolist(), strict=True))
-    assert m2["width"] == pytest.approx((1e-5 - wlo) / (whi - wlo), rel=1e-5)
+    (m2,) = _features(text, {"wn": 5e-6, "lm": 0.1e-6, "ib": 1e-5}, 1)
+    assert m2["width"] == pytest.approx(_width_unit(1e-5), rel=1e-5)
+
+
+def _features(text, params, *nodes):
+    """Named node features of some nodes of the graph of netlist ``text`` at 45 nm."""
+    g = circuit_graph(Amplifier.from_text(text), get_technology("45nm"), params)
+    return [dict(zip(NODE_FEATURES, g.x[i].tolist(), strict=True)) for i in nodes]
+
+
+def _width_unit(w):
+    lo, hi = get_technology("45nm").width_bounds
+    return (w - lo) / (hi - lo)

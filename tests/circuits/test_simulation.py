@@ -291,3 +291,13 @@ def test_an_edited_netlist_file_is_simulated_anew(sim, tmp_path):
     assert sim.simulate(path, "45nm").gain_db == pytest.approx(60.0, abs=0.01)
     path.write_text(body.format(r="10k"))
     assert sim.simulate(path, "45nm").gain_db == pytest.approx(20.0, abs=0.01)
+
+
+def test_source_values_with_spaced_expressions_follow_their_parameters(sim):
+    amp = Amplifier.from_text(
+        "*@param ib current 1e-7 1e-3 bias\n.subckt z inp inn out vdd vss ib=1u\n"
+        "G1 vss out inp inn 1m\nR1 out vss 1meg\nC1 out vss 1p\nI1 vdd vss DC {2 * ib} AC 0\n"
+        ".ends z\n", source="z")
+    vdd = get_technology("45nm").vdd
+    for ib in (1e-6, 1e-5, 3e-5):
+        assert sim.simulate(amp, "45nm", {"ib": ib}).power_w == pytest.approx(2 * ib * vdd)
