@@ -38,6 +38,16 @@ __all__ = [
     "DeviceOP", "Failure",
     "NetlistError", "NgspiceNotFoundError", "OpenLoopBench", "ParameterError", "Reference",
     "SimulationResult", "Simulator", "Spec", "SpecError", "Technology", "TechnologyError",
-    "get_amplifier", "get_technology", "list_amplifiers", "list_technologies", "measure_ac",
-    "register_library", "register_technology", "simulate", "simulate_many",
+    "circuit_graph", "get_amplifier", "get_technology", "list_amplifiers", "list_technologies",
+    "measure_ac", "register_library", "register_technology", "simulate", "simulate_many",
 ]
+
+
+def __getattr__(name: str):
+    """``circuit_graph`` is imported on first use: it needs torch-geometric, which takes seconds
+    to import and is not needed to simulate."""
+    if name == "circuit_graph":
+        from .graph import circuit_graph
+
+        return circuit_graph
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
