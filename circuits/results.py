@@ -7,13 +7,15 @@ supply power and LoRA-RL's figure of merit.
 
 :func:`measure_ac` holds the measurement definitions (book chapter "Circuits, process models and
 simulation"): DC gain = |H| at the lowest frequency; unity-gain bandwidth by log-log
-interpolation at the first downward crossing of |H| = 1; phase margin = 180 deg + the phase
-(unwrapped from the lowest frequency) at that crossing.
+interpolation at the first downward crossing of |H| = 1 (cubic through the four nearest sweep
+points, :func:`circuits.accuracy.crossing_accuracy` measures its error); phase margin = 180 deg +
+the phase (unwrapped from the lowest frequency) at that crossing.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -151,13 +153,16 @@ class MeasurementError(ValueError):
     """The response cannot be measured (e.g. the amplifier inverts)."""
 
 
-def measure_ac(frequency: np.ndarray, response: np.ndarray) -> ACMetrics:
+def measure_ac(frequency: np.ndarray, response: np.ndarray, interpolation: str = "cubic"
+               ) -> ACMetrics:
     """DC gain, unity-gain bandwidth and phase margin of an open-loop response.
 
     The DC gain is |H| at the lowest frequency, whose phase must be within
     :data:`LOW_FREQUENCY_PHASE_TOLERANCE` of 0 deg (the sweep starts below the dominant pole).
-    The unity-gain bandwidth is the first frequency where |H| falls through 1 (log-log
-    interpolation); the phase margin is 180 deg plus the phase there, or, when |H| rises above 1
+    The unity-gain bandwidth is the first frequency where |H| falls through 1: between the two
+    sweep points around it, log|H| and the phase are interpolated over log f by the cubic through
+    the four nearest points (``interpolation="cubic"``, the default) or by straight lines
+    (``"linear"``); the phase margin is 180 deg plus the phase there, or, when |H| rises above 1
     again and falls through it later (a resonance), the smallest of the margins at every such
     crossing: the one that decides the stability of the closed loop.
 
@@ -165,6 +170,7 @@ def measure_ac(frequency: np.ndarray, response: np.ndarray) -> ACMetrics:
     ----------
     frequency : increasing frequencies (Hz), shape ``(n,)``.
     response : complex gain v(out)/v(in) at those frequencies, shape ``(n,)``.
+    interpolation : ``"cubic"`` or ``"linear"`` (see above).
 
     Returns
     -------
@@ -179,19 +185,26 @@ def measure_ac(frequency: np.ndarray, response: np.ndarray) -> ACMetrics:
         ``inp``: the pins are swapped and the DC feedback is positive), or neither near 0 nor
         180 deg (the sweep starts above the dominant pole: its lowest gain is not the DC gain).
     """
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, not {interpolation!r}")
     f = np.asarray(frequency, dtype=float)
     h = np.asarray(response, dtype=complex)
     if f.shape != h.shape or f.ndim != 1 or f.size < 2:
         raise MeasurementError("frequency and response must be 1-D arrays of the same length")
-    if not (np.all(np.isfinite(f)) and f[0] > 0 and np.all(np.diff(f) > 0)):
+    if not (np.isfinite(f[-1]) and f[0] > 0 and (f[1:] > f[:-1]).all()):
         raise MeasurementError("frequencies must be positive, finite and increasing")
     mag = np.abs(h)
-    if not np.all(np.isfinite(mag)):
+    if not np.isfinite(mag.sum()):
         raise MeasurementError("response is not finite")
-    if np.any(mag <= 0):
+    if mag.min() <= 0:
         raise MeasurementError(f"response is zero at {f[np.argmin(mag)]:.3g} Hz")
-    phase = np.degrees(np.unwrap(np.angle(h)))
-    phase0 = phase[0]
+    # unwrapped phase: the principal angle of each step, accumulated (as numpy.unwrap does)
+    phase = np.empty(f.size)
+    phase[0] = np.angle(h[0])
+    np.cumsum(np.angle(h[1:] / h[:-1]), out=phase[1:])
+    phase[1:] += phase[0]
+    phase = np.degrees(phase)
+    phase0 = float(phase[0])
     off = abs((phase0 + 180) % 360 - 180)  # distance of the low-frequency phase from 0 deg
     if off > 180 - LOW_FREQUENCY_PHASE_TOLERANCE:
         raise MeasurementError(
@@ -208,13 +221,76 @@ def measure_ac(frequency: np.ndarray, response: np.ndarray) -> ACMetrics:
     crossings = np.nonzero((mag[:-1] > 1) & (mag[1:] <= 1))[0]
     if crossings.size == 0 or mag[0] <= 1:
         return ACMetrics(float(gain_db), None, None)
-    found = []
-    for i in crossings:
-        lm0, lm1 = math.log10(mag[i]), math.log10(mag[i + 1])
-        t = lm0 / (lm0 - lm1)
-        lf = math.log10(f[i]) + t * (math.log10(f[i + 1]) - math.log10(f[i]))
-        found.append((10**lf, 180.0 + phase[i] + t * (phase[i + 1] - phase[i])))
+    logf = np.log10(f)
+    logm = np.log10(mag)
+    cross = _cubic_crossing if interpolation == "cubic" else _linear_crossing
+    found = [cross(logf, logm, phase, int(i)) for i in crossings]
     return ACMetrics(float(gain_db), float(found[0][0]), float(min(pm for _, pm in found)))
+
+
+#: How the unity-gain crossing is located between two sweep points (see :func:`measure_ac`).
+INTERPOLATIONS = ("cubic", "linear")
+
+
+def _linear_crossing(logf: np.ndarray, logm: np.ndarray, phase: np.ndarray, i: int
+                     ) -> tuple[float, float]:
+    """Crossing between points i and i+1 by linear interpolation of log|H| and of the phase
+    over log f: (frequency, phase margin)."""
+    lm0, lm1 = float(logm[i]), float(logm[i + 1])
+    t = lm0 / (lm0 - lm1)
+    lf = float(logf[i]) + t * float(logf[i + 1] - logf[i])
+    return 10**lf, 180.0 + float(phase[i]) + t * float(phase[i + 1] - phase[i])
+
+
+def _cubic(xs: list[float], ys: list[float]) -> Callable[[float], float]:
+    """The cubic through four points (Lagrange form), as a function."""
+    x0, x1, x2, x3 = xs
+    w0 = ys[0] / ((x0 - x1) * (x0 - x2) * (x0 - x3))
+    w1 = ys[1] / ((x1 - x0) * (x1 - x2) * (x1 - x3))
+    w2 = ys[2] / ((x2 - x0) * (x2 - x1) * (x2 - x3))
+    w3 = ys[3] / ((x3 - x0) * (x3 - x1) * (x3 - x2))
+
+    def value(x: float) -> float:
+        d0, d1, d2, d3 = x - x0, x - x1, x - x2, x - x3
+        return w0 * d1 * d2 * d3 + w1 * d0 * d2 * d3 + w2 * d0 * d1 * d3 + w3 * d0 * d1 * d2
+
+    return value
+
+
+def _cubic_crossing(logf: np.ndarray, logm: np.ndarray, phase: np.ndarray, i: int
+                    ) -> tuple[float, float]:
+    """Crossing between points i and i+1 on the cubics through the four nearest points.
+
+    log|H| and the unwrapped phase are each interpolated over log f by the cubic through points
+    i-1 .. i+2 (shifted inwards at the ends of the sweep; linear with fewer than four points);
+    the root of log|H| in [f_i, f_i+1], where it changes sign, is found by the Illinois variant
+    of regula falsi, and the phase margin is 180 deg plus the phase cubic there.
+    """
+    n = logf.size
+    if n < 4:
+        return _linear_crossing(logf, logm, phase, i)
+    start = min(max(i - 1, 0), n - 4)
+    xs = logf[start:start + 4].tolist()
+    magnitude = _cubic(xs, logm[start:start + 4].tolist())
+    a, b = float(logf[i]), float(logf[i + 1])
+    fa, fb = float(logm[i]), float(logm[i + 1])
+    x, side = b, 0
+    for _ in range(60 if fb != 0.0 else 0):
+        x = b - fb * (b - a) / (fb - fa)
+        fx = magnitude(x)
+        if abs(fx) < 1e-15 or b - a < 1e-13:
+            break
+        if (fx > 0) == (fa > 0):
+            a, fa = x, fx
+            if side == -1:
+                fb /= 2
+            side = -1
+        else:
+            b, fb = x, fx
+            if side == 1:
+                fa /= 2
+            side = 1
+    return 10**x, 180.0 + _cubic(xs, phase[start:start + 4].tolist())(x)
 
 
 def fom(ugbw_hz: float, power_w: float, ref_ugbw_hz: float, ref_power_w: float
