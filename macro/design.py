@@ -1,0 +1,276 @@
+"""A behaviour-level design: a topology and the value of each of its parameters.
+
+The design object is what both simulators (:mod:`macro.solver`, :mod:`macro.reference`) and agent
+P work on, and what the transistor-level mapping reads: :meth:`Design.stages` lists every gm
+stage (main, feed-forward, feedback) with its input node, output node, transconductance and
+output resistance and capacitance; :meth:`Design.elements` lists the whole circuit as G, R and C
+elements between named nodes (``vin n1 n2 vout 0`` and internal nodes ``x_<pair>``).
+
+Used by the book chapter "The behaviour-level model" (``book/macro/model.ipynb``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import numpy as np
+
+from .topology import (
+    C_LOAD,
+    F_T,
+    R_LOAD,
+    TAU_OUT,
+    TUNABLE_PAIRS,
+    ParamSpec,
+    Topology,
+    pair_name,
+)
+
+
+class DesignError(ValueError):
+    """A design's values do not fit its topology (unknown name, non-finite or out of bounds)."""
+
+
+#: Relative slack on the bounds (values agent P clips land on them up to rounding).
+BOUND_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True)
+class Element:
+    """One linear element of the behaviour-level circuit.
+
+    Attributes
+    ----------
+    kind : ``"G"`` (voltage-controlled current source), ``"R"`` or ``"C"``.
+    name : unique within a design (``"g1"``, ``"r_n1"``, ``"c_n1_vout"``...).
+    a, b : the nodes it joins (``"0"`` is ground); for G the current ``value * v(ca, cb)``
+        flows from ``a`` through the source to ``b`` (SPICE's ``G a b ca cb value``).
+    value : S, Ohm or F.
+    ca, cb : controlling nodes of a G element (``""`` otherwise).
+    """
+
+    kind: str
+    name: str
+    a: str
+    b: str
+    value: float
+    ca: str = ""
+    cb: str = ""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A gm stage of a design (what the transistor mapping realises as a transistor stage).
+
+    Attributes
+    ----------
+    name : ``"main1"``..``"main3"`` or the tunable pair (``"n1_vout"``).
+    sense : the node whose voltage it senses.
+    drive : the node it drives (an internal node ``x_<pair>`` for series combinations).
+    gm : transconductance (S), signed: ``+gm`` inverts (``G drive 0 sense 0 gm``).
+    r_out : output resistance (Ohm), ``rscl / |gm|``.
+    c_out : capacitance to ground at ``drive`` that belongs to the stage (F).
+    """
+
+    name: str
+    sense: str
+    drive: str
+    gm: float
+    r_out: float
+    c_out: float
+
+
+class Design:
+    """A topology with a value for every parameter (validated).
+
+    Parameters
+    ----------
+    topology : the topology (it must be valid).
+    values : parameter values by name; a parameter left out takes its default.
+
+    Raises
+    ------
+    DesignError
+        When the topology is invalid, a name is unknown, or a value is not finite or is out of
+        its bounds.
+    """
+
+    __slots__ = ("_values", "topology")
+
+    def __init__(self, topology: Topology, values: Mapping[str, float] | None = None) -> None:
+        if not isinstance(topology, Topology):
+            raise DesignError(f"topology must be a Topology, not {type(topology).__name__}")
+        if not topology.is_valid():
+            raise DesignError(f"invalid topology {topology.types}: {topology.invalid_reason()}")
+        specs = topology.parameters()
+        given = dict(values or {})
+        names = {s.name for s in specs}
+        unknown = sorted(set(given) - names)
+        if unknown:
+            raise DesignError(f"unknown parameter(s) {unknown} for topology {topology.types}; "
+                              f"its parameters are {', '.join(s.name for s in specs)}")
+        out = {}
+        for s in specs:
+            v = given.get(s.name, s.default)
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                raise DesignError(f"{s.name} must be a number, not {v!r}") from None
+            if not math.isfinite(x):
+                raise DesignError(f"{s.name} must be finite, not {x}")
+            slack = BOUND_TOLERANCE * max(abs(s.lo), abs(s.hi))
+            if not s.lo - slack <= x <= s.hi + slack:
+                raise DesignError(f"{s.name} = {x:.6g} is outside its bounds "
+                                  f"[{s.lo:.6g}, {s.hi:.6g}]")
+            out[s.name] = min(max(x, s.lo), s.hi)
+        object.__setattr__(self, "topology", topology)
+        object.__setattr__(self, "_values", MappingProxyType(out))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Design is immutable")
+
+    @property
+    def values(self) -> Mapping[str, float]:
+        """Every parameter's value, in the order of ``topology.parameters()``."""
+        return self._values
+
+    def __repr__(self) -> str:
+        vals = ", ".join(f"{k}={v:.4g}" for k, v in self._values.items())
+        return f"Design(topology={self.topology.types}, values={{{vals}}})"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Design) and self.topology == other.topology
+                and dict(self._values) == dict(other._values))
+
+    def __hash__(self) -> int:
+        return hash((self.topology, tuple(self._values.items())))
+
+    def replace(self, **values: float) -> Design:
+        """A copy with some values changed."""
+        return Design(self.topology, {**self._values, **values})
+
+    def unit(self) -> np.ndarray:
+        """The values mapped to [0, 1] each (log scale for log parameters), in the order of
+        ``topology.parameters()``. Shape ``(n_params,)``."""
+        return np.array([s.to_unit(self._values[s.name]) for s in self.topology.parameters()])
+
+    @classmethod
+    def from_unit(cls, topology: Topology, u: np.ndarray) -> Design:
+        """The design at unit coordinates ``u`` (clipped to [0, 1]), shape ``(n_params,)``."""
+        specs = topology.parameters()
+        u = np.asarray(u, dtype=float).reshape(-1)
+        if u.size != len(specs):
+            raise DesignError(f"topology {topology.types} has {len(specs)} parameters, "
+                              f"not {u.size}")
+        if not np.isfinite(u).all():
+            raise DesignError("unit coordinates must be finite")
+        return cls(topology, {s.name: s.from_unit(x) for s, x in zip(specs, u, strict=True)})
+
+    @classmethod
+    def default(cls, topology: Topology) -> Design:
+        """Every parameter at its default."""
+        return cls(topology)
+
+    @classmethod
+    def random(cls, topology: Topology, rng: np.random.Generator) -> Design:
+        """Every parameter drawn uniformly in unit coordinates (log-uniform for log ones)."""
+        return cls.from_unit(topology, rng.random(len(topology.parameters())))
+
+    # -- the circuit --------------------------------------------------------------------------
+
+    def stages(self) -> tuple[Stage, ...]:
+        """Every gm stage: the three main stages, then the tunable pairs' gm."""
+        v = self._values
+        out = []
+        for i, (a, b, sign) in enumerate((("vin", "n1", 1), ("n1", "n2", -1),
+                                          ("n2", "vout", 1)), start=1):
+            g = v[f"g{i}"]
+            c_out = v[f"g{i + 1}"] / (2 * math.pi * F_T) if i < 3 else 0.0
+            out.append(Stage(f"main{i}", a, b, sign * g, v[f"rscl{i}"] / g, c_out))
+        for pair, conn in self.topology.connections():
+            if not conn.gm:
+                continue
+            p = pair_name(pair)
+            g = v[f"{p}_gm"]
+            sense, drive = pair if conn.direction == "ff" else pair[::-1]
+            if conn.arrangement == "series":
+                drive = f"x_{p}"
+            out.append(Stage(p, sense, drive, conn.gm * g, v[f"{p}_rscl"] / g, g * TAU_OUT))
+        return tuple(out)
+
+    def elements(self) -> tuple[Element, ...]:
+        """The circuit as G, R and C elements, the load included (``"0"`` is ground).
+
+        Main stage ``i`` is ``G`` from its output node to ground controlled by its input with
+        the signed gm, its output resistance ``rscl_i / g_i`` to ground, and the node
+        capacitance (the next stage's input capacitance, or the load at ``vout``).
+        """
+        def node(n: str) -> str:
+            return "0" if n == "gnd" else n
+
+        out: list[Element] = []
+        for st in self.stages():
+            drive = node(st.drive)
+            out.append(Element("G", f"g_{st.name}", drive, "0", st.gm, node(st.sense), "0"))
+            out.append(Element("R", f"ro_{st.name}", drive, "0", st.r_out))
+            if st.c_out > 0:
+                out.append(Element("C", f"co_{st.name}", drive, "0", st.c_out))
+        out.append(Element("R", "r_load", "vout", "0", R_LOAD))
+        out.append(Element("C", "c_load", "vout", "0", C_LOAD))
+        v = self._values
+        for pair, conn in self.topology.connections():
+            p = pair_name(pair)
+            a, b = node(pair[0]), node(pair[1])
+            if conn.gm:
+                if conn.r and conn.arrangement == "parallel":
+                    out.append(Element("R", f"r_{p}", a, b, v[f"{p}_r"]))
+                if conn.c and conn.arrangement == "parallel":
+                    out.append(Element("C", f"c_{p}", a, b, v[f"{p}_c"]))
+                if conn.arrangement == "series":
+                    x = f"x_{p}"
+                    # the passive joins the stage's internal output node to the driven node
+                    target = b if conn.direction == "ff" else a
+                    kind, key = ("R", "r") if conn.r else ("C", "c")
+                    out.append(Element(kind, f"{key}_{p}", x, target, v[f"{p}_{key}"]))
+            elif conn.arrangement == "series":
+                x = f"x_{p}"
+                out.append(Element("R", f"r_{p}", a, x, v[f"{p}_r"]))
+                out.append(Element("C", f"c_{p}", x, b, v[f"{p}_c"]))
+            else:
+                if conn.r:
+                    out.append(Element("R", f"r_{p}", a, b, v[f"{p}_r"]))
+                if conn.c:
+                    out.append(Element("C", f"c_{p}", a, b, v[f"{p}_c"]))
+        return tuple(out)
+
+    def nodes(self) -> tuple[str, ...]:
+        """The unknown node voltages: ``n1, n2, vout`` and the internal nodes in pair order."""
+        extra = [f"x_{pair_name(p)}" for p, c in self.topology.connections()
+                 if c.arrangement == "series"]
+        return ("n1", "n2", "vout", *extra)
+
+    def power(self, vdd: float = 1.8, gm_over_id: float = 20.0) -> float:
+        """Supply power (W) of the gm/Id model: ``VDD * sum(|gm|) / (gm/Id)``."""
+        return vdd * sum(abs(st.gm) for st in self.stages()) / gm_over_id
+
+
+def parameter_table(topology: Topology) -> dict[str, dict[str, object]]:
+    """The CLI's ``params`` object: name -> ``{"kind", "bounds", "default", "log",
+    "element"}``."""
+    return {s.name: {"kind": s.kind, "bounds": [s.lo, s.hi], "default": s.default,
+                     "log": s.log, "element": s.element} for s in topology.parameters()}
+
+
+__all__ = [
+    "BOUND_TOLERANCE",
+    "TUNABLE_PAIRS",
+    "Design",
+    "DesignError",
+    "Element",
+    "ParamSpec",
+    "Stage",
+    "parameter_table",
+]
