@@ -8,7 +8,9 @@ A run that the book quotes keeps one folder, ``results/<name>/``, with
     the result (any JSON-compatible mapping);
 ``provenance.json``
     where and how it was made: git commit (and whether the tree had changes), versions of
-    Python and the key packages, machine, CPU count, seed, start time and wall time.
+    Python, the key packages and ngspice, machine, CPU count, seed, start time, wall time, and
+    the *code fingerprint*: a SHA-256 hash of every file of the packages the run depends on
+    (:func:`code_fingerprint`).
 
 Every file is written to a temporary name and renamed (:func:`write_json_atomic`), into a new
 folder that then replaces the old one by renames (:func:`save_run`): a run interrupted while
@@ -18,21 +20,31 @@ The notebooks of the book call :func:`load_or_run`: in full mode it computes the
 run and saves it; in quick mode it loads the saved full run when its recorded inputs equal the
 current ones, and otherwise computes the small quick run (book chapter "Circuits, process
 models and simulation"; ``make full`` runs every notebook in full mode).
+
+A loaded run is *stale* when the code it depends on has changed since it was made: the files
+hashed in its fingerprint differ from (or are missing from, or are fewer than) the files of the
+same packages now. A run saved before fingerprints were recorded is judged by git instead: stale
+when its packages' files differ between its commit and the working tree. A stale run is still
+quoted, and :meth:`Run.describe` says that older code made it, at which commit;
+``python -m circuits.bookinfo stale`` (``make stale``) lists stale runs and the notebooks that quote
+them, and ``make refresh`` re-runs those notebooks in full mode (book page "Reproducibility").
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -42,6 +54,9 @@ import numpy as np
 
 #: Packages whose versions a provenance record lists.
 PACKAGES = ("numpy", "scipy", "torch", "torch-geometric", "PySpice", "matplotlib")
+#: Files of a package that are not code or data a run depends on.
+_IGNORED_PARTS = frozenset({"__pycache__", ".ipynb_checkpoints"})
+_IGNORED_SUFFIXES = (".pyc", ".pyo", ".tmp")
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -96,15 +111,174 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def code_files(names: Iterable[str]) -> dict[str, Path]:
+    """The files a result made by ``names`` depends on, keyed by their path relative to the
+    top-level package's parent folder (e.g. ``"circuits/engine.py"``).
+
+    A package name (``"circuits"``) stands for every file of the package. A module name
+    (``"circuits.benchmark"``) stands for the module and every module of the same top-level
+    package that it imports, directly or through others (read from the source, not executed),
+    plus the package's data files (netlists, model cards, JSON: every file that is not Python
+    source). Caches are left out.
+
+    Raises
+    ------
+    ValueError
+        When a name is not an importable package or module.
+    """
+    import importlib.util
+
+    files: dict[str, Path] = {}
+    for name in names:
+        spec = importlib.util.find_spec(name)
+        if spec is None or (spec.origin is None and not spec.submodule_search_locations):
+            raise ValueError(f"no importable package or module named {name!r}")
+        top = name.split(".", 1)[0]
+        top_spec = importlib.util.find_spec(top)
+        folder = Path(next(iter(top_spec.submodule_search_locations or ()), "")) \
+            if top_spec is not None and top_spec.submodule_search_locations else None
+        if folder is None:  # a single-file module
+            files[Path(spec.origin).name] = Path(spec.origin)
+            continue
+        whole = spec.submodule_search_locations is not None and name == top
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder.parent)
+            if (path.is_file() and not _IGNORED_PARTS & set(rel.parts)
+                    and not path.name.endswith(_IGNORED_SUFFIXES)
+                    and not path.name.startswith(".")
+                    and (whole or path.suffix != ".py")):
+                files[rel.as_posix()] = path
+        if not whole:
+            for module in _import_closure(name, top):
+                path = _module_path(module, folder)
+                if path is not None:
+                    files[path.relative_to(folder.parent).as_posix()] = path
+    return dict(sorted(files.items()))
+
+
+def _module_path(module: str, folder: Path) -> Path | None:
+    parts = module.split(".")[1:]
+    candidate = folder.joinpath(*parts)
+    for path in (candidate.with_suffix(".py"), candidate / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def _import_closure(module: str, top: str) -> set[str]:
+    """``module`` and the modules of package ``top`` it imports, transitively, from the
+    source's ``import`` statements (relative ones resolved). A name imported from a package's
+    ``__init__`` brings that ``__init__``; importing a submodule does not (what the parent's
+    ``__init__`` imports does not shape the submodule's result)."""
+    import ast
+    import importlib.util
+
+    folder = Path(next(iter(importlib.util.find_spec(top).submodule_search_locations)))
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        path = _module_path(current, folder)
+        if path is None:
+            continue
+        seen.add(current)
+        package = current if path.name == "__init__.py" else current.rsplit(".", 1)[0]
+        try:
+            tree = ast.parse(path.read_text())
+        except (OSError, SyntaxError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.split(".")[0] == top]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")
+                    anchor = anchor[:len(anchor) - (node.level - 1)]
+                    base = ".".join(anchor + ([base] if base else []))
+                if base.split(".")[0] != top:
+                    continue
+                for alias in node.names:  # a submodule by name, else a name the base defines
+                    sub = f"{base}.{alias.name}"
+                    todo.append(sub if _module_path(sub, folder) is not None else base)
+    return seen
+
+
+def code_fingerprint(packages: Iterable[str]) -> dict:
+    """The fingerprint of the code a run depends on: ``{"packages": [...], "files": {path:
+    sha256}}`` over the files of ``packages``, package or module names (:func:`code_files`).
+
+    A run records it in its provenance; :func:`stale_files` compares it with the code of now.
+    """
+    packages = sorted(set(packages))
+    files = {rel: hashlib.sha256(path.read_bytes()).hexdigest()
+             for rel, path in code_files(packages).items()}
+    return {"packages": packages, "files": files}
+
+
+def stale_files(recorded: Mapping, current: Mapping | None = None) -> list[str]:
+    """The files whose hash differs between a recorded fingerprint and the current code
+    (``current``, default: :func:`code_fingerprint` of the recorded packages now), with the
+    files added or removed since; empty when the code is the same."""
+    current = current or code_fingerprint(recorded.get("packages", ()))
+    old, new = dict(recorded.get("files", {})), dict(current.get("files", {}))
+    return sorted(path for path in old.keys() | new.keys() if old.get(path) != new.get(path))
+
+
+def ngspice_version() -> dict:
+    """Which ngspice runs the simulations: the version the ``ngspice`` program reports, the
+    shared library the engine loads (the path it resolves to) and, on Debian, its package
+    version; ``None`` for what cannot be found."""
+    info: dict[str, str | None] = {"ngspice": None, "libngspice": None,
+                                    "libngspice_package": None}
+    try:
+        out = subprocess.run(["ngspice", "--version"], capture_output=True, text=True,
+                             timeout=20, check=False, stdin=subprocess.DEVNULL)
+        found = re.search(r"ngspice-(\S+)", out.stdout + out.stderr)
+        info["ngspice"] = found.group(1) if found else None
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    try:
+        from .engine import locate_library
+        from .errors import NgspiceNotFoundError
+
+        try:
+            library = locate_library()
+        except NgspiceNotFoundError:
+            library = None
+    except ImportError:
+        library = None
+    if library:
+        real = os.path.realpath(library) if os.path.exists(library) else library
+        info["libngspice"] = real
+        try:
+            owner = subprocess.run(["dpkg-query", "-S", real], capture_output=True, text=True,
+                                   timeout=10, check=False)
+            package = owner.stdout.split(":", 1)[0].strip() if owner.returncode == 0 else ""
+            if package:
+                version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package],
+                                         capture_output=True, text=True, timeout=10,
+                                         check=False)
+                if version.returncode == 0:
+                    info["libngspice_package"] = f"{package} {version.stdout.strip()}"
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return info
+
+
 def provenance(*, seed: int | None = None, wall_s: float | None = None,
-               started: datetime | None = None) -> dict:
-    """Where and how a result is made: git commit, versions, machine, seed, timing."""
+               started: datetime | None = None, code: Iterable[str] = ()) -> dict:
+    """Where and how a result is made: git commit, versions (ngspice's included), machine,
+    seed, timing, and the fingerprint of the packages ``code`` it depends on."""
     versions = {"python": sys.version.split()[0]}
     for package in PACKAGES:
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
+    versions.update(ngspice_version())
     status = _git("status", "--porcelain")
     return {
         "git_commit": _git("rev-parse", "HEAD"),
@@ -115,6 +289,7 @@ def provenance(*, seed: int | None = None, wall_s: float | None = None,
         "seed": seed,
         "started": (started or datetime.now(UTC)).isoformat(timespec="seconds"),
         "wall_s": wall_s,
+        "code": code_fingerprint(code),
     }
 
 
@@ -124,35 +299,107 @@ def _canonical(obj: Any) -> str:
 
 @dataclass(frozen=True)
 class Run:
-    """A result with its inputs and provenance, saved or just computed."""
+    """A result with its inputs and provenance, saved or just computed.
+
+    ``stale`` is ``True`` when the code the run depends on has changed since it was made
+    (``changed`` lists the files), ``False`` when it has not, ``None`` when that cannot be told
+    (no fingerprint, and a commit git does not know).
+    """
 
     name: str
     config: dict
     metrics: dict
     provenance: dict
     saved: bool
+    stale: bool | None = False
+    changed: tuple[str, ...] = field(default=())
 
     @property
     def mode(self) -> str:
         return str(self.config.get("mode", "quick"))
 
+    @property
+    def commit(self) -> str:
+        """The short commit the run was made at (``"unknown"`` without one)."""
+        return (self.provenance.get("git_commit") or "unknown")[:8]
+
+    def wall_time(self) -> str:
+        """The run's wall time in words: seconds, minutes or hours."""
+        wall = self.provenance.get("wall_s")
+        if wall is None:
+            return "an unknown time"
+        return (f"{wall:.0f} s" if wall < 120 else f"{wall / 60:.0f} min" if wall < 7200
+                else f"{wall / 3600:.1f} h")
+
+    def machine(self) -> str:
+        """The machine in words: CPU count and model."""
+        machine = self.provenance.get("machine", {})
+        return f"{machine.get('cpus', '?')} {machine.get('cpu', 'unknown')} CPUs"
+
+    def status(self) -> str:
+        """``"current"``, ``"stale"`` or ``"unknown"`` (whether its code changed since)."""
+        return {False: "current", True: "stale", None: "unknown"}[self.stale]
+
     def describe(self) -> str:
         """Where the figures come from, for the book's text: the mode, and for a saved run its
-        commit, date, wall time and machine."""
+        commit, date, wall time and machine, and whether the code has changed since."""
         p = self.provenance
-        machine = p.get("machine", {})
-        wall = p.get("wall_s")
-        took = f"{wall:.0f} s" if wall is not None and wall < 120 else (
-            f"{wall / 60:.0f} min" if wall is not None and wall < 7200 else
-            f"{wall / 3600:.1f} h" if wall is not None else "an unknown time")
-        where = f"{machine.get('cpus', '?')} {machine.get('cpu', 'unknown')} CPUs"
         if not self.saved:
-            return f"in this build, in quick mode ({took} on {where})"
-        commit = (p.get("git_commit") or "unknown")[:8]
+            return f"in this build, in quick mode ({self.wall_time()} on {self.machine()})"
         dirty = " with local changes" if p.get("git_dirty") else ""
         day = str(p.get("started", ""))[:10]
-        return (f"in a saved {self.mode}-mode run (commit {commit}{dirty}, {day}; {took} on "
-                f"{where})")
+        text = (f"in a saved {self.mode}-mode run (commit {self.commit}{dirty}, {day}; "
+                f"{self.wall_time()} on {self.machine()})")
+        if self.stale:
+            shown = ", ".join(f"`{f}`" for f in self.changed[:3])
+            more = f" and {len(self.changed) - 3} more" if len(self.changed) > 3 else ""
+            text += (f", **made by older code**: {shown}{more} changed since commit "
+                     f"{self.commit}, and `make refresh` re-runs it")
+        elif self.stale is None:
+            text += ", made by code this build cannot compare with its own"
+        return text
+
+
+def run_packages(name: str, prov: Mapping, code: Iterable[str] | None = None) -> list[str]:
+    """The packages a run depends on: ``code`` when given, else those its fingerprint
+    records, else the first part of its name (``"circuits/bench"`` -> ``["circuits"]``)."""
+    if code is not None:
+        return sorted(set(code))
+    recorded = (prov.get("code") or {}).get("packages")
+    return sorted(recorded) if recorded else [name.split("/", 1)[0]]
+
+
+def staleness(name: str, prov: Mapping, code: Iterable[str] | None = None
+              ) -> tuple[bool | None, tuple[str, ...]]:
+    """Whether a saved run's code changed since it was made, and the changed files.
+
+    With a recorded fingerprint the files are compared by hash (:func:`stale_files`; the
+    packages asked for now, ``code``, are included). Without one (a run from before
+    fingerprints), git compares the packages' files at the run's commit with the working tree;
+    ``(None, ())`` when git cannot tell.
+    """
+    packages = run_packages(name, prov, code)
+    recorded = prov.get("code")
+    if recorded and recorded.get("files") is not None:
+        try:
+            changed = stale_files(recorded)
+        except ValueError:  # a recorded package no longer exists
+            return True, tuple(f"{p} (gone)" for p in recorded.get("packages", ()))
+        if packages != sorted(recorded.get("packages", ())):
+            changed.append(f"dependencies now {', '.join(packages)}")
+        return bool(changed), tuple(changed)
+    commit = prov.get("git_commit")
+    if not commit or _git("cat-file", "-e", f"{commit}^{{commit}}") is None:
+        return None, ()
+    try:
+        files = [os.path.relpath(path, project_root()) for path in code_files(packages).values()]
+    except ValueError:
+        return None, ()
+    diff = _git("diff", "--name-only", commit, "--", *files) if files else None
+    if diff is None:
+        return None, ()
+    changed = tuple(sorted(line for line in diff.splitlines() if line.strip()))
+    return bool(changed), changed
 
 
 def save_run(name: str, config: Mapping, metrics: Mapping, prov: Mapping,
@@ -184,47 +431,99 @@ def save_run(name: str, config: Mapping, metrics: Mapping, prov: Mapping,
     return folder
 
 
-def load_run(name: str, config: Mapping, root: Path | None = None) -> Run | None:
-    """The saved run ``name`` when its recorded inputs equal ``config``, else ``None``.
+def load_run(name: str, config: Mapping, root: Path | None = None,
+             code: Iterable[str] | None = None) -> Run | None:
+    """The saved run ``name`` when its recorded inputs equal ``config``, else ``None``; its
+    ``stale`` field says whether the code (packages ``code``, default: those it recorded) has
+    changed since it was made (:func:`staleness`).
 
     A folder without ``config.json`` (an interrupted save), or with unreadable files, counts
     as absent.
     """
+    run = read_run(name, root, code)
+    if run is None or _canonical(run.config) != _canonical(dict(config)):
+        return None
+    return run
+
+
+def read_run(name: str, root: Path | None = None, code: Iterable[str] | None = None
+             ) -> Run | None:
+    """The saved run ``name`` whatever its inputs (``None`` when absent or unreadable), with
+    its staleness."""
     folder = (root or results_root()) / name
     try:
         saved = json.loads((folder / "config.json").read_text())
-        if _canonical(saved) != _canonical(dict(config)):
-            return None
         metrics = json.loads((folder / "metrics.json").read_text())
         prov = json.loads((folder / "provenance.json").read_text())
     except (OSError, ValueError):
         return None
-    return Run(name, saved, metrics, prov, saved=True)
+    if not isinstance(saved, dict) or not isinstance(prov, dict):
+        return None
+    stale, changed = staleness(name, prov, code)
+    return Run(name, saved, metrics, prov, saved=True, stale=stale, changed=changed)
 
 
 def load_or_run(name: str, full: Mapping, quick: Mapping,
                 compute: Callable[..., Mapping], *, full_mode: bool, seed: int | None = None,
-                root: Path | None = None) -> Run:
+                root: Path | None = None, code: Sequence[str] | None = None) -> Run:
     """The run ``name`` for a notebook: computed and saved in full mode; in quick mode the
-    saved full run when its inputs equal ``full``, else computed with ``quick`` (not saved).
+    saved full run when its inputs equal ``full`` (stale or not: :class:`Run` says), else
+    computed with ``quick`` (not saved).
 
     ``full`` and ``quick`` are keyword arguments of ``compute``; the recorded config adds
-    ``mode``.
+    ``mode``. ``code`` names the packages or modules the result depends on (default: the
+    module of ``compute``, with what it imports from its package and the package's data files:
+    :func:`code_files`); their fingerprint is recorded.
     """
+    code = list(code) if code is not None else [compute.__module__]
     full_config = {**full, "mode": "full"}
     if not full_mode:
-        stored = load_run(name, full_config, root)
+        stored = load_run(name, full_config, root, code)
         if stored is not None:
             return stored
     kwargs = dict(full if full_mode else quick)
     started, t0 = datetime.now(UTC), time.perf_counter()
     # as JSON gives it back: a full run and a quick build that loads it see the same data
     metrics = json.loads(json.dumps(json_safe(compute(**kwargs)), allow_nan=False))
-    prov = provenance(seed=seed, wall_s=time.perf_counter() - t0, started=started)
+    prov = provenance(seed=seed, wall_s=time.perf_counter() - t0, started=started, code=code)
     if full_mode:
         save_run(name, full_config, metrics, prov, root)
         return Run(name, full_config, metrics, prov, saved=True)
     return Run(name, {**quick, "mode": "quick"}, metrics, prov, saved=False)
+
+
+def saved_runs(root: Path | None = None) -> list[Run]:
+    """Every saved run under ``root`` (default :func:`results_root`): each folder holding a
+    ``config.json``, named by its path below ``root``, with its staleness; sorted by name."""
+    root = root or results_root()
+    runs = []
+    for config in sorted(root.rglob("config.json")) if root.is_dir() else ():
+        rel = config.parent.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts):
+            continue  # a staging folder of a save in progress
+        run = read_run(rel.as_posix(), root)
+        if run is not None:
+            runs.append(run)
+    return runs
+
+
+def quoting_notebooks(name: str, book: Path | None = None) -> list[Path]:
+    """The notebooks of the book (``book/**/*.ipynb``) whose source quotes the run ``name``
+    (its name as a string literal)."""
+    book = book or project_root() / "book"
+    pattern = re.compile(r"""(['"])""" + re.escape(name) + r"\1")
+    found = []
+    for notebook in sorted(book.rglob("*.ipynb")):
+        if ".ipynb_checkpoints" in notebook.parts:
+            continue
+        try:
+            cells = json.loads(notebook.read_text()).get("cells", [])
+        except (OSError, ValueError):
+            continue
+        if any(pattern.search("".join(c.get("source", ""))) for c in cells
+               if c.get("cell_type") == "code"):
+            found.append(notebook)
+    return found
 
 
 def json_safe(obj: Any) -> Any:

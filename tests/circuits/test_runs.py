@@ -1,6 +1,7 @@
 """Run folders: atomic writes, provenance, full results reused by quick builds."""
 
 import json
+import re
 
 import pytest
 
@@ -83,3 +84,119 @@ def test_provenance_records_versions_machine_and_commit():
     assert prov["versions"]["python"] and prov["versions"]["numpy"]
     assert prov["machine"]["cpus"] >= 1 and prov["machine"]["cpu"]
     assert prov["git_commit"] is None or len(prov["git_commit"]) == 40
+    # the simulator too: the program's version and the library the engine loads
+    assert re.fullmatch(r"\d+(\.\d+)*\S*", prov["versions"]["ngspice"])
+    assert "libngspice" in prov["versions"]["libngspice"]
+    assert prov["code"] == {"packages": [], "files": {}}
+    coded = provenance(code=["circuits.runs"])
+    assert set(coded["code"]["files"]) >= {"circuits/runs.py"}
+
+
+def _package(root, files):
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+@pytest.fixture
+def demo_package(tmp_path, monkeypatch):
+    """A throw-away package ``fpdemo``: ``work`` imports ``helper``; ``other`` is unrelated."""
+    import importlib
+    import sys
+
+    src = tmp_path / "src"
+    _package(src, {
+        "fpdemo/__init__.py": "",
+        "fpdemo/work.py": "from .helper import scale\n\ndef compute(n):\n"
+                          "    return {'v': scale(n)}\n",
+        "fpdemo/helper.py": "def scale(n):\n    return 2 * n\n",
+        "fpdemo/other.py": "X = 1\n",
+        "fpdemo/data/table.json": "{}\n",
+    })
+    monkeypatch.syspath_prepend(str(src))
+    importlib.invalidate_caches()
+    yield src / "fpdemo"
+    for name in [m for m in sys.modules if m == "fpdemo" or m.startswith("fpdemo.")]:
+        del sys.modules[name]
+
+
+def test_code_files_follow_imports_and_keep_data(demo_package):
+    from circuits.runs import code_files
+
+    assert list(code_files(["fpdemo.work"])) == [
+        "fpdemo/data/table.json", "fpdemo/helper.py", "fpdemo/work.py"]
+    assert "fpdemo/other.py" in code_files(["fpdemo"])
+    with pytest.raises(ValueError, match="no importable"):
+        code_files(["fpdemo_missing"])
+
+
+def test_a_run_is_stale_after_a_dependency_changes(demo_package, tmp_path):
+    import importlib
+
+    work = importlib.import_module("fpdemo.work")
+    results = tmp_path / "results"
+    full = load_or_run("fpdemo/r", {"n": 3}, {"n": 1}, work.compute, full_mode=True,
+                       root=results)
+    assert full.metrics == {"v": 6}
+    recorded = full.provenance["code"]
+    assert recorded["packages"] == ["fpdemo.work"] and "fpdemo/helper.py" in recorded["files"]
+    fresh = load_or_run("fpdemo/r", {"n": 3}, {"n": 1}, work.compute, full_mode=False,
+                        root=results)
+    assert fresh.saved and fresh.stale is False and "older code" not in fresh.describe()
+    # an unrelated module changes: still current
+    (demo_package / "other.py").write_text("X = 2\n")
+    assert load_run("fpdemo/r", {"n": 3, "mode": "full"}, root=results).stale is False
+    # a module the computation imports changes: stale, quoted all the same, and says so
+    (demo_package / "helper.py").write_text("def scale(n):\n    return 3 * n\n")
+    stale = load_or_run("fpdemo/r", {"n": 3}, {"n": 1}, work.compute, full_mode=False,
+                        root=results)
+    assert stale.metrics == {"v": 6} and stale.stale is True
+    assert stale.changed == ("fpdemo/helper.py",)
+    text = stale.describe()
+    assert "made by older code" in text and full.commit in text and "helper.py" in text
+    # a data file changes, or one is added: stale too
+    (demo_package / "helper.py").write_text("def scale(n):\n    return 2 * n\n")
+    assert load_run("fpdemo/r", {"n": 3, "mode": "full"}, root=results).stale is False
+    (demo_package / "data" / "more.json").write_text("[]\n")
+    again = load_run("fpdemo/r", {"n": 3, "mode": "full"}, root=results)
+    assert again.stale is True and again.changed == ("fpdemo/data/more.json",)
+    # re-running in full mode makes it current again
+    load_or_run("fpdemo/r", {"n": 3}, {"n": 1}, work.compute, full_mode=True, root=results)
+    assert load_run("fpdemo/r", {"n": 3, "mode": "full"}, root=results).stale is False
+
+
+def test_saved_runs_are_listed_with_their_status(demo_package, tmp_path, capsys):
+    import importlib
+
+    from circuits.bookinfo import main, runs_table
+    from circuits.runs import saved_runs
+
+    work = importlib.import_module("fpdemo.work")
+    results = tmp_path / "results"
+    for name in ("fpdemo/a", "fpdemo/b"):
+        load_or_run(name, {"n": 3}, {"n": 1}, work.compute, full_mode=True, root=results)
+    (results / "fpdemo" / ".b.new.x").mkdir()  # a save in progress is not a run
+    (demo_package / "work.py").write_text((demo_package / "work.py").read_text() + "# edit\n")
+    runs = saved_runs(results)
+    assert [(r.name, r.status()) for r in runs] == [("fpdemo/a", "stale"), ("fpdemo/b", "stale")]
+    rows = runs_table(runs)
+    assert rows[0][0] == "`fpdemo/a`" and rows[0][6] == "stale (1 files changed)"
+    main(["stale", "--root", str(results)])
+    out = capsys.readouterr().out
+    assert "fpdemo/a: stale" in out and "changed: fpdemo/work.py" in out
+
+
+def test_a_run_without_a_fingerprint_is_judged_by_git(tmp_path):
+    from circuits.runs import _git, staleness
+
+    head = _git("rev-parse", "HEAD")
+    if head is None:
+        pytest.skip("not a git checkout")
+    # the commit that added the first saved run predates every change since to these files
+    first = _git("rev-list", "--max-parents=0", "HEAD")
+    stale, changed = staleness("circuits/x", {"git_commit": first.splitlines()[0]},
+                               code=["circuits.runs"])
+    assert stale is True and "circuits/runs.py" in changed
+    unknown = staleness("circuits/x", {"git_commit": "0" * 40}, code=["circuits.runs"])
+    assert unknown == (None, ())
