@@ -1,0 +1,109 @@
+"""The edge-featured graph convolution on a hand-built graph, and the actor/critic on real
+circuit graphs of different sizes."""
+
+import torch
+
+from lorarl.gcn import Actor, Critic, GCNConv, GraphLayout, gcn_conv
+
+torch.set_num_threads(1)
+
+
+def _four_nodes():
+    # 0 - 1 share two nets, 1 - 2 one net, 2 - 3 one net (each in both directions)
+    edges = [(0, 1), (1, 0), (0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2)]
+    ei = torch.tensor(edges, dtype=torch.long).t()
+    attr = torch.tensor([[1, 0, 0, 0.5], [1, 0, 0, 0.5], [0, 1, 0, 0.2], [0, 1, 0, 0.2],
+                         [0, 0, 1, 1.0], [0, 0, 1, 1.0], [1, 0, 0, 0.3], [1, 0, 0, 0.3]])
+    return ei, attr
+
+
+def test_gcn_conv_by_hand_on_four_nodes():
+    ei, attr = _four_nodes()
+    x = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0], [3.0, -1.0]])
+    weight = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])        # Theta, (3, 2)
+    edge_weight = torch.tensor([[0.0, 0, 0, 1], [1, 0, 0, 0], [0, 0, 0, 0]])  # Theta_e, (3, 4)
+    bias = torch.tensor([0.1, 0.2, 0.3])
+    out = gcn_conv(x, ei, attr, weight, edge_weight, bias)
+    # degrees with self-loop: node0 1+2, node1 1+3, node2 1+2, node3 1+1
+    d = [3.0, 4.0, 3.0, 2.0]
+    h = x @ weight.t()
+
+    def msg(j, i, e):
+        return (h[j] + edge_weight @ attr[e]) / (d[i] * d[j]) ** 0.5
+
+    expected = torch.stack([
+        h[0] / d[0] + msg(1, 0, 1) + msg(1, 0, 3),
+        h[1] / d[1] + msg(0, 1, 0) + msg(0, 1, 2) + msg(2, 1, 5),
+        h[2] / d[2] + msg(1, 2, 4) + msg(3, 2, 7),
+        h[3] / d[3] + msg(2, 3, 6),
+    ]) + bias
+    torch.testing.assert_close(out, expected)
+    # a concrete value: node 3 = h3/2 + (h2 + [0.3, 1, 0]) / sqrt(6) + b
+    n3 = torch.tensor([3.0, -1.0, 2.0]) / 2 + torch.tensor([1.3, 2.0, 2.0]) / 6 ** 0.5 + bias
+    torch.testing.assert_close(out[3], n3)
+
+
+def test_dense_module_equals_edge_by_edge_function():
+    torch.manual_seed(0)
+    ei, attr = _four_nodes()
+    layout = GraphLayout.build(ei, 4, [[0], [1, 2], [3]], ["width", "length", "capacitance"])
+    conv = GCNConv(2, 3)
+    with torch.no_grad():
+        conv.bias.normal_()
+    x = torch.randn(2, 4, 2)
+    ea = torch.stack([attr, attr.flip(0)])
+    out = conv(x, layout.adj, torch.matmul(layout.edge_agg, ea))
+    for b in range(2):
+        ref = gcn_conv(x[b], ei, ea[b], conv.lin.weight, conv.lin_edge.weight, conv.bias)
+        torch.testing.assert_close(out[b], ref)
+    # the normalised adjacency is symmetric with the self-loop weight 1/d on the diagonal
+    torch.testing.assert_close(layout.adj, layout.adj.t())
+    torch.testing.assert_close(layout.adj.diagonal(), torch.tensor([1 / 3, 1 / 4, 1 / 3, 1 / 2]))
+
+
+def test_layout_rejects_bad_parameters():
+    ei, _ = _four_nodes()
+    import pytest
+
+    with pytest.raises(ValueError, match="sizes no node"):
+        GraphLayout.build(ei, 4, [[7]], ["width"])
+    with pytest.raises(ValueError, match="kind"):
+        GraphLayout.build(ei, 4, [[0]], ["voltage"])
+    with pytest.raises(ValueError, match="outside"):
+        GraphLayout.build(ei, 3, [[0]], ["width"])
+
+
+def _real_layout(name):
+    from circuits import get_amplifier, get_technology
+    from circuits.graph import circuit_graph
+
+    amp, tech = get_amplifier(name), get_technology("45nm")
+    g = circuit_graph(amp, tech, amp.base(tech))
+    names = g.device_names
+    # a parameter sizes the devices whose netlist fields name it
+    nodes, kinds = [], []
+    for p in amp.parameters:
+        devs = [d.name for d in amp.subckt.devices
+                if any(p.name in str(v).lower() for v in [d.value, *d.params.values()])]
+        nodes.append([names.index(d) for d in devs if d in names])
+        kinds.append(p.kind)
+    return g, GraphLayout.build(g.edge_index, g.num_nodes, nodes, kinds)
+
+
+def test_one_network_for_graphs_of_different_sizes():
+    torch.manual_seed(1)
+    actor, critic = Actor(hidden=32), Critic(hidden=32)
+    for name in ("two_stage", "folded_cascode"):
+        g, layout = _real_layout(name)
+        x = g.x.expand(3, -1, -1)
+        ea = g.edge_attr.expand(3, -1, -1)
+        m = torch.zeros(3, 4)
+        a = actor(layout, x, ea, m)
+        assert a.shape == (3, layout.num_params)
+        assert a.abs().max() < 1
+        # width and length of the same transistors get different actions
+        assert len(set(a[0].round(decimals=6).tolist())) == layout.num_params
+        q = critic(layout, x, ea, m, a)
+        assert q.shape == (3,)
+        q2 = critic(layout, x, ea, m, -a)
+        assert not torch.allclose(q, q2)  # the critic sees the action
