@@ -190,18 +190,20 @@ def status_table(statuses: Sequence[FeatureStatus]) -> list[list[str]]:
 
 
 def status_box(package: str) -> str:
-    """A short Markdown note for the top of a part: how many of its features are implemented,
-    and which are not yet.
+    """A short Markdown note for the top of a part: how many of the features its registry
+    lists are implemented and tested, exist without a test, or do not exist yet.
 
-    Used by the parts "LoRA-RL" and "MACRO" (through the page "Status")."""
+    Used by the parts "LoRA-RL" and "MACRO" (glued from the page "Status")."""
     statuses = feature_status(registry(package))
-    done = [s for s in statuses if s.state == "implemented"]
-    missing = [s for s in statuses if s.state != "implemented"]
-    text = (f"{len(done)} of the {len(statuses)} features of {PARTS.get(package, package)} that "
-            f"this book's registry lists are implemented and tested")
-    if missing:
-        sections = ", ".join(dict.fromkeys(s.section for s in missing))
-        text += f"; not yet: the paper's sections {sections}"
+    count = {state: sum(s.state == state for s in statuses)
+             for state in ("implemented", "untested", "not yet")}
+    text = (f"Of the {len(statuses)} features of {PARTS.get(package, package)} that this book "
+            f"tracks, {count['implemented']} are implemented and tested")
+    if count["untested"]:
+        text += f", {count['untested']} exist without a test that names them"
+    if count["not yet"]:
+        missing = [s.feature for s in statuses if s.state == "not yet"]
+        text += f", and {count['not yet']} are not implemented yet (first: {missing[0]})"
     return text + "."
 
 
