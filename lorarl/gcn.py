@@ -217,14 +217,24 @@ class Backbone(nn.Module):
         return h
 
 
-def node_inputs(x: torch.Tensor, metrics: torch.Tensor) -> torch.Tensor:
-    """Node features with the circuit's metrics appended to every node.
+def encode(layout: GraphLayout, x: torch.Tensor, edge_attr: torch.Tensor,
+           metrics: torch.Tensor) -> torch.Tensor:
+    """The state tensor the networks read: node features, the metrics appended to every node,
+    and the node's aggregated edge features :math:`S E` (computed once per observation, so
+    that the replay buffer stores ``N x 18`` numbers per state instead of ``E x 4 + N x 10``).
 
     Shapes
     ------
-    x ``(B, N, 10)``, metrics ``(B, 4)``; returns ``(B, N, 14)``.
+    x ``(B, N, 10)``, edge_attr ``(B, E, 4)``, metrics ``(B, 4)``; returns
+    ``(B, N, 10 + 4 + 4)``.
+
+    Used by :mod:`lorarl.ddpg` (book chapter "LoRA-RL: method").
     """
-    return torch.cat([x, metrics[:, None, :].expand(-1, x.shape[1], -1)], dim=-1)
+    m = metrics[:, None, :].expand(-1, x.shape[1], -1)
+    return torch.cat([x, m, torch.matmul(layout.edge_agg, edge_attr)], dim=-1)
+
+
+STATE_DIM = NODE_DIM + METRIC_DIM + EDGE_DIM
 
 
 class Actor(nn.Module):
@@ -235,7 +245,7 @@ class Actor(nn.Module):
 
     Shapes
     ------
-    x ``(B, N, 10)``, edge_attr ``(B, E, 4)``, metrics ``(B, 4)``; returns ``(B, P)``.
+    state ``(B, N, 18)`` (:func:`encode`); returns ``(B, P)``.
 
     Used by :mod:`lorarl.ddpg` and the book chapter "LoRA-RL: method".
     """
@@ -246,10 +256,9 @@ class Actor(nn.Module):
         self.head1 = nn.Linear(hidden + len(PARAM_KINDS), hidden)
         self.head2 = nn.Linear(hidden, 1)
 
-    def forward(self, layout: GraphLayout, x: torch.Tensor, edge_attr: torch.Tensor,
-                metrics: torch.Tensor) -> torch.Tensor:
-        h = self.backbone(node_inputs(x, metrics), layout.adj,
-                          torch.matmul(layout.edge_agg, edge_attr))
+    def forward(self, layout: GraphLayout, state: torch.Tensor) -> torch.Tensor:
+        node_in, edge_feat = state[..., :-EDGE_DIM], state[..., -EDGE_DIM:]
+        h = self.backbone(node_in, layout.adj, edge_feat)
         hp = torch.matmul(layout.pool, h)                                  # (B, P, H)
         kinds = layout.kinds.expand(h.shape[0], -1, -1)                    # (B, P, K)
         z = torch.relu(self.head1(torch.cat([hp, kinds], dim=-1)))
@@ -266,8 +275,9 @@ class Critic(nn.Module):
 
     Shapes
     ------
-    x ``(B, N, 10)``, edge_attr ``(B, E, 4)``, metrics ``(B, 4)``, action ``(B, P)``;
-    returns ``(B,)``.
+    state ``(B, N, 18)`` (:func:`encode`), action ``(B, P)``; returns ``(B,)``.
+
+    Used by :mod:`lorarl.ddpg` and the book chapter "LoRA-RL: method".
     """
 
     def __init__(self, hidden: int = 256, layers: int = 3) -> None:
@@ -276,10 +286,10 @@ class Critic(nn.Module):
         self.head1 = nn.Linear(2 * hidden, hidden)
         self.head2 = nn.Linear(hidden, 1)
 
-    def forward(self, layout: GraphLayout, x: torch.Tensor, edge_attr: torch.Tensor,
-                metrics: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    def forward(self, layout: GraphLayout, state: torch.Tensor, action: torch.Tensor
+                ) -> torch.Tensor:
+        node_in, edge_feat = state[..., :-EDGE_DIM], state[..., -EDGE_DIM:]
         slots = torch.einsum("bp,kip->bik", action, layout.inject)        # (B, N, K)
-        h = self.backbone(torch.cat([node_inputs(x, metrics), slots], dim=-1), layout.adj,
-                          torch.matmul(layout.edge_agg, edge_attr))
+        h = self.backbone(torch.cat([node_in, slots], dim=-1), layout.adj, edge_feat)
         z = torch.relu(self.head1(torch.cat([h.mean(dim=1), h.amax(dim=1)], dim=-1)))
         return self.head2(z).squeeze(-1)

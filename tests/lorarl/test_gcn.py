@@ -3,7 +3,7 @@ circuit graphs of different sizes."""
 
 import torch
 
-from lorarl.gcn import Actor, Critic, GCNConv, GraphLayout, gcn_conv
+from lorarl.gcn import Actor, Critic, GCNConv, GraphLayout, encode, gcn_conv
 
 torch.set_num_threads(1)
 
@@ -74,19 +74,13 @@ def test_layout_rejects_bad_parameters():
 
 
 def _real_layout(name):
-    from circuits import get_amplifier, get_technology
-    from circuits.graph import circuit_graph
+    from circuits import circuit_graph, get_amplifier, get_technology
+    from lorarl.env import parameter_nodes
 
     amp, tech = get_amplifier(name), get_technology("45nm")
     g = circuit_graph(amp, tech, amp.base(tech))
-    names = g.device_names
-    # a parameter sizes the devices whose netlist fields name it
-    nodes, kinds = [], []
-    for p in amp.parameters:
-        devs = [d.name for d in amp.subckt.devices
-                if any(p.name in str(v).lower() for v in [d.value, *d.params.values()])]
-        nodes.append([names.index(d) for d in devs if d in names])
-        kinds.append(p.kind)
+    nodes = parameter_nodes(name, "45nm")
+    kinds = [p.kind for p in amp.parameters]
     return g, GraphLayout.build(g.edge_index, g.num_nodes, nodes, kinds)
 
 
@@ -98,12 +92,14 @@ def test_one_network_for_graphs_of_different_sizes():
         x = g.x.expand(3, -1, -1)
         ea = g.edge_attr.expand(3, -1, -1)
         m = torch.zeros(3, 4)
-        a = actor(layout, x, ea, m)
+        s = encode(layout, x, ea, m)
+        assert s.shape == (3, g.num_nodes, 18)
+        a = actor(layout, s)
         assert a.shape == (3, layout.num_params)
         assert a.abs().max() < 1
         # width and length of the same transistors get different actions
         assert len(set(a[0].round(decimals=6).tolist())) == layout.num_params
-        q = critic(layout, x, ea, m, a)
+        q = critic(layout, s, a)
         assert q.shape == (3,)
-        q2 = critic(layout, x, ea, m, -a)
+        q2 = critic(layout, s, -a)
         assert not torch.allclose(q, q2)  # the critic sees the action

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from lorarl.gcn import Actor, Critic, GraphLayout
+from lorarl.gcn import Actor, Critic, GraphLayout, encode
 from lorarl.lora import (
     LoRALinear,
     inject_lora,
@@ -86,7 +86,8 @@ def test_adapted_gcn_equals_backbone_then_merge_equals_unmerged(net_cls):
     net = net_cls(hidden=32)
     ref = copy.deepcopy(net)
     x, ea, m, a = _batch()
-    args = (layout, x, ea, m) if net_cls is Actor else (layout, x, ea, m, a)
+    s = encode(layout, x, ea, m)
+    args = (layout, s) if net_cls is Actor else (layout, s, a)
     y0 = ref(*args)
     names = inject_lora(net, r=4, alpha=1.0)
     # every linear projection of the convolutions and heads is adapted
@@ -124,7 +125,7 @@ def test_exact_counts_and_only_adapters_train(r):
     for mod in lora_modules(net):
         with torch.no_grad():
             mod.lora_B.normal_(std=0.1)
-    net(layout, x, ea, m).sum().backward()
+    net(layout, encode(layout, x, ea, m)).sum().backward()
     for name, p in net.named_parameters():
         if "lora_" in name:
             assert p.requires_grad and p.grad is not None and p.grad.abs().sum() > 0, name
