@@ -13,7 +13,9 @@ D     ``three_stage_nmc``      three-stage nested-Miller op-amp
 A user's amplifier is any netlist file whose ``.subckt`` has the pins ``inp inn out vdd vss``
 (:meth:`Amplifier.from_file`); its header parameters are its design parameters, declared with
 ``*@param`` comments for bounds, and an optional ``<stem>.json`` beside it gives references in
-the same format as the built-ins.
+the same format as the built-ins. The netlist and the files it includes are read by the
+allow-list of :mod:`circuits.netlist`; the bench receives only the text written from what was
+read (:attr:`circuits.netlist.Netlist.text`), never a path the netlist names.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ from .netlist import (
     Netlist,
     ParamDecl,
     Subcircuit,
-    absolutise_includes,
     check_param_name,
     parse_netlist,
     parse_value,
     read_netlist,
+    read_text_file,
 )
 from .technology import Technology, get_technology
 
@@ -95,9 +97,28 @@ class Amplifier:
     @classmethod
     def from_text(cls, text: str, *, name: str | None = None, subckt: str | None = None,
                   references: Mapping[str, Reference] | None = None, load_cap: float = 1e-12,
-                  source: str = "netlist", path: Path | None = None) -> Amplifier:
-        """Build an amplifier from netlist text (see :meth:`from_file`)."""
-        netlist = parse_netlist(text, source=source)
+                  source: str = "netlist", path: Path | None = None,
+                  base: Path | None = None) -> Amplifier:
+        """Build an amplifier from netlist text (see :meth:`from_file`); relative includes
+        resolve against ``base`` (default: the current directory)."""
+        netlist = parse_netlist(text, source=source, base=base)
+        return cls.from_netlist(netlist, name=name, subckt=subckt, references=references,
+                                load_cap=load_cap, path=path)
+
+    @classmethod
+    def from_netlist(cls, netlist: Netlist, *, name: str | None = None,
+                     subckt: str | None = None,
+                     references: Mapping[str, Reference] | None = None,
+                     load_cap: float = 1e-12, path: Path | None = None) -> Amplifier:
+        """Build an amplifier from a netlist already read (:func:`circuits.netlist.read_netlist`).
+
+        Raises
+        ------
+        NetlistError
+            When no ``.subckt`` has exactly the pins ``inp inn out vdd vss`` (or several do and
+            ``subckt`` names none), or its parameters or references are malformed.
+        """
+        source = netlist.source
         candidates = [s for s in netlist.subckts.values() if set(PINS) <= set(s.pins)]
         if subckt is not None:
             sub = netlist.subckts.get(subckt.lower())
@@ -129,18 +150,21 @@ class Amplifier:
     def from_file(cls, path: str | Path, *, subckt: str | None = None) -> Amplifier:
         """Read a user's amplifier netlist (and ``<stem>.json`` references if present).
 
+        The file and every file it includes are read once, by the allow-list of
+        :mod:`circuits.netlist`.
+
         Raises
         ------
         NetlistError
-            When the file is unreadable, unsafe (``.control`` blocks, scripts, analyses),
-            malformed, or has no ``.subckt`` with the pins ``inp inn out vdd vss``.
+            When the file or a file it includes is unreadable, not a regular file, or holds
+            anything the allow-list refuses (naming the file and line), or has no ``.subckt``
+            with the pins ``inp inn out vdd vss``.
         """
         path = Path(path).resolve()
-        read_netlist(path)  # reads and checks the file and what it includes
-        text = absolutise_includes(path.read_text(), path.parent)
+        netlist = read_netlist(path)
         refs, load_cap = _read_references(path.with_suffix(".json"))
-        return cls.from_text(text, subckt=subckt, references=refs, load_cap=load_cap,
-                             source=str(path), path=path)
+        return cls.from_netlist(netlist, subckt=subckt, references=refs, load_cap=load_cap,
+                                path=path)
 
     # -- parameters -----------------------------------------------------------------------------
 
@@ -310,10 +334,11 @@ def _guess_kind(name: str) -> str | None:
 
 
 def _read_references(path: Path) -> tuple[dict[str, Reference], float]:
-    if not path.is_file():
+    if not path.exists():
         return {}, 1e-12
+    text = read_text_file(path, f"reference file {path}")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(text)
         refs = {
             tech: Reference(vcm=float(r["vcm"]), params={k: float(v) for k, v in
                                                           r["params"].items()},

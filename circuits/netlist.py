@@ -1,26 +1,51 @@
-"""Reading SPICE netlists: logical lines, devices, subcircuits, design-parameter declarations.
+"""Reading SPICE netlists by an allow-list, and writing them back in the project's own form.
 
-This is the small SPICE reader the rest of the package relies on (the book chapter "Circuits,
-process models and simulation" and the LoRA-RL circuit graphs both start here). It understands
-the subset that amplifier netlists use: continuation lines, comments, ``.subckt`` blocks with
-default parameters, device lines and ``.param``/``.model``/``.include``/``.lib``/``.options``.
+This is the reader the rest of the package relies on (the book chapter "Circuits, process models
+and simulation" and the LoRA-RL circuit graphs both start here). A user netlist is data, never
+code: it is read, with every file it includes, into the project's own model, and ngspice only
+ever receives text that the project writes from that model (:attr:`Netlist.text`). Anything the
+reader does not know is a :class:`~circuits.errors.NetlistError` naming the file and the line.
 
-User netlists are data, not programs: :func:`check_safe` refuses ``.control`` blocks, ngspice
-scripts and analysis or output statements, which belong to the test bench.
+What a netlist may contain
+--------------------------
+- comments (``*`` lines, `` $`` and ``;`` to the end of a line; never written back, so a ``*#``
+  line never reaches ngspice), continuation lines (``+``), a final ``.end``;
+- ``.subckt NAME PINS... [params:] KEY=VALUE...`` ... ``.ends [NAME]`` (not nested);
+- elements of the kinds ``M R C L V I E G F H D Q X``, each with its own field shapes
+  (:func:`parse_device`), and only inside a ``.subckt``: the test bench writes the top level;
+- ``.model NAME TYPE [(] KEY=VALUE... [)]`` with TYPE in :data:`MODEL_TYPES` (a binned model
+  may be named ``NAME.N``), and ``.param KEY=VALUE...``;
+- ``.include FILE`` or ``.inc FILE``, ``.lib FILE SECTION``, and library sections
+  ``.lib SECTION`` ... ``.endl [SECTION]``. A file name is ASCII letters, digits and
+  ``_ . / + -`` (no quotes, commas, ``$``, ``~``, spaces); a relative name is resolved against
+  the directory of the file that names it (never ngspice's working-directory search). An
+  included file is read once, checked by the same rules, and inlined: ngspice never opens a
+  file a netlist names. An ``.include`` reads the lines outside the file's sections, a
+  ``.lib FILE SECTION`` the lines of that section; every section of a file is checked even if
+  unused;
+- ``*@param NAME KIND [LO HI] description`` comments declaring design parameters, with KIND one
+  of ``width``, ``length`` (bounds come from the technology), ``current``, ``capacitance``,
+  ``resistance``, ``voltage`` (bounds LO HI in SI units are required).
 
-Design parameters are declared in structured comments, one per line::
+Names of elements, models and parameters are ASCII letters, digits and ``_`` (starting with a
+letter or ``_``); node names may also start with a digit. Values are numbers with SPICE scale
+suffixes (``2u``, ``1.5meg``) or expressions in ``{...}`` or ``'...'`` under a small grammar:
+numbers, parameter names, ``+ - * / ^ **``, unary minus, parentheses and the functions of
+:data:`FUNCTIONS`. Powers associate to the left, as in ngspice (``2^3^2`` is 64); expressions
+are written back fully parenthesised from their parse tree, so ngspice computes exactly the
+tree that :func:`evaluate` computes.
 
-    *@param NAME KIND [LO HI] free text description
-
-with KIND one of ``width``, ``length`` (bounds come from the technology), ``current``,
-``capacitance``, ``resistance``, ``voltage`` (bounds LO HI in SI units are required).
+Process libraries (built-in cards, installed PDKs, libraries registered with
+:func:`circuits.register_library`) are the trust boundary: the technology includes them by
+their resolved absolute path, and :func:`library_definitions` only looks up their device names.
 """
 
 from __future__ import annotations
 
-import ast
-import operator
+import math
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,24 +60,44 @@ RESERVED_NAMES = frozenset((
     "sgn", "sign", "sin", "sinh", "sqrt", "tan", "tanh", "u", "uramp", "agauss", "gauss",
     "aunif", "unif", "limit", "temper", "hertz", "time", "pi", "e", "i", "v",
 ))
-PARAM_KINDS = ("width", "length", "current", "capacitance", "resistance", "voltage")
-#: Statements that run or steer simulations; a user netlist may not contain them.
-FORBIDDEN_STATEMENTS = {
-    ".control": "a .control block runs ngspice commands",
-    ".endc": "a .control block runs ngspice commands",
-    ".exec": "an .exec block runs ngspice commands",
-    ".shell": "shell escapes are not allowed",
-}
-ANALYSIS_STATEMENTS = frozenset((
-    ".op", ".ac", ".dc", ".tran", ".noise", ".pz", ".sens", ".tf", ".disto", ".four", ".meas",
-    ".measure", ".print", ".plot", ".save", ".probe", ".width", ".nodeset", ".ic", ".step",
-    ".temp",
+#: Functions an expression may call (those of ngspice's parameter expressions); :func:`evaluate`
+#: leaves calls to ngspice.
+FUNCTIONS = frozenset((
+    "abs", "acos", "acosh", "asin", "asinh", "atan", "atanh", "ceil", "cos", "cosh", "exp",
+    "floor", "int", "ln", "log", "log10", "max", "min", "nint", "pow", "pwr", "sgn", "sin",
+    "sinh", "sqrt", "tan", "tanh", "u", "uramp", "agauss", "gauss", "aunif", "unif", "limit",
 ))
+PARAM_KINDS = ("width", "length", "current", "capacitance", "resistance", "voltage")
+#: Element kinds a netlist may contain (first letter of the element name).
+ELEMENT_KINDS = "MRCLVIEGFHDQX"
+#: ``.model`` types a netlist may define.
+MODEL_TYPES = frozenset(("nmos", "pmos", "d", "npn", "pnp", "r", "c", "l", "sw", "csw"))
+#: Statements a netlist may contain (matched whole, in any case).
+STATEMENTS = (".subckt", ".ends", ".model", ".param", ".include", ".inc", ".lib", ".endl", ".end")
+#: Limits on what is read: bytes of one file, depth of nested includes, files of one netlist,
+#: characters and tree depth of one expression, characters of a name.
+MAX_FILE_BYTES = 8 * 2**20
+MAX_INCLUDE_DEPTH = 16
+MAX_FILES = 256
+MAX_EXPRESSION_CHARS = 4096
+MAX_EXPRESSION_DEPTH = 64
+MAX_NAME_CHARS = 128
+#: Characters of an offending token shown in an error (only for the netlist file itself).
+SHOWN_CHARS = 24
+
+_NUMBER = r"(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?(?:meg|mil|[tgkmunpfa])?"
 _NUMBER_RE = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)(meg|mil|[tgkmunpfa])?")
-_SUFFIXED = re.compile(r"(?<![\w.])(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?(?:meg|mil|[tgkmunpfa])(?!\w)",
-                       re.I)
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ELEMENT_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+NODE_PATTERN = re.compile(r"[A-Za-z0-9_]+")
+MODEL_CARD_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[0-9]+)?")
+FILE_PATTERN = re.compile(r"[A-Za-z0-9_./+-]+")
 _KV_RE = re.compile(r"([A-Za-z_][\w.]*)\s*=\s*(\{[^}]*\}|'[^']*'|\S+)")
+_TOKEN_RE = re.compile(r"\s*(?:(\{[^{}]*\})|('[^']*')|(=)|([^\s='{}]+))")
+_EXPR_TOKEN_RE = re.compile(
+    rf"\s*(?:(?P<num>{_NUMBER})(?![A-Za-z0-9_.])|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op>\*\*|[-+*/^(),]))", re.I)
 
 
 @dataclass(frozen=True)
@@ -65,7 +110,7 @@ class Line:
 
 @dataclass(frozen=True)
 class Device:
-    """One element line of a netlist.
+    """One element line of a netlist, its fields checked and written in canonical form.
 
     Attributes
     ----------
@@ -88,7 +133,7 @@ class Device:
 
 @dataclass(frozen=True)
 class Subcircuit:
-    """A ``.subckt`` block: its pins, default parameters and devices."""
+    """A ``.subckt`` block: its pins, default parameters, devices and canonical body lines."""
 
     name: str
     pins: tuple[str, ...]
@@ -110,13 +155,23 @@ class ParamDecl:
 
 @dataclass(frozen=True)
 class Netlist:
-    """A parsed netlist file: its subcircuits, top-level lines and parameter declarations."""
+    """A netlist read by the allow-list: its subcircuits, top-level ``.model``/``.param`` lines,
+    parameter declarations, and the files it included.
+
+    ``text`` is the canonical text written from this model (includes inlined, no comments):
+    the only form of the netlist that ngspice ever receives.
+    """
 
     text: str
     subckts: dict[str, Subcircuit]
     top: tuple[Line, ...]
     params: tuple[ParamDecl, ...]
     source: str
+    files: tuple[str, ...] = ()
+
+
+# ----------------------------------------------------------------------------------------------
+# Numbers and expressions
 
 
 def parse_value(token: str) -> float:
@@ -130,16 +185,340 @@ def parse_value(token: str) -> float:
     """
     m = _NUMBER_RE.fullmatch(token.lower())
     if not m:
-        raise NetlistError(f"not a number: {token!r}")
+        raise NetlistError(f"not a number: {_show(token)}")
     number, suffix = m.group(1), m.group(2)
     if suffix is None:
-        return float(number)
-    if suffix == "mil":
-        return float(number) * 25.4e-6
-    exponent = {"t": 12, "g": 9, "meg": 6, "k": 3, "m": -3, "u": -6, "n": -9, "p": -12,
-                "f": -15, "a": -18}[suffix]
-    # "20u" -> float("20e-6"): the double nearest the decimal value, unlike 20 * 1e-6
-    return float(f"{number}e{exponent}") if "e" not in number else float(number) * 10.0**exponent
+        value = float(number)
+    elif suffix == "mil":
+        value = float(number) * 25.4e-6
+    else:
+        exponent = {"t": 12, "g": 9, "meg": 6, "k": 3, "m": -3, "u": -6, "n": -9, "p": -12,
+                    "f": -15, "a": -18}[suffix]
+        # "20u" -> float("20e-6"): the double nearest the decimal value, unlike 20 * 1e-6
+        value = (float(f"{number}e{exponent}") if "e" not in number
+                 else float(number) * 10.0**exponent)
+    if not math.isfinite(value):
+        raise NetlistError(f"not a finite number: {_show(token)}")
+    return value
+
+
+def _expression_tree(text: str) -> tuple:
+    """Parse an expression (without its braces) into a tree of tuples.
+
+    Grammar (lowest precedence first; powers associate to the left as in ngspice)::
+
+        sum     := product (("+" | "-") product)*
+        product := unary (("*" | "/") unary)*
+        unary   := ("-" | "+") unary | power
+        power   := atom (("^" | "**") operand)*
+        operand := ("-" | "+") operand | atom
+        atom    := NUMBER | NAME | FUNCTION "(" sum ("," sum)* ")" | "(" sum ")"
+
+    Nodes: ``("num", text, value)``, ``("name", name)``, ``("neg", x)``,
+    ``("bin", op, left, right)``, ``("call", fn, args)``.
+
+    Raises
+    ------
+    NetlistError
+        For anything outside the grammar, an unknown function, or an expression too long or
+        too deeply nested.
+    """
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise NetlistError(f"expression longer than {MAX_EXPRESSION_CHARS} characters")
+    tokens: list[tuple[str, str]] = []
+    pos, end = 0, len(text.rstrip())
+    while pos < end:
+        m = _EXPR_TOKEN_RE.match(text, pos)
+        if m is None or m.end() == pos:
+            raise NetlistError(f"expression: unexpected {_show(text[pos:].strip())}")
+        kind = m.lastgroup
+        tokens.append((kind, m.group(kind)))
+        pos = m.end()
+    if not tokens:
+        raise NetlistError("empty expression")
+    i = 0
+
+    def peek() -> tuple[str, str] | None:
+        return tokens[i] if i < len(tokens) else None
+
+    def take(op: str) -> bool:
+        nonlocal i
+        t = peek()
+        if t is not None and t[0] == "op" and t[1] == op:
+            i += 1
+            return True
+        return False
+
+    depths: dict[int, int] = {}
+    nest = 0
+
+    def depth_of(node: tuple) -> tuple:
+        kids = node[2] if node[0] == "call" else node[1:2] if node[0] == "neg" else node[2:]
+        d = 1 + max((depths.get(id(k), 1) for k in kids), default=0)
+        if d > MAX_EXPRESSION_DEPTH:
+            raise NetlistError(f"expression nested deeper than {MAX_EXPRESSION_DEPTH}")
+        depths[id(node)] = d
+        return node
+
+    def enter() -> None:
+        nonlocal nest
+        nest += 1
+        if nest > MAX_EXPRESSION_DEPTH:
+            raise NetlistError(f"expression nested deeper than {MAX_EXPRESSION_DEPTH}")
+
+    def sum_() -> tuple:
+        nonlocal i, nest
+        enter()
+        left = product()
+        while True:
+            t = peek()
+            if t is not None and t[0] == "op" and t[1] in "+-":
+                i += 1
+                left = depth_of(("bin", t[1], left, product()))
+            else:
+                nest -= 1
+                return left
+
+    def product() -> tuple:
+        nonlocal i
+        left = unary()
+        while True:
+            t = peek()
+            if t is not None and t[0] == "op" and t[1] in ("*", "/"):
+                i += 1
+                left = depth_of(("bin", t[1], left, unary()))
+            else:
+                return left
+
+    def unary() -> tuple:
+        nonlocal nest
+        while take("+"):
+            pass
+        if take("-"):
+            enter()
+            node = depth_of(("neg", unary()))
+            nest -= 1
+            return node
+        return power()
+
+    def power() -> tuple:
+        nonlocal i
+        left = atom()
+        while True:
+            t = peek()
+            if t is not None and t[0] == "op" and t[1] in ("^", "**"):
+                i += 1
+                left = depth_of(("bin", "^", left, operand()))
+            else:
+                return left
+
+    def operand() -> tuple:
+        nonlocal nest
+        while take("+"):
+            pass
+        if take("-"):
+            enter()
+            node = depth_of(("neg", operand()))
+            nest -= 1
+            return node
+        return atom()
+
+    def atom() -> tuple:
+        nonlocal i
+        t = peek()
+        if t is None:
+            raise NetlistError("expression ends too early")
+        i += 1
+        kind, value = t
+        if kind == "num":
+            return ("num", value, parse_value(value))
+        if kind == "name":
+            name = value.lower()
+            if take("("):
+                if name not in FUNCTIONS:
+                    raise NetlistError(f"expression: unknown function {_show(value)}")
+                args = [sum_()]
+                while take(","):
+                    args.append(sum_())
+                if not take(")"):
+                    raise NetlistError("expression: ')' expected")
+                return depth_of(("call", name, tuple(args)))
+            if len(name) > MAX_NAME_CHARS:
+                raise NetlistError("expression: name too long")
+            return ("name", name)
+        if kind == "op" and value == "(":
+            inner = sum_()
+            if not take(")"):
+                raise NetlistError("expression: ')' expected")
+            return inner
+        raise NetlistError(f"expression: unexpected {_show(value)}")
+
+    tree = sum_()
+    if i != len(tokens):
+        raise NetlistError(f"expression: unexpected {_show(tokens[i][1])}")
+    return tree
+
+
+def _write_tree(node: tuple, top: bool = True) -> str:
+    """Canonical text of an expression tree: every operation parenthesised except the
+    outermost, so ngspice reads the same tree whatever its precedence rules."""
+    kind = node[0]
+    if kind == "num":
+        return node[1]
+    if kind == "name":
+        return node[1]
+    if kind == "neg":
+        text = "-" + _write_tree(node[1], top=False)
+    elif kind == "bin":
+        text = f"{_write_tree(node[2], top=False)}{node[1]}{_write_tree(node[3], top=False)}"
+    else:
+        return f"{node[1]}({', '.join(_write_tree(a) for a in node[2])})"
+    return text if top else f"({text})"
+
+
+def _tree_names(node: tuple, names: set[str]) -> bool:
+    """Collect the parameter names of a tree; return whether it calls a function."""
+    kind = node[0]
+    if kind == "name":
+        names.add(node[1])
+        return False
+    if kind == "neg":
+        return _tree_names(node[1], names)
+    if kind == "bin":
+        left = _tree_names(node[2], names)
+        return _tree_names(node[3], names) or left
+    if kind == "call":
+        for a in node[2]:
+            _tree_names(a, names)
+        return True
+    return False
+
+
+def expression_names(expr: str) -> tuple[frozenset[str], bool]:
+    """Parameter names a value field uses, and whether it calls a function (used by the test
+    bench to decide which device values it can compute itself).
+
+    Raises
+    ------
+    NetlistError
+        When the field is not a number or an expression of the grammar.
+    """
+    compiled = _compile(expr)
+    if isinstance(compiled, float):
+        return frozenset(), False
+    names: set[str] = set()
+    calls = _tree_names(compiled, names)
+    return frozenset(names), calls
+
+
+def _canonical_value(token: str) -> str:
+    """A value field in canonical form: a number as written, or ``{expression}`` re-written
+    from its parse tree (``'...'`` and bare expressions become ``{...}``)."""
+    if len(token) >= 2 and token[0] + token[-1] in ("{}", "''"):
+        return "{" + _write_tree(_expression_tree(token[1:-1])) + "}"
+    try:
+        parse_value(token)
+        return token
+    except NetlistError:
+        pass
+    return "{" + _write_tree(_expression_tree(token)) + "}"
+
+
+def evaluate(expr: str | None, values: Mapping[str, float]) -> float:
+    """Value of a netlist field: a SPICE number, or an expression of parameters.
+
+    The field may be ``{...}``, ``'...'``, a bare number or expression, and may start with
+    ``DC`` (a source's value). Supports the grammar of the module docstring except function
+    calls, which only ngspice computes.
+
+    Raises
+    ------
+    NetlistError (a ``ValueError``)
+        For a missing field, an unknown name, a function call, a field outside the grammar, or
+        arithmetic that fails at these values (division by zero, overflow, a negative number to
+        a fractional power, a result that is not finite).
+    """
+    if expr is None:
+        raise NetlistError("no value")
+    compiled = _compile(expr)
+    return compiled if isinstance(compiled, float) else _eval(compiled, values)
+
+
+@lru_cache(maxsize=4096)
+def _compile(expr: str) -> float | tuple:
+    text = expr.strip()
+    if text[:3].upper() == "DC ":
+        text = text[3:].strip()
+    if len(text) >= 2 and text[0] + text[-1] in ("{}", "''"):
+        return _expression_tree(text[1:-1])
+    try:
+        return parse_value(text)
+    except NetlistError:
+        return _expression_tree(text)
+
+
+def _eval(node: tuple, values: Mapping[str, float]) -> float:
+    kind = node[0]
+    if kind == "num":
+        return node[2]
+    if kind == "name":
+        if node[1] not in values:
+            raise NetlistError(f"unknown parameter {node[1]!r} in an expression")
+        return _finite(float(values[node[1]]), node[1])
+    if kind == "neg":
+        return -_eval(node[1], values)
+    if kind == "call":
+        raise NetlistError(f"unsupported expression: function {node[1]}() is left to ngspice")
+    op, a, b = node[1], _eval(node[2], values), _eval(node[3], values)
+    try:
+        if op == "+":
+            out = a + b
+        elif op == "-":
+            out = a - b
+        elif op == "*":
+            out = a * b
+        elif op == "/":
+            out = a / b
+        else:
+            if a < 0 and not float(b).is_integer():
+                raise NetlistError(f"a negative number ({a:g}) to a fractional power ({b:g})")
+            out = a ** b
+    except ZeroDivisionError:
+        raise NetlistError("division by zero") from None
+    except OverflowError:
+        raise NetlistError("overflow") from None
+    return _finite(out, "result")
+
+
+def _finite(value: float, what: str) -> float:
+    if isinstance(value, complex) or not math.isfinite(value):
+        raise NetlistError(f"{what} is not finite ({value})")
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# Lines and tokens
+
+
+def _show(token: str) -> str:
+    """An offending token for an error message: truncated, non-printable characters escaped."""
+    short = token[:SHOWN_CHARS] + ("..." if len(token) > SHOWN_CHARS else "")
+    return ascii(short)
+
+
+class _Where:
+    """Where a statement comes from, for error messages. Tokens of files other than the
+    netlist itself are never shown: an error cannot display another file's contents."""
+
+    def __init__(self, label: str, show: bool = True) -> None:
+        self.label = label
+        self.show = show
+
+    def error(self, number: int, message: str, token: str | None = None) -> NetlistError:
+        if token is not None and self.show:
+            message = f"{message}: {_show(token)}"
+        where = f"{self.label}, line {number}" if number else self.label
+        return NetlistError(f"{where}: {message}")
 
 
 def _strip_comment(raw: str) -> str:
@@ -150,24 +529,35 @@ def _strip_comment(raw: str) -> str:
     return raw.rstrip()
 
 
-def logical_lines(text: str) -> list[Line]:
+def logical_lines(text: str, where: _Where | None = None) -> list[Line]:
     """Join continuation lines (``+``) and drop comments and blank lines.
 
     The first line of a SPICE deck is its title; this reader treats files as fragments and keeps
-    every line, so a title line must be a comment (``* title``).
+    every line, so a title line must be a comment (``* title``). Comments may hold any text;
+    the lines that remain must be printable ASCII.
+
+    Raises
+    ------
+    NetlistError
+        For a continuation line with nothing to continue, or a non-ASCII or control character.
     """
+    where = where or _Where("netlist")
     out: list[Line] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         stripped = raw.strip()
         if not stripped or stripped.startswith("*"):
             continue
-        if stripped.startswith("+"):
-            if not out:
-                raise NetlistError(f"line {number}: continuation line with nothing to continue")
-            prev = out[-1]
-            out[-1] = Line(prev.number, prev.text + " " + _strip_comment(stripped[1:]).strip())
-            continue
         body = _strip_comment(stripped)
+        bad = next((c for c in body if not (" " <= c <= "~" or c == "\t")), None)
+        if bad is not None:
+            raise where.error(number, f"character {bad!a} not allowed (ASCII only, "
+                                      "outside comments)")
+        if body.startswith("+"):
+            if not out:
+                raise where.error(number, "continuation line with nothing to continue")
+            prev = out[-1]
+            out[-1] = Line(prev.number, prev.text + " " + body[1:].strip())
+            continue
         if body:
             out.append(Line(number, body))
     return out
@@ -178,81 +568,674 @@ def parse_params(text: str) -> dict[str, str]:
     return {k.lower(): v for k, v in _KV_RE.findall(text)}
 
 
-def _split_positional(line: str) -> list[str]:
-    """Tokens before the first ``key=value`` pair, keeping ``{...}`` expressions whole."""
-    head = _KV_RE.split(line, maxsplit=1)[0] if _KV_RE.search(line) else line
-    return re.findall(r"\{[^}]*\}|'[^']*'|\S+", head)
+def _tokens(text: str, where: _Where, number: int) -> tuple[list[str], dict[str, str]]:
+    """Positional tokens and ``key=value`` pairs of a line (keys lower case, values canonical).
+
+    ``{...}`` and ``'...'`` are single tokens; ``params:`` is skipped; a positional token after
+    the first pair is refused.
+    """
+    positional: list[str] = []
+    pairs: dict[str, str] = {}
+    raw: list[str] = []
+    pos, end = 0, len(text.rstrip())
+    while pos < end:
+        m = _TOKEN_RE.match(text, pos)
+        if m is None or m.end() == pos:
+            raise where.error(number, "unbalanced brace or quote", text[pos:].strip())
+        raw.append(m.group(m.lastindex))
+        pos = m.end()
+    i = 0
+    while i < len(raw):
+        tok = raw[i]
+        if i + 1 < len(raw) and raw[i + 1] == "=":
+            if i + 2 >= len(raw) or raw[i + 2] == "=":
+                raise where.error(number, "a value is missing after", tok + "=")
+            key = tok.lower()
+            if not NAME_PATTERN.fullmatch(key) or len(key) > MAX_NAME_CHARS:
+                raise where.error(number, "not a parameter name", tok)
+            if key in pairs:
+                raise where.error(number, "parameter given twice", tok)
+            pairs[key] = _value(raw[i + 2], where, number)
+            i += 3
+            continue
+        if tok == "=":
+            raise where.error(number, "'=' without a name before it")
+        if tok.lower() == "params:":
+            i += 1
+            continue
+        if pairs:
+            raise where.error(number, "a field after key=value pairs", tok)
+        positional.append(tok)
+        i += 1
+    return positional, pairs
 
 
-def parse_device(line: Line) -> Device:
-    """Parse one element line into a :class:`Device`."""
-    text = line.text
-    tokens = _split_positional(text)
+def _value(token: str, where: _Where, number: int) -> str:
+    try:
+        return _canonical_value(token)
+    except NetlistError as exc:
+        detail = str(exc) if where.show else "not a number or expression of the grammar"
+        raise where.error(number, f"bad value ({detail})") from None
+
+
+def _name(token: str, pattern: re.Pattern, what: str, where: _Where, number: int) -> str:
+    if not pattern.fullmatch(token) or len(token) > MAX_NAME_CHARS:
+        raise where.error(number, f"not a valid {what} (ASCII letters, digits, _)", token)
+    return token
+
+
+def checked_name(name: str, what: str = "element name") -> str:
+    """``name`` if it matches the pattern of its kind (element, node, model or parameter
+    name), else a :class:`NetlistError`: commands sent to ngspice (``alter``) and vector
+    names are built from checked names only."""
+    pattern = {"element name": ELEMENT_PATTERN, "node": NODE_PATTERN,
+               "model name": MODEL_CARD_PATTERN}.get(what, NAME_PATTERN)
+    if not isinstance(name, str) or not pattern.fullmatch(name) or len(name) > MAX_NAME_CHARS:
+        raise NetlistError(f"not a valid {what}: {_show(str(name))}")
+    return name
+
+
+# ----------------------------------------------------------------------------------------------
+# Statements
+
+
+@dataclass(frozen=True)
+class _Stmt:
+    """One statement of a file: its kind, canonical text and the fields its kind needs."""
+
+    kind: str  # element, subckt, ends, model, param, include, lib, section, endl, end
+    number: int
+    label: str
+    text: str = ""
+    device: Device | None = None
+    name: str = ""
+    pins: tuple[str, ...] = ()
+    params: dict | None = None
+    target: str = ""
+
+
+def parse_device(line: Line, where: _Where | None = None) -> Device:
+    """Parse one element line into a :class:`Device` (canonical values), by kind:
+
+    ====  =====================================================
+    M     ``Mname d g s b model [key=value...]``
+    R C L ``Xname n1 n2 value [key=value...]``
+    V I   ``Xname n+ n- [[DC] value] [AC mag [phase]]``
+    E G   ``Xname n+ n- nc+ nc- gain``
+    F H   ``Xname n+ n- vname gain``
+    D     ``Dname a k model [area] [key=value...]``
+    Q     ``Qname c b e [s] model [area=...] [key=value...]``
+    X     ``Xname nodes... subckt [params:] [key=value...]``
+    ====  =====================================================
+
+    Raises
+    ------
+    NetlistError
+        For an unknown kind, a bad name, node or value, or fields of the wrong shape.
+    """
+    where = where or _Where("netlist")
+    n = line.number
+    tokens, params = _tokens(line.text, where, n)
+    if not tokens:
+        raise where.error(n, "empty element line")
     name = tokens[0]
     kind = name[0].upper()
-    params = parse_params(text[len(name):])
+    if kind not in ELEMENT_KINDS:
+        raise where.error(n, f"unsupported element (kinds: {' '.join(ELEMENT_KINDS)})", name)
+    _name(name, ELEMENT_PATTERN, "element name", where, n)
     rest = tokens[1:]
 
-    def need(n: int) -> None:
-        if len(rest) < n:
-            raise NetlistError(f"line {line.number}: {name} needs at least {n} fields: {text!r}")
+    def nodes(k: int) -> tuple[str, ...]:
+        if len(rest) < k:
+            raise where.error(n, f"a {kind} element needs {k} nodes")
+        return tuple(_name(t, NODE_PATTERN, "node name", where, n) for t in rest[:k])
 
+    def exactly(count: int, shape: str) -> None:
+        if len(rest) != count:
+            amount = "at least" if len(rest) < count else "exactly"
+            raise where.error(n, f"a {kind} element needs {amount} {count} fields after its "
+                                 f"name: {shape}")
+
+    model: str | None = None
+    value: str | None = None
     if kind == "M":
-        need(5)
-        return Device(name, kind, tuple(rest[:4]), rest[4], None, params, line.number)
-    if kind in "RCL":
-        need(3)
-        return Device(name, kind, tuple(rest[:2]), None, " ".join(rest[2:]), params, line.number)
-    if kind in "VIB":
-        need(2)
-        return Device(name, kind, tuple(rest[:2]), None, " ".join(rest[2:]) or None, params,
-                      line.number)
-    if kind in "EG":
-        need(4)
-        return Device(name, kind, tuple(rest[:4]), None, " ".join(rest[4:]) or None, params,
-                      line.number)
-    if kind in "FH":
-        need(3)
-        return Device(name, kind, tuple(rest[:2]), None, " ".join(rest[2:]), params, line.number)
-    if kind == "D":
-        need(3)
-        return Device(name, kind, tuple(rest[:2]), rest[2], None, params, line.number)
-    if kind == "Q":
-        need(4)
-        return Device(name, kind, tuple(rest[:-1]), rest[-1], None, params, line.number)
-    if kind == "X":
-        need(2)
-        return Device(name, kind, tuple(rest[:-1]), rest[-1], None, params, line.number)
-    raise NetlistError(f"line {line.number}: unsupported element {name!r}: {text!r}")
+        exactly(5, "d g s b model [key=value...]")
+        ns = nodes(4)
+        model = _name(rest[4], NAME_PATTERN, "model name", where, n)
+    elif kind in "RCL":
+        exactly(3, "n1 n2 value [key=value...]")
+        ns = nodes(2)
+        value = _value(rest[2], where, n)
+    elif kind in "VI":
+        ns = nodes(2)
+        if params:
+            raise where.error(n, f"{kind} sources take no key=value pairs")
+        value = _source_value(rest[2:], where, n)
+    elif kind in "EG":
+        exactly(5, "n+ n- nc+ nc- gain")
+        ns = nodes(4)
+        value = _value(rest[4], where, n)
+    elif kind in "FH":
+        exactly(4, "n+ n- vname gain")
+        ns = nodes(2)
+        vname = _name(rest[2], ELEMENT_PATTERN, "controlling source name", where, n)
+        value = f"{vname} {_value(rest[3], where, n)}"
+    elif kind == "D":
+        if len(rest) not in (3, 4):
+            raise where.error(n, "D element fields: a k model [area] expected")
+        ns = nodes(2)
+        model = _name(rest[2], NAME_PATTERN, "model name", where, n)
+        value = _value(rest[3], where, n) if len(rest) == 4 else None
+    elif kind == "Q":
+        if len(rest) not in (4, 5):
+            raise where.error(n, "Q element fields: c b e [s] model expected")
+        ns = nodes(len(rest) - 1)
+        model = _name(rest[-1], NAME_PATTERN, "model name", where, n)
+    else:  # X
+        if len(rest) < 2:
+            raise where.error(n, "X element fields: nodes... subckt expected")
+        ns = nodes(len(rest) - 1)
+        model = _name(rest[-1], NAME_PATTERN, "subcircuit name", where, n)
+    if params and kind in "EGFH":
+        raise where.error(n, f"{kind} elements take no key=value pairs")
+    return Device(name, kind, ns, model, value, params, n)
 
 
-def parse_param_decls(text: str) -> tuple[ParamDecl, ...]:
+def _source_value(fields: list[str], where: _Where, n: int) -> str | None:
+    out: list[str] = []
+    i = 0
+    seen: set[str] = set()
+    while i < len(fields):
+        word = fields[i].lower()
+        if word in ("dc", "ac") and word not in seen:
+            seen.add(word)
+            if i + 1 >= len(fields):
+                raise where.error(n, f"a value is missing after {word.upper()}")
+            out += [word.upper(), _value(fields[i + 1], where, n)]
+            i += 2
+            if word == "ac" and i < len(fields) and fields[i].lower() != "dc":
+                out.append(_value(fields[i], where, n))  # the AC phase
+                i += 1
+        elif i == 0:
+            seen.add("dc")
+            out.append(_value(fields[0], where, n))
+            i += 1
+        else:
+            raise where.error(n, "source fields: [[DC] value] [AC mag [phase]] expected",
+                              fields[i])
+    return " ".join(out) or None
+
+
+def write_device(dev: Device) -> str:
+    """The canonical line of a device, every field checked again (a :class:`Device` may be
+    built by hand): names against their patterns, values against the expression grammar.
+
+    Raises
+    ------
+    NetlistError
+        For a field that the reader would refuse.
+    """
+    text = " ".join([dev.name, *dev.nodes, *([dev.model] if dev.model else []),
+                     *([dev.value] if dev.value else [])]
+                    + [f"{k}={v}" for k, v in dev.params.items()])
+    again = parse_device(Line(dev.line, text), _Where(f"device {_show(dev.name)}"))
+    return _device_text(again)
+
+
+def write_subckt_header(sub: Subcircuit) -> str:
+    """The canonical ``.subckt`` line of a subcircuit, its name, pins and defaults checked
+    again (used by the test bench of the chapter "Circuits, process models and simulation").
+
+    Raises
+    ------
+    NetlistError
+        For a name, pin or default the reader would refuse.
+    """
+    pins = [checked_name(p, "node") for p in sub.pins]
+    pairs = [f"{checked_name(k, 'parameter name')}={_canonical_value(v)}"
+             for k, v in sub.defaults.items()]
+    return " ".join([".subckt", checked_name(sub.name, "subcircuit name"), *pins, *pairs])
+
+
+def _device_text(dev: Device) -> str:
+    fields = [dev.name, *dev.nodes]
+    if dev.model is not None:
+        fields.append(dev.model)
+    if dev.value is not None:
+        fields.append(dev.value)
+    fields += [f"{k}={v}" for k, v in dev.params.items()]
+    return " ".join(fields)
+
+
+def _statement(line: Line, where: _Where) -> _Stmt:
+    """Read one logical line under the allow-list."""
+    n, text = line.number, line.text
+    words = text.split()
+    word = words[0].lower()
+    label = where.label
+    if not word.startswith("."):
+        dev = parse_device(line, where)
+        return _Stmt("element", n, label, _device_text(dev), device=dev)
+    if word not in STATEMENTS:
+        raise where.error(n, f"statement not accepted (accepted: {' '.join(STATEMENTS)})",
+                          words[0])
+    if word == ".end":
+        return _Stmt("end", n, label)
+    if word in (".include", ".inc"):
+        if len(words) != 2:
+            raise where.error(n, f"{word} takes one file name")
+        return _Stmt("include", n, label, target=_file_name(words[1], where, n))
+    if word == ".lib":
+        if len(words) == 3:
+            section = _name(words[2], NAME_PATTERN, "library section name", where, n).lower()
+            return _Stmt("lib", n, label, name=section,
+                         target=_file_name(words[1], where, n))
+        if len(words) == 2:
+            section = _name(words[1], NAME_PATTERN, "library section name", where, n).lower()
+            return _Stmt("section", n, label, name=section)
+        raise where.error(n, ".lib takes FILE SECTION (or SECTION to open a section)")
+    if word == ".endl":
+        if len(words) > 2:
+            raise where.error(n, ".endl takes at most a section name")
+        name = _name(words[1], NAME_PATTERN, "library section name", where, n).lower() \
+            if len(words) == 2 else ""
+        return _Stmt("endl", n, label, name=name)
+    if word == ".ends":
+        if len(words) > 2:
+            raise where.error(n, ".ends takes at most the subcircuit name")
+        name = _name(words[1], NAME_PATTERN, "subcircuit name", where, n).lower() \
+            if len(words) == 2 else ""
+        return _Stmt("ends", n, label, name=name)
+    if word == ".model":
+        return _model(line, where)
+    positional, params = _tokens(text[len(words[0]):], where, n)
+    if word == ".param":
+        if positional or not params:
+            raise where.error(n, ".param takes NAME=VALUE pairs only")
+        for key in params:
+            _check_param_name(key, where, n)
+        return _Stmt("param", n, label, ".param " + _pairs(params), params=params)
+    # .subckt
+    if not positional:
+        raise where.error(n, ".subckt needs a name")
+    name = _name(positional[0], NAME_PATTERN, "subcircuit name", where, n).lower()
+    pins = tuple(_name(p, NODE_PATTERN, "pin name", where, n).lower() for p in positional[1:])
+    if len(set(pins)) != len(pins):
+        raise where.error(n, f".subckt {name}: a pin is named twice")
+    header = " ".join([".subckt", name, *pins]) + (f" {_pairs(params)}" if params else "")
+    return _Stmt("subckt", n, label, header, name=name, pins=pins, params=params)
+
+
+def _model(line: Line, where: _Where) -> _Stmt:
+    n = line.number
+    m = re.fullmatch(r"\.model\s+(\S+)\s+([A-Za-z]+)\s*(.*)", line.text, re.I | re.S)
+    if m is None:
+        raise where.error(n, ".model NAME TYPE [KEY=VALUE...] expected")
+    name = _name(m.group(1), MODEL_CARD_PATTERN, "model name", where, n)
+    mtype = m.group(2).lower()
+    if mtype not in MODEL_TYPES:
+        raise where.error(n, f"model type not accepted (types: {' '.join(sorted(MODEL_TYPES))})",
+                          m.group(2))
+    body = m.group(3).strip()
+    if body.startswith("("):
+        if not body.endswith(")"):
+            raise where.error(n, ".model: '(' without ')'")
+        body = body[1:-1]
+    positional, params = _tokens(body, where, n)
+    if positional:
+        raise where.error(n, ".model takes KEY=VALUE pairs after its type", positional[0])
+    items = [f"{k}={v}" for k, v in params.items()]
+    lines = [f".model {name} {mtype}"] + [
+        "+ " + " ".join(items[i:i + 6]) for i in range(0, len(items), 6)]
+    return _Stmt("model", n, where.label, "\n".join(lines), name=name.lower(), params=params)
+
+
+def _pairs(params: Mapping[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _check_param_name(name: str, where: _Where, n: int) -> None:
+    if name in RESERVED_NAMES:
+        raise where.error(n, "parameter name is an ngspice function name", name)
+
+
+def _file_name(token: str, where: _Where, n: int) -> str:
+    if not FILE_PATTERN.fullmatch(token) or token.startswith("-"):
+        raise where.error(
+            n, "file name refused: a file name is ASCII letters, digits and _ . / + - (no "
+               "quotes, commas, $, ~, spaces, backquotes)", token)
+    return token
+
+
+# ----------------------------------------------------------------------------------------------
+# Files and includes
+
+
+def read_text_file(path: Path, label: str) -> str:
+    """The text of a regular file, read once, without blocking (a FIFO or a device is refused
+    before it is read) and within :data:`MAX_FILE_BYTES` (netlists, included files, reference
+    files of the chapter "Circuits, process models and simulation").
+
+    Raises
+    ------
+    NetlistError
+        For a missing, unreadable, non-regular, oversized, binary or non-UTF-8 file, naming it
+        by ``label``.
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise NetlistError(f"{label}: not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except NetlistError:
+        raise
+    except OSError as exc:
+        raise NetlistError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NetlistError(f"{label}: not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise NetlistError(f"{label}: larger than {MAX_FILE_BYTES // 2**20} MiB")
+        chunks, size = [], 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_FILE_BYTES:
+                raise NetlistError(f"{label}: larger than {MAX_FILE_BYTES // 2**20} MiB")
+            chunks.append(chunk)
+    except OSError as exc:
+        raise NetlistError(f"{label}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    return _decode(b"".join(chunks), label)
+
+
+def _decode(data: bytes, label: str) -> str:
+    if b"\x00" in data:
+        raise NetlistError(f"{label}: a binary file, not a netlist")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise NetlistError(f"{label}: not UTF-8 text") from None
+
+
+@dataclass
+class _File:
+    """The statements of one file, each tagged with the library section it stands in."""
+
+    statements: list[tuple[str | None, _Stmt]]
+    sections: set[str]
+
+
+class _Reader:
+    """Reads a netlist and its includes: each file once, resolved by the project alone."""
+
+    def __init__(self) -> None:
+        self.files: dict[Path, _File] = {}
+        self.order: list[Path] = []
+        self.done: set[tuple[Path, str | None]] = set()
+
+    def parse(self, text: str, where: _Where) -> _File:
+        statements: list[tuple[str | None, _Stmt]] = []
+        sections: set[str] = set()
+        section: tuple[str, int] | None = None
+        for line in logical_lines(text, where):
+            st = _statement(line, where)
+            if st.kind == "end":
+                break
+            if st.kind == "section":
+                if section is not None:
+                    raise where.error(st.number, f"library section {st.name} opened inside "
+                                                 f"section {section[0]}")
+                section = (st.name, st.number)
+                sections.add(st.name)
+                continue
+            if st.kind == "endl":
+                if section is None or (st.name and st.name != section[0]):
+                    raise where.error(st.number, ".endl without its .lib section")
+                section = None
+                continue
+            statements.append((section[0] if section else None, st))
+        if section is not None:
+            raise where.error(section[1], f"library section {section[0]} without .endl")
+        return _File(statements, sections)
+
+    def file(self, path: Path) -> _File:
+        parsed = self.files.get(path)
+        if parsed is None:
+            if len(self.files) >= MAX_FILES:
+                raise NetlistError(f"{path}: a netlist may read at most {MAX_FILES} files")
+            parsed = self.parse(read_text_file(path, str(path)), _Where(str(path), show=False))
+            self.files[path] = parsed
+            self.order.append(path)
+        return parsed
+
+    def expand(self, parsed: _File, section: str | None, base: Path,
+               chain: tuple[tuple[Path, str | None], ...], out: list[_Stmt]) -> None:
+        """Append the statements of ``section`` (``None``: outside every section) of a file,
+        with its includes inlined in place."""
+        if len(chain) > MAX_INCLUDE_DEPTH:
+            raise NetlistError(f"{chain[-1][0]}: includes nested deeper than "
+                               f"{MAX_INCLUDE_DEPTH}")
+        for sec, st in parsed.statements:
+            if sec != section:
+                continue
+            if st.kind not in ("include", "lib"):
+                out.append(st)
+                continue
+            target = Path(st.target)
+            where = _Where(st.label)
+            try:
+                path = (target if target.is_absolute() else base / target).resolve()
+            except (OSError, RuntimeError) as exc:
+                raise where.error(st.number, f"cannot resolve the file name: {exc}") from None
+            wanted = st.name if st.kind == "lib" else None
+            key = (path, wanted)
+            if key in chain:
+                raise where.error(st.number, f"{path} includes itself")
+            if key in self.done:
+                continue  # each file (or library section) is inlined once
+            try:
+                inc = self.file(path)
+            except NetlistError as exc:
+                raise where.error(st.number, f"in the file it includes: {exc}") from None
+            if wanted is not None and wanted not in inc.sections:
+                raise where.error(st.number, f"{path} has no library section {wanted}")
+            self.done.add(key)
+            self.expand(inc, wanted, path.parent, (*chain, key), out)
+
+
+def parse_netlist(text: str, source: str = "netlist", base: Path | None = None,
+                  _path: Path | None = None) -> Netlist:
+    """Read a netlist fragment (subcircuits, models, parameters) by the allow-list.
+
+    Relative ``.include``/``.lib`` file names are resolved against ``base`` (default: the
+    current directory), those of an included file against that file's directory. Every file is
+    read once and inlined in :attr:`Netlist.text`.
+
+    Raises
+    ------
+    NetlistError
+        For anything the allow-list does not accept (see the module docstring), in the text or
+        in a file it includes at any depth, naming the file and line; for a missing, unreadable,
+        non-regular, binary or oversized file, an include cycle or a chain deeper than
+        :data:`MAX_INCLUDE_DEPTH`; an unterminated or nested ``.subckt``, an element outside a
+        ``.subckt``, duplicate names, or recursive subcircuits.
+    """
+    where = _Where(source)
+    reader = _Reader()
+    top_file = reader.parse(text, where)
+    statements: list[_Stmt] = []
+    base_dir = (Path.cwd() if base is None else Path(base)).resolve()
+    chain = ((_path.resolve(), None),) if _path is not None else ()
+    reader.expand(top_file, None, base_dir, chain, statements)
+    subckts, top, blocks = _structure(statements, source)
+    return Netlist("\n".join(blocks) + "\n", subckts, tuple(top), parse_param_decls(text, source),
+                   source, tuple(str(p) for p in reader.order))
+
+
+def _structure(statements: list[_Stmt], source: str
+               ) -> tuple[dict[str, Subcircuit], list[Line], list[str]]:
+    subckts: dict[str, Subcircuit] = {}
+    top: list[Line] = []
+    blocks: list[str] = []
+    models: set[str] = set()
+    header: _Stmt | None = None
+    body: list[_Stmt] = []
+    for st in statements:
+        where = _Where(st.label)
+        if st.kind == "subckt":
+            if header is not None:
+                raise where.error(st.number, "nested .subckt")
+            header, body = st, []
+        elif st.kind == "ends":
+            if header is None:
+                raise where.error(st.number, ".ends without .subckt")
+            if st.name and st.name != header.name:
+                raise where.error(st.number, f".ends {st.name} closes .subckt {header.name}")
+            if header.name in subckts:
+                raise _Where(header.label).error(header.number,
+                                                 f"subcircuit {header.name} defined twice")
+            sub = _make_subckt(header, body)
+            subckts[sub.name] = sub
+            blocks.append("\n".join([header.text, *(ln.text for ln in sub.lines),
+                                     f".ends {sub.name}"]))
+            header = None
+        elif st.kind == "element":
+            if header is None:
+                raise where.error(st.number, "element outside a .subckt refused (the test "
+                                             "bench writes the top level)")
+            body.append(st)
+        else:  # model, param
+            if st.kind == "model":
+                if st.name in models:
+                    raise where.error(st.number, f"model {st.name} defined twice")
+                models.add(st.name)
+            if header is not None:
+                body.append(st)
+            else:
+                top.append(Line(st.number, st.text))
+                blocks.append(st.text)
+    if header is not None:
+        raise _Where(header.label).error(header.number, ".subckt without .ends")
+    _check_recursion(subckts, source)
+    return subckts, top, blocks
+
+
+def _make_subckt(header: _Stmt, body: list[_Stmt]) -> Subcircuit:
+    devices = []
+    seen: set[str] = set()
+    for st in body:
+        if st.device is None:
+            continue
+        key = st.device.name.lower()
+        if key in seen:
+            raise _Where(st.label).error(st.number, f"subckt {header.name}: duplicate element "
+                                                    f"names ['{key}']")
+        seen.add(key)
+        devices.append(st.device)
+    lines = tuple(Line(st.number, st.text) for st in body)
+    return Subcircuit(header.name, header.pins, dict(header.params or {}), tuple(devices), lines)
+
+
+def _check_recursion(subckts: dict[str, Subcircuit], source: str) -> None:
+    """Refuse a subcircuit that instantiates itself, directly or through others (an iterative
+    depth-first search: linear in the number of instances, whatever the depth)."""
+    children = {name: [(d.model or "").lower() for d in sub.devices
+                       if d.kind == "X" and (d.model or "").lower() in subckts]
+                for name, sub in subckts.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in subckts:
+        if state.get(root):
+            continue
+        path = [root]
+        stack = [(root, iter(children[root]))]
+        state[root] = 1
+        while stack:
+            name, it = stack[-1]
+            child = next(it, None)
+            if child is None:
+                state[name] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(child) == 1:
+                cycle = " -> ".join([*path[path.index(child):], child])
+                raise NetlistError(f"{source}: recursive subcircuits: {cycle}")
+            elif not state.get(child):
+                state[child] = 1
+                path.append(child)
+                stack.append((child, iter(children[child])))
+
+
+def read_netlist(path: str | Path) -> Netlist:
+    """Read a netlist file by the allow-list (:func:`parse_netlist`), its relative includes
+    resolved against its own directory.
+
+    Raises
+    ------
+    NetlistError
+        As :func:`parse_netlist`, and for a path that is not a readable regular file.
+    """
+    path = Path(path)
+    text = read_text_file(path, f"netlist {path}")
+    return parse_netlist(text, source=str(path), base=path.resolve().parent, _path=path)
+
+
+def canonical_lines(text: str, source: str = "bench") -> list[str]:
+    """Canonical form of element, ``.model`` and ``.param`` lines (each checked by the
+    allow-list); used by the test bench for every line derived from a netlist.
+
+    Raises
+    ------
+    NetlistError
+        For any other statement or a line the allow-list refuses.
+    """
+    where = _Where(source)
+    out = []
+    for line in logical_lines(text, where):
+        st = _statement(line, where)
+        if st.kind not in ("element", "model", "param"):
+            raise where.error(line.number, "only elements, .model and .param lines here")
+        out.append(st.text)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Design-parameter declarations
+
+
+def parse_param_decls(text: str, source: str = "netlist") -> tuple[ParamDecl, ...]:
     """Read the ``*@param`` declarations of a netlist (see the module docstring)."""
     decls: list[ParamDecl] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         s = raw.strip()
         if not s.lower().startswith("*@param"):
             continue
+        where = f"{source}, line {number}" if source != "netlist" else f"line {number}"
         fields = s.split()[1:]
         if len(fields) < 2:
-            raise NetlistError(f"line {number}: '*@param NAME KIND [LO HI] description' expected")
+            raise NetlistError(f"{where}: '*@param NAME KIND [LO HI] description' expected")
         name, kind = fields[0].lower(), fields[1].lower()
         if kind not in PARAM_KINDS:
-            raise NetlistError(f"line {number}: parameter kind {kind!r} not one of {PARAM_KINDS}")
+            raise NetlistError(f"{where}: parameter kind {_show(kind)} not one of "
+                               f"{PARAM_KINDS}")
         lo = hi = None
         rest = fields[2:]
         if kind not in ("width", "length") or (len(rest) >= 2 and _is_number(rest[0])):
             if len(rest) < 2 or not (_is_number(rest[0]) and _is_number(rest[1])):
-                raise NetlistError(f"line {number}: parameter {name!r} of kind {kind} needs LO HI")
+                raise NetlistError(f"{where}: parameter {_show(name)} of kind {kind} needs "
+                                   "LO HI")
             lo, hi = parse_value(rest[0]), parse_value(rest[1])
             if not lo < hi:
-                raise NetlistError(f"line {number}: parameter {name!r}: LO must be below HI")
+                raise NetlistError(f"{where}: parameter {_show(name)}: LO must be below HI")
             rest = rest[2:]
-        check_param_name(name, where=f"line {number}")
+        check_param_name(name, where=where)
         decls.append(ParamDecl(name, kind, lo, hi, " ".join(rest)))
     names = [d.name for d in decls]
     if len(set(names)) != len(names):
-        raise NetlistError("a design parameter is declared twice")
+        raise NetlistError(f"{source}: a design parameter is declared twice")
     return tuple(decls)
 
 
@@ -267,94 +1250,15 @@ def _is_number(token: str) -> bool:
 def check_param_name(name: str, where: str = "") -> None:
     """Refuse names ngspice cannot use as parameters (``ln`` is the natural logarithm)."""
     prefix = f"{where}: " if where else ""
-    if not _NAME_RE.match(name):
-        raise NetlistError(f"{prefix}parameter name {name!r} must be lower-case letters, digits, _")
+    if not _NAME_RE.match(name) or len(name) > MAX_NAME_CHARS:
+        raise NetlistError(f"{prefix}parameter name {_show(name)} must be lower-case letters, "
+                           "digits, _")
     if name in RESERVED_NAMES:
         raise NetlistError(f"{prefix}parameter name {name!r} is an ngspice function name")
 
 
-def check_safe(text: str, source: str = "netlist") -> None:
-    """Refuse a netlist that would run commands or analyses of its own.
-
-    Raises
-    ------
-    NetlistError
-        For ``.control``/``.endc`` blocks, ngspice scripts (``*ng_script``), and analysis or
-        output statements (``.tran``, ``.meas``, ``.save``, ...), naming the line.
-    """
-    first = text.lstrip().splitlines()[0].lower() if text.strip() else ""
-    if first.startswith("*ng_script"):
-        raise NetlistError(f"{source}: ngspice scripts (*ng_script) are not allowed")
-    for line in logical_lines(text):
-        word = line.text.split()[0].lower()
-        if word in FORBIDDEN_STATEMENTS:
-            raise NetlistError(
-                f"{source}, line {line.number}: {word} refused: {FORBIDDEN_STATEMENTS[word]}; "
-                "a netlist describes a circuit, the test bench runs it"
-            )
-        if word in ANALYSIS_STATEMENTS:
-            raise NetlistError(
-                f"{source}, line {line.number}: {word} refused: analyses and outputs belong to "
-                "the test bench; remove the statement"
-            )
-
-
-def parse_netlist(text: str, source: str = "netlist", base: Path | None = None) -> Netlist:
-    """Parse a netlist fragment (subcircuits, models, parameters), checking that it is safe.
-
-    Relative ``.include``/``.lib`` paths are resolved against ``base`` (default: the current
-    directory, where ngspice resolves them too), and every included file is checked as well.
-
-    Raises
-    ------
-    NetlistError
-        When the text or a file it includes, at any depth, is unsafe (:func:`check_safe`) or
-        missing, a ``.subckt`` is unterminated or nested, or an element line cannot be read.
-    """
-    check_safe(text, source)
-    check_includes(text, Path.cwd() if base is None else base, source)
-    subckts: dict[str, Subcircuit] = {}
-    top: list[Line] = []
-    current: list[Line] | None = None
-    header: Line | None = None
-    for line in logical_lines(text):
-        word = line.text.split()[0].lower()
-        if word == ".subckt":
-            if current is not None:
-                raise NetlistError(f"{source}, line {line.number}: nested .subckt")
-            current, header = [], line
-        elif word == ".ends":
-            if current is None or header is None:
-                raise NetlistError(f"{source}, line {line.number}: .ends without .subckt")
-            sub = _make_subckt(header, current, source)
-            subckts[sub.name] = sub
-            current = header = None
-        elif word == ".end":
-            break
-        elif current is not None:
-            current.append(line)
-        else:
-            top.append(line)
-    if current is not None and header is not None:
-        raise NetlistError(f"{source}, line {header.number}: .subckt without .ends")
-    _check_recursion(subckts, source)
-    return Netlist(text, subckts, tuple(top), parse_param_decls(text), source)
-
-
-def _check_recursion(subckts: dict[str, Subcircuit], source: str) -> None:
-    """Refuse a subcircuit that instantiates itself, directly or through others."""
-    def visit(name: str, path: tuple[str, ...]) -> None:
-        for d in subckts[name].devices:
-            child = (d.model or "").lower()
-            if d.kind != "X" or child not in subckts:
-                continue
-            if child in path:
-                cycle = " -> ".join((*path, child))
-                raise NetlistError(f"{source}: recursive subcircuits: {cycle}")
-            visit(child, (*path, child))
-
-    for name in subckts:
-        visit(name, (name,))
+# ----------------------------------------------------------------------------------------------
+# Trusted process libraries (technologies): device look-up only
 
 
 def model_types(text: str) -> dict[str, str]:
@@ -373,46 +1277,14 @@ def has_includes(text: str) -> bool:
     return re.search(r"(?im)^\s*\.(include|inc|lib)\s", text) is not None
 
 
-def _make_subckt(header: Line, body: list[Line], source: str) -> Subcircuit:
-    tokens = _split_positional(header.text)
-    if len(tokens) < 2:
-        raise NetlistError(f"{source}, line {header.number}: .subckt needs a name")
-    name = tokens[1].lower()
-    pins = tuple(t.lower() for t in tokens[2:] if t.lower() != "params:")
-    defaults = parse_params(header.text)
-    devices = []
-    for line in body:
-        if line.text.startswith("."):
-            continue
-        try:
-            devices.append(parse_device(line))
-        except NetlistError as exc:
-            raise NetlistError(f"{source}: {exc}") from None
-    names = [d.name.lower() for d in devices]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise NetlistError(f"{source}: subckt {name}: duplicate element names {dupes}")
-    return Subcircuit(name, pins, defaults, tuple(devices), tuple(body))
-
-
-def read_netlist(path: str | Path) -> Netlist:
-    """Read and parse a netlist file, checking every file it ``.include``s as well."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NetlistError(f"cannot read netlist {path}: {exc}") from None
-    return parse_netlist(text, source=str(path), base=path.parent)
-
-
 _INCLUDE_RE = re.compile(
     r"""^\s*(\.include|\.inc|\.lib)\s+("[^"]*"|'[^']*'|[^\s;"']+)(\s+[^\s;]+)?""", re.I)
 
 
 @dataclass(frozen=True)
 class Directive:
-    """An ``.include``/``.inc`` or ``.lib FILE SECTION`` line: keyword, file, section, and the
-    span of the file name in the line as written."""
+    """An ``.include``/``.inc`` or ``.lib FILE SECTION`` line of a process library: keyword,
+    file, section, and the span of the file name in the line as written."""
 
     keyword: str
     target: str
@@ -421,9 +1293,8 @@ class Directive:
 
 
 def include_directive(text: str) -> Directive | None:
-    """The include directive of a line, or ``None`` (``.lib NAME`` alone opens a section in a
-    library file and includes nothing); a quoted file name may hold spaces, and a ``;`` or
-    `` $`` comment ends the line."""
+    """The include directive of a line of a trusted process library, or ``None`` (``.lib
+    NAME`` alone opens a section and includes nothing); a quoted file name may hold spaces."""
     m = _INCLUDE_RE.match(_strip_comment(text))
     if m is None:
         return None
@@ -444,7 +1315,7 @@ def include_target(text: str) -> str | None:
 
 
 def library_definitions(path: Path) -> dict[str, str]:
-    """Device names a model library file defines (see :func:`defined_devices`).
+    """Device names a trusted model library file defines (see :func:`defined_devices`).
 
     Raises
     ------
@@ -456,29 +1327,38 @@ def library_definitions(path: Path) -> dict[str, str]:
 
 
 def defined_devices(text: str, base: Path, _seen: set[Path] | None = None) -> dict[str, str]:
-    """Device names that SPICE text and the files it includes define: ``.model`` names (binned
-    models under their base name) with their type, and ``.subckt`` names as ``"subckt"``.
-    Relative includes resolve against ``base``."""
+    """Device names that trusted library text and the files it includes define: ``.model``
+    names (binned models under their base name) with their type, and ``.subckt`` names as
+    ``"subckt"``. Relative includes resolve against ``base``."""
     seen = set() if _seen is None else _seen
     found = model_types(text)
     for m in re.finditer(r"(?im)^\s*\.subckt\s+(\S+)", text):
         found.setdefault(m.group(1).lower(), "subckt")
-    for line in logical_lines(text):
-        target = include_target(line.text)
-        if target is None:
-            continue
-        inc = Path(target)
-        inc = (inc if inc.is_absolute() else base / inc).resolve()
-        if inc in seen or not inc.is_file():
-            continue
-        seen.add(inc)
-        for name, kind in defined_devices(_read_library(inc), inc.parent, seen).items():
-            found.setdefault(name, kind)
+    pending = [(text, base)]
+    while pending:  # iterative: a long chain of includes cannot exhaust the stack
+        body, where = pending.pop()
+        for raw in body.splitlines():
+            target = include_target(raw) if raw.lstrip()[:1] == "." else None
+            if target is None:
+                continue
+            inc = Path(target)
+            inc = (inc if inc.is_absolute() else where / inc).resolve()
+            if inc in seen or not inc.is_file():
+                continue
+            seen.add(inc)
+            inc_text = _read_library(inc)
+            for name, kind in model_types(inc_text).items():
+                found.setdefault(name, kind)
+            for m in re.finditer(r"(?im)^\s*\.subckt\s+(\S+)", inc_text):
+                found.setdefault(m.group(1).lower(), "subckt")
+            pending.append((inc_text, inc.parent))
     return found
 
 
 def _read_library(path: Path) -> str:
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise NetlistError(f"model library {path} is not a regular file")
         return path.read_text(errors="replace")
     except OSError as exc:
         raise NetlistError(f"cannot read model library {path}: {exc}") from None
@@ -489,146 +1369,3 @@ def dc_value(text: str) -> str:
     ``{2 * ib}``."""
     m = re.match(r"\s*(?:dc\s+)?(\{[^}]*\}|'[^']*'|\S+)", text, re.I)
     return m.group(1) if m else text
-
-
-def _section_lines(text: str, section: str | None) -> list[Line]:
-    """The lines ngspice reads of a library file: those of ``.lib SECTION`` ... ``.endl`` when
-    a section is named, else those outside every section (sections are read only on demand)."""
-    out: list[Line] = []
-    current: str | None = None
-    for line in logical_lines(text):
-        words = line.text.split()
-        word = words[0].lower()
-        if word == ".lib" and len(words) == 2 and include_directive(line.text) is None:
-            current = words[1].lower()
-            continue
-        if word == ".endl":
-            current = None
-            continue
-        if (section is None and current is None) or (
-                section is not None and current == section.lower()):
-            out.append(line)
-    return out
-
-
-def check_includes(text: str, base: Path, source: str = "netlist",
-                   _chain: tuple[Path, ...] = (), _seen: set | None = None,
-                   _section: str | None = None) -> list[Path]:
-    """Check every file a netlist includes, at any depth: it exists and is safe.
-
-    Every file read is checked whole (:func:`check_safe`); its includes are followed as
-    ngspice follows them: every ``.include`` line, wherever it stands, and the ``.lib FILE
-    SECTION`` lines it reaches (of the section a ``.lib`` names, or outside every section of an
-    ``.include``d file). A library that opens its own sections
-    (``.lib 'self.lib' tt`` inside ``self.lib``, as corner libraries do) is fine; a chain of
-    ``.include``s that comes back to a file is refused.
-
-    Returns the included files (resolved paths, in order of first inclusion).
-
-    Raises
-    ------
-    NetlistError
-        For a missing or unreadable file, an ``.include`` cycle, or unsafe content anywhere,
-        naming the file and line.
-    """
-    seen: set = set() if _seen is None else _seen
-    found: list[Path] = []
-    top = _seen is None
-    active = {line.number for line in (logical_lines(text) if top
-                                       else _section_lines(text, _section))}
-    for line in logical_lines(text):
-        d = include_directive(line.text)
-        if d is None or (d.keyword == ".lib" and line.number not in active):
-            continue  # ngspice reads every .include, but only the .lib lines it reaches
-        path = Path(d.target)
-        path = (path if path.is_absolute() else base / path).resolve()
-        where = f"{source}, line {line.number}"
-        if d.keyword != ".lib" and path in _chain:
-            raise NetlistError(f"{where}: {path} includes itself")
-        section = d.section.lower() if d.keyword == ".lib" and d.section else None
-        if (path, section) in seen:
-            continue
-        if not path.is_file():
-            raise NetlistError(f"{where}: included file not found: {path}")
-        try:
-            inc_text = path.read_text(errors="replace")
-        except OSError as exc:
-            raise NetlistError(f"{where}: cannot read included file {path}: {exc}") from None
-        if all(p != path for p, _ in seen):
-            check_safe(inc_text, source=str(path))
-        seen.add((path, section))
-        if path not in found:
-            found.append(path)
-        chain = (*_chain, path) if d.keyword != ".lib" else _chain
-        for deeper in check_includes(inc_text, path.parent, str(path), chain, seen, section):
-            if deeper not in found:
-                found.append(deeper)
-    return found
-
-
-def absolutise_includes(text: str, base: Path) -> str:
-    """Rewrite relative ``.include``/``.lib FILE`` paths so the text loads from anywhere (only
-    the file name is replaced; section headers and comments stay as written)."""
-    out = []
-    for raw in text.splitlines(keepends=True):
-        d = include_directive(raw)
-        if d is not None and not Path(d.target).is_absolute():
-            start, end = d.span
-            raw = raw[:start] + str((base / d.target).resolve()) + raw[end:]
-        out.append(raw)
-    return "".join(out)
-
-
-
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-        ast.Div: operator.truediv, ast.Pow: operator.pow, ast.USub: operator.neg,
-        ast.UAdd: operator.pos}
-
-
-def evaluate(expr: str | None, values: Mapping[str, float]) -> float:
-    """Value of a netlist field: a SPICE number, or a ``{...}`` arithmetic expression of params.
-
-    Supports + - * / ** (or ^), parentheses, numbers with SPICE suffixes, and parameter names.
-
-    Raises
-    ------
-    ValueError
-        For a missing field, an unknown name or an unsupported construct (a function call).
-    """
-    if expr is None:
-        raise ValueError("no value")
-    compiled = _compile(expr)
-    return compiled if isinstance(compiled, float) else _eval(compiled, values)
-
-
-@lru_cache(maxsize=4096)
-def _compile(expr: str) -> float | ast.AST:
-    text = expr.strip()
-    if text.upper().startswith("DC "):
-        text = text[3:].strip()
-    if text[:1] + text[-1:] in ("{}", "''"):
-        text = text[1:-1]
-    else:
-        try:
-            return parse_value(text)
-        except ValueError:
-            pass
-    try:
-        text = _SUFFIXED.sub(lambda m: repr(parse_value(m.group(0))), text)
-        return ast.parse(text.replace("^", "**"), mode="eval").body
-    except SyntaxError as exc:
-        raise ValueError(f"cannot read expression {expr!r}: {exc.msg}") from None
-
-
-def _eval(node: ast.AST, values: Mapping[str, float]) -> float:
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        return float(node.value)
-    if isinstance(node, ast.Name):
-        if node.id.lower() not in values:
-            raise ValueError(f"unknown parameter {node.id!r} in an expression")
-        return float(values[node.id.lower()])
-    if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
-        return _OPS[type(node.op)](_eval(node.left, values), _eval(node.right, values))
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
-        return _OPS[type(node.op)](_eval(node.operand, values))
-    raise ValueError(f"unsupported expression: {ast.dump(node)}")

@@ -12,6 +12,10 @@ and transistor quantities (``@m.x1.m1[gm]``) are read from it on demand: one ope
 simulation instead of two.
 Design parameters and bench settings are ``.param``s, so a loaded bench is re-simulated with
 ``alterparam`` (book chapter "Circuits, process models and simulation").
+
+Every line the bench takes from an amplifier's netlist is written again by the allow-list of
+:mod:`circuits.netlist` (a hand-built :class:`~circuits.amplifier.Amplifier` is checked as a
+read one is), and the ``alter`` commands and vector names are built from checked names only.
 """
 
 from __future__ import annotations
@@ -26,7 +30,20 @@ import numpy as np
 from .amplifier import Amplifier
 from .engine import Failure, Job, Raw
 from .errors import NetlistError, ParameterError
-from .netlist import Device, dc_value, evaluate, has_includes, model_types
+from .netlist import (
+    Device,
+    Line,
+    canonical_lines,
+    checked_name,
+    dc_value,
+    evaluate,
+    expression_names,
+    has_includes,
+    model_types,
+    parse_device,
+    write_device,
+    write_subckt_header,
+)
 from .results import (
     OP_QUANTITIES,
     DeviceOP,
@@ -107,6 +124,8 @@ class OpenLoopBench:
         s = self.settings
         self.vcm = s.vcm if s.vcm is not None else (ref.vcm if ref else tech.vdd / 2)
         self.load_cap = s.load_cap if s.load_cap is not None else amp.load_cap
+        for d in amp.subckt.devices:
+            write_device(d)  # every name and value checked, whoever built the amplifier
         self._models = {**model_types(tech.library), **model_types(amp.netlist.text)}
         self._check_models()
         self.transistors = [d for d in amp.subckt.devices if _is_transistor(d, tech)]
@@ -157,21 +176,20 @@ class OpenLoopBench:
 
     def _subckt_text(self) -> str:
         sub = self.amp.subckt
-        header = " ".join([".subckt", sub.name, *sub.pins]
-                          + [f"{k}={v}" for k, v in sub.defaults.items()])
         body = []
         for line in sub.lines:
-            dev = _device_of(line.text)
+            dev = _device_of(line)
             if dev is not None and dev.kind == "M" and dev.model.lower() in GENERIC:
-                body.append(self.tech.device_line(dev))
+                body += canonical_lines(self.tech.device_line(dev), f"{self.amp.name}")
             else:
-                body.append(line.text)
-        return "\n".join([header, *body, f".ends {sub.name}"])
+                body += canonical_lines(line.text, f"{self.amp.name}")
+        return "\n".join([write_subckt_header(sub), *body, f".ends {sub.name}"])
 
     def _netlist(self) -> str:
         amp, tech, s = self.amp, self.tech, self.settings
         params = amp.base(tech)
-        others = [ln.text for ln in amp.netlist.top]
+        others = [text for ln in amp.netlist.top
+                  for text in canonical_lines(ln.text, amp.netlist.source)]
         other_subckts = [
             _subckt_source(amp, sub.name) for sub in amp.netlist.subckts.values()
             if sub.name != amp.subckt.name
@@ -240,7 +258,6 @@ class OpenLoopBench:
         ``alterparam`` + ``reset`` instead, which gives the same results more slowly.
         """
         names = set(self.amp.parameter_names)
-        probe = {n: 1.0 for n in names}
         plan = []
         for d in self.amp.subckt.devices:
             fields: dict[str, str] = {}
@@ -265,21 +282,39 @@ class OpenLoopBench:
                 return None
             if not fields:
                 continue
-            try:
-                for expr in fields.values():
-                    evaluate(expr, probe)
-            except (ValueError, ZeroDivisionError):
-                return None
-            plan.append((f"{d.kind.lower()}.{INSTANCE}.{d.name.lower()}", fields))
+            for expr in fields.values():
+                used, calls = expression_names(expr)
+                if calls or not used <= names:
+                    return None  # functions or other .params: ngspice computes them
+            for key in fields:
+                checked_name(key, "parameter name")
+            plan.append((f"{d.kind.lower()}.{INSTANCE}.{checked_name(d.name).lower()}",
+                         fields))
         return plan
 
     def job(self, params: Mapping[str, float]) -> Job:
-        """The engine job for already-validated parameters."""
+        """The engine job for already-validated parameters.
+
+        Raises
+        ------
+        ParameterError
+            When a device value cannot be computed at these values (a division by zero, an
+            overflow, a result that is not finite): the simulator turns it into an
+            ``invalid_parameter`` result for this candidate.
+        """
         if self.alter_plan is None:
             return Job(self.key, self.netlist, dict(params), self.vectors, finish=self.result)
-        alters = tuple(f"{path} {k}={evaluate(e, params):.12g}"
-                       for path, fields in self.alter_plan for k, e in fields.items())
-        return Job(self.key, self.netlist, dict(params), self.vectors, alters, self.result)
+        alters = []
+        for path, fields in self.alter_plan:
+            for k, e in fields.items():
+                try:
+                    value = evaluate(e, params)
+                except NetlistError as exc:
+                    raise ParameterError(f"{self.amp.name}: {path.split('.')[-1]} {k}={e} "
+                                         f"cannot be computed at these values: {exc}") from None
+                alters.append(f"{path} {k}={value:.12g}")
+        return Job(self.key, self.netlist, dict(params), self.vectors, tuple(alters),
+                   self.result)
 
     def result(self, raw: Raw, params: Mapping[str, float]) -> SimulationResult:
         """Turn a worker's raw vectors into a :class:`SimulationResult`."""
@@ -337,12 +372,10 @@ def _reason(failure: Failure, message: str) -> str:
     return f"{text}: {message}" if message else text
 
 
-def _device_of(text: str) -> Device | None:
-    from .netlist import Line, parse_device
-
-    if text.startswith("."):
+def _device_of(line: Line) -> Device | None:
+    if line.text.startswith("."):
         return None
-    return parse_device(Line(0, text))
+    return parse_device(line)
 
 
 def _is_transistor(dev: Device, tech: Technology) -> bool:
@@ -353,6 +386,5 @@ def _is_transistor(dev: Device, tech: Technology) -> bool:
 
 def _subckt_source(amp: Amplifier, name: str) -> str:
     sub = amp.netlist.subckts[name]
-    header = " ".join([".subckt", sub.name, *sub.pins] + [f"{k}={v}" for k, v in
-                                                          sub.defaults.items()])
-    return "\n".join([header, *(ln.text for ln in sub.lines), f".ends {sub.name}"])
+    body = [text for ln in sub.lines for text in canonical_lines(ln.text, amp.netlist.source)]
+    return "\n".join([write_subckt_header(sub), *body, f".ends {sub.name}"])
