@@ -21,6 +21,7 @@ from .errors import (
     SpecError,
     TechnologyError,
 )
+from .linear import ACResult, ACSweep, LinearCircuit, LinearElement, run_ac
 from .results import DeviceOP, SimulationResult, measure_ac
 from .simulator import Simulator, simulate, simulate_many
 from .spec import Spec
@@ -34,12 +35,13 @@ from .technology import (
 from .testbench import BenchSettings, OpenLoopBench
 
 __all__ = [
-    "Amplifier", "BenchSettings", "CharacterisationError", "CircuitsError", "DesignParameter",
-    "DeviceOP", "Failure",
+    "ACResult", "ACSweep", "Amplifier", "BenchSettings", "CharacterisationError",
+    "CircuitsError", "DesignParameter", "DeviceOP", "Failure", "LinearCircuit", "LinearElement",
     "NetlistError", "NgspiceNotFoundError", "OpenLoopBench", "ParameterError", "Reference",
     "SimulationResult", "Simulator", "Spec", "SpecError", "Technology", "TechnologyError",
     "circuit_graph", "get_amplifier", "get_technology", "list_amplifiers", "list_technologies",
-    "measure_ac", "register_library", "register_technology", "simulate", "simulate_many",
+    "measure_ac", "register_library", "register_technology", "run_ac", "simulate",
+    "simulate_many",
 ]
 
 

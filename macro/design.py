@@ -11,10 +11,12 @@ Used by the book chapter "The behaviour-level model" (``book/macro/model.ipynb``
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -184,68 +186,15 @@ class Design:
     def stages(self) -> tuple[Stage, ...]:
         """Every gm stage: the three main stages, then the tunable pairs' gm."""
         v = self._values
-        out = []
-        for i, (a, b, sign) in enumerate((("vin", "n1", 1), ("n1", "n2", -1),
-                                          ("n2", "vout", 1)), start=1):
-            g = v[f"g{i}"]
-            c_out = v[f"g{i + 1}"] / (2 * math.pi * F_T) if i < 3 else 0.0
-            out.append(Stage(f"main{i}", a, b, sign * g, v[f"rscl{i}"] / g, c_out))
-        for pair, conn in self.topology.connections():
-            if not conn.gm:
-                continue
-            p = pair_name(pair)
-            g = v[f"{p}_gm"]
-            sense, drive = pair if conn.direction == "ff" else pair[::-1]
-            if conn.arrangement == "series":
-                drive = f"x_{p}"
-            out.append(Stage(p, sense, drive, conn.gm * g, v[f"{p}_rscl"] / g, g * TAU_OUT))
-        return tuple(out)
+        return tuple(Stage(r.name, r.sense, r.drive, r.sign * v[r.gm], v[r.rscl] / v[r.gm],
+                           r.c_out(v)) for r in stage_recipes(self.topology))
 
     def elements(self) -> tuple[Element, ...]:
-        """The circuit as G, R and C elements, the load included (``"0"`` is ground).
-
-        Main stage ``i`` is ``G`` from its output node to ground controlled by its input with
-        the signed gm, its output resistance ``rscl_i / g_i`` to ground, and the node
-        capacitance (the next stage's input capacitance, or the load at ``vout``).
-        """
-        def node(n: str) -> str:
-            return "0" if n == "gnd" else n
-
-        out: list[Element] = []
-        for st in self.stages():
-            drive = node(st.drive)
-            out.append(Element("G", f"g_{st.name}", drive, "0", st.gm, node(st.sense), "0"))
-            out.append(Element("R", f"ro_{st.name}", drive, "0", st.r_out))
-            if st.c_out > 0:
-                out.append(Element("C", f"co_{st.name}", drive, "0", st.c_out))
-        out.append(Element("R", "r_load", "vout", "0", R_LOAD))
-        out.append(Element("C", "c_load", "vout", "0", C_LOAD))
+        """The circuit as G, R and C elements, the load included (``"0"`` is ground); see
+        :func:`element_recipes`."""
         v = self._values
-        for pair, conn in self.topology.connections():
-            p = pair_name(pair)
-            a, b = node(pair[0]), node(pair[1])
-            if conn.gm:
-                if conn.r and conn.arrangement == "parallel":
-                    out.append(Element("R", f"r_{p}", a, b, v[f"{p}_r"]))
-                if conn.c and conn.arrangement == "parallel":
-                    out.append(Element("C", f"c_{p}", a, b, v[f"{p}_c"]))
-                if conn.arrangement == "series":
-                    x = f"x_{p}"
-                    # the passive joins the stage's internal output node to the driven node
-                    target = b if conn.direction == "ff" else a
-                    kind, key = ("R", "r") if conn.r else ("C", "c")
-                    out.append(Element(kind, f"{key}_{p}", x, target, v[f"{p}_{key}"]))
-            elif conn.arrangement == "series":
-                x = f"x_{p}"
-                out.append(Element("R", f"r_{p}", a, x, v[f"{p}_r"]))
-                out.append(Element("C", f"c_{p}", x, b, v[f"{p}_c"]))
-            else:
-                if conn.r:
-                    out.append(Element("R", f"r_{p}", a, b, v[f"{p}_r"]))
-                if conn.c:
-                    out.append(Element("C", f"c_{p}", a, b, v[f"{p}_c"]))
-        return tuple(out)
-
+        return tuple(Element(r.kind, r.name, r.a, r.b, float(r.value(v)), r.ca, r.cb)
+                     for r in element_recipes(self.topology))
     def nodes(self) -> tuple[str, ...]:
         """The unknown node voltages: ``n1, n2, vout`` and the internal nodes in pair order."""
         extra = [f"x_{pair_name(p)}" for p, c in self.topology.connections()
@@ -254,7 +203,135 @@ class Design:
 
     def power(self, vdd: float = 1.8, gm_over_id: float = 20.0) -> float:
         """Supply power (W) of the gm/Id model: ``VDD * sum(|gm|) / (gm/Id)``."""
-        return vdd * sum(abs(st.gm) for st in self.stages()) / gm_over_id
+        v = self._values
+        return vdd * sum(v[r.gm] for r in stage_recipes(self.topology)) / gm_over_id
+
+
+@dataclass(frozen=True)
+class StageRecipe:
+    """How a topology's gm stage takes its values: ``gm = sign * v[gm]``, ``r_out = v[rscl] /
+    v[gm]``, ``c_out = c_out(v)`` (``v`` maps parameter names to floats or arrays)."""
+
+    name: str
+    sense: str
+    drive: str
+    sign: int
+    gm: str
+    rscl: str
+    c_out: Callable[[Mapping], Any]
+
+
+@dataclass(frozen=True)
+class ElementRecipe:
+    """An element of a topology with its value as a function of the parameters (floats or
+    arrays of them)."""
+
+    kind: str
+    name: str
+    a: str
+    b: str
+    value: Callable[[Mapping], Any]
+    ca: str = ""
+    cb: str = ""
+
+
+def _node(n: str) -> str:
+    return "0" if n == "gnd" else n
+
+
+@functools.lru_cache(maxsize=4096)
+def stage_recipes(topology: Topology) -> tuple[StageRecipe, ...]:
+    """The gm stages of a topology: main stage ``i`` senses its input and drives its output
+    node, with the next main stage's input capacitance ``g_(i+1) / (2 pi F_T)`` there (none at
+    ``vout``, which has the load); an extra gm senses the first node of its pair (feed-forward)
+    or the second (feedback) and drives the other, or its internal node ``x_<pair>`` for a
+    series combination, with its output capacitance ``gm * TAU_OUT``."""
+    out = []
+    for i, (a, b, sign) in enumerate((("vin", "n1", 1), ("n1", "n2", -1), ("n2", "vout", 1)),
+                                     start=1):
+        if i < 3:
+            c_out = functools.partial(_scaled, f"g{i + 1}", 1.0 / (2 * math.pi * F_T))
+        else:
+            c_out = _zero
+        out.append(StageRecipe(f"main{i}", a, b, sign, f"g{i}", f"rscl{i}", c_out))
+    for pair, conn in topology.connections():
+        if not conn.gm:
+            continue
+        p = pair_name(pair)
+        sense, drive = pair if conn.direction == "ff" else pair[::-1]
+        if conn.arrangement == "series":
+            drive = f"x_{p}"
+        out.append(StageRecipe(p, sense, drive, conn.gm, f"{p}_gm", f"{p}_rscl",
+                               functools.partial(_scaled, f"{p}_gm", TAU_OUT)))
+    return tuple(out)
+
+
+def _scaled(name: str, factor: float, v: Mapping) -> Any:
+    return v[name] * factor
+
+
+def _zero(v: Mapping) -> float:
+    return 0.0
+
+
+def _ratio(num: str, den: str, v: Mapping) -> Any:
+    return v[num] / v[den]
+
+
+def _signed(name: str, sign: int, v: Mapping) -> Any:
+    return sign * v[name]
+
+
+def _constant(x: float, v: Mapping) -> Any:
+    return x
+
+
+def _value(name: str, v: Mapping) -> Any:
+    return v[name]
+
+
+@functools.lru_cache(maxsize=4096)
+def element_recipes(topology: Topology) -> tuple[ElementRecipe, ...]:
+    """The circuit of a topology as G, R and C elements (``"0"`` is ground).
+
+    Each stage is ``G`` from its drive node to ground controlled by its sense node with the
+    signed gm, its output resistance ``rscl / gm`` to ground and (main stages 1-2 and extra
+    stages) its capacitance to ground; ``vout`` has ``R_LOAD`` and ``C_LOAD``; then each tunable
+    pair's passives: alone or in parallel between the pair's nodes, "R - C" through the
+    internal node ``x_<pair>``, and a gm's series R or C from its internal node to the node the
+    stage drives (the second node of the pair for feed-forward, the first for feedback).
+    """
+    out = []
+    for st in stage_recipes(topology):
+        drive = _node(st.drive)
+        out.append(ElementRecipe("G", f"g_{st.name}", drive, "0",
+                                 functools.partial(_signed, st.gm, st.sign), _node(st.sense), "0"))
+        out.append(ElementRecipe("R", f"ro_{st.name}", drive, "0",
+                                 functools.partial(_ratio, st.rscl, st.gm)))
+        if st.c_out is not _zero:
+            out.append(ElementRecipe("C", f"co_{st.name}", drive, "0", st.c_out))
+    out.append(ElementRecipe("R", "r_load", "vout", "0", functools.partial(_constant, R_LOAD)))
+    out.append(ElementRecipe("C", "c_load", "vout", "0", functools.partial(_constant, C_LOAD)))
+    for pair, conn in topology.connections():
+        p = pair_name(pair)
+        a, b = _node(pair[0]), _node(pair[1])
+        r = functools.partial(_value, f"{p}_r")
+        c = functools.partial(_value, f"{p}_c")
+        if conn.arrangement == "series":
+            x = f"x_{p}"
+            if conn.gm:
+                target = b if conn.direction == "ff" else a
+                kind, key, fn = ("R", "r", r) if conn.r else ("C", "c", c)
+                out.append(ElementRecipe(kind, f"{key}_{p}", x, target, fn))
+            else:
+                out.append(ElementRecipe("R", f"r_{p}", a, x, r))
+                out.append(ElementRecipe("C", f"c_{p}", x, b, c))
+        else:
+            if conn.r:
+                out.append(ElementRecipe("R", f"r_{p}", a, b, r))
+            if conn.c:
+                out.append(ElementRecipe("C", f"c_{p}", a, b, c))
+    return tuple(out)
 
 
 def parameter_table(topology: Topology) -> dict[str, dict[str, object]]:
@@ -270,7 +347,11 @@ __all__ = [
     "Design",
     "DesignError",
     "Element",
+    "ElementRecipe",
     "ParamSpec",
     "Stage",
+    "StageRecipe",
+    "element_recipes",
     "parameter_table",
+    "stage_recipes",
 ]
