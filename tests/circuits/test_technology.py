@@ -77,3 +77,42 @@ def test_register_library_refuses_what_could_never_simulate(tmp_path):
     with pytest.raises(TechnologyError, match="exists; pass replace=True"):
         register_library("45nm", lib, nmos="nch90", pmos="pch90", vdd=1.2, lmin=90e-9)
     assert get_technology("45nm").kind == "predictive"
+
+
+@pytest.mark.parametrize("name", ['q"x.lib', "q'x.lib", "q,x.lib", "q$x.lib", "q;x.lib",
+                                  "q`x`.lib", "q\u00e9.lib"])
+def test_register_library_refuses_paths_ngspice_would_read_differently(tmp_path, name):
+    lib = tmp_path / name
+    lib.write_text(model_card("90nm"))
+    with pytest.raises(TechnologyError, match="ngspice would read it differently"):
+        register_library("oddpath", lib, nmos="nch90", pmos="pch90", vdd=1.2, lmin=90e-9)
+    assert "oddpath" not in list_technologies()
+
+
+def test_register_library_refuses_spaces_in_a_corner_library_and_odd_names(tmp_path):
+    (tmp_path / "a dir").mkdir()
+    lib = tmp_path / "a dir" / "c.lib"
+    lib.write_text(".lib tt\n" + model_card("90nm") + ".endl tt\n")
+    # ngspice 39 splits a quoted .lib path at the space (it looks for ".../a")
+    with pytest.raises(TechnologyError, match="spaces only for a library without a corner"):
+        register_library("spaced", lib, nmos="nch90", pmos="pch90", vdd=1.2, lmin=90e-9,
+                         corner="tt")
+    plain = tmp_path / "c.lib"
+    plain.write_text(lib.read_text())
+    with pytest.raises(TechnologyError, match="is not a name"):
+        register_library("badcorner", plain, nmos="nch90", pmos="pch90", vdd=1.2, lmin=90e-9,
+                         corner="tt\n.control")
+    with pytest.raises(TechnologyError, match="nmos device name"):
+        register_library("badname", plain, nmos="nch90`x`", pmos="pch90", vdd=1.2, lmin=90e-9)
+    tech = register_library("cornered", plain, nmos="nch90", pmos="pch90", vdd=1.2,
+                            lmin=90e-9, corner="tt", replace=True)
+    assert tech.library == f'.lib "{plain}" tt\n'
+
+
+def test_register_library_refuses_a_fifo(tmp_path):
+    import os
+
+    fifo = tmp_path / "models.lib"
+    os.mkfifo(fifo)
+    with pytest.raises(TechnologyError, match="not found"):
+        register_library("fifo", fifo, nmos="a", pmos="b", vdd=1.0, lmin=1e-7)
