@@ -15,7 +15,7 @@ behaviour-level model").
 >>> c = LinearCircuit((LinearElement("R", "1", "in", "out", 1e3),
 ...                    LinearElement("C", "1", "out", "0", 1e-9)), source="in")
 >>> print(c.netlist(ACSweep(1, 1e6, 10), ["out"]).splitlines()[2])
-Vsrc in 0 DC 1 AC 1
+Vsrc in 0 DC 1.0 AC 1
 """
 
 from __future__ import annotations
@@ -86,9 +86,9 @@ class LinearElement:
             raise NetlistError(f"{self.kind}{self.name}: both ends on node {self.a}")
 
     def line(self) -> str:
-        """The element's netlist line (17 significant digits: values round-trip exactly)."""
+        """The element's netlist line (values written by ``repr``: they read back exactly)."""
         nodes = f"{self.a} {self.b}" + (f" {self.ca} {self.cb}" if self.kind == "G" else "")
-        return f"{self.kind}{self.name} {nodes} {float(self.value):.17g}"
+        return f"{self.kind}{self.name} {nodes} {float(self.value)!r}"
 
 
 @dataclass(frozen=True)
@@ -188,10 +188,10 @@ class LinearCircuit:
             if n not in known:
                 raise NetlistError(f"output node {n!r} is not in the circuit")
         lines = [f"* {self.title}", ".options num_threads=1",
-                 f"Vsrc {self.source} 0 DC {float(self.dc):.17g} AC 1"]
+                 f"Vsrc {self.source} 0 DC {float(self.dc)!r} AC 1"]
         lines += [e.line() for e in self.elements]
-        lines += [".op", f".ac dec {sweep.points_per_decade} {sweep.start:.17g} "
-                  f"{sweep.stop:.17g}", ".end"]
+        lines += [".op", f".ac dec {sweep.points_per_decade} {float(sweep.start)!r} "
+                  f"{float(sweep.stop)!r}", ".end"]
         return "\n".join(lines) + "\n"
 
 
