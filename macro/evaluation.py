@@ -144,25 +144,29 @@ def measure(frequency: np.ndarray, response: np.ndarray, dc_gain: np.ndarray,
         first = np.argmax(down, axis=1)
         gbw = 10.0 ** lf[np.arange(b), first]
         gain_db = 20 * np.log10(mag[:, 0])
-    out = []
-    for i in range(b):
-        if not finite[i]:
-            out.append(Evaluation.failed("the response is not finite or is zero"))
-        elif not dc[i] > 0:
-            out.append(Evaluation.failed(
-                f"the DC gain is {'negative' if dc[i] < 0 else 'zero'}: the output is inverted at "
-                "DC, so the op-amp's feedback would be positive"))
-        elif mag[i, 0] <= 1:
-            out.append(Evaluation.failed(f"the gain at {f[0]:g} Hz is {gain_db[i]:.1f} dB "
-                                         "(not above 0 dB): no unity-gain crossing"))
-        elif not down[i].any() or mag[i, -1] > 1:
-            out.append(Evaluation.failed(f"|H| is still above 1 at {f[-1]:.3g} Hz: no "
-                                         "unity-gain crossing in the sweep"))
-        else:
-            g = float(gbw[i])
-            out.append(Evaluation(True, "", float(gain_db[i]), g, float(pm[i]), float(pw[i]),
-                                  fom(g, float(pw[i]))))
-    return out
+    return [verdict(bool(finite[i]), float(dc[i]), float(mag[i, 0]), float(gain_db[i]),
+                    bool(down[i].any()), float(mag[i, -1]), float(gbw[i]), float(pm[i]),
+                    float(pw[i]), f) for i in range(b)]
 
 
-__all__ = ["GM_OVER_ID", "SWEEP", "VDD", "Evaluation", "Sweep", "fom", "measure"]
+def verdict(finite: bool, dc: float, mag0: float, gain_db: float, crossed: bool,
+            mag_end: float, gbw: float, pm: float, power: float, f: np.ndarray) -> Evaluation:
+    """The evaluation of one measured response, by the rules of the module docstring:
+    ``crossed`` whether ``|H|`` falls through 1 somewhere on the grid, ``mag0`` and ``mag_end``
+    ``|H|`` at its ends, ``gbw`` and ``pm`` as measured at the crossings."""
+    if not finite:
+        return Evaluation.failed("the response is not finite or is zero")
+    if not dc > 0:
+        return Evaluation.failed(
+            f"the DC gain is {'negative' if dc < 0 else 'zero'}: the output is inverted at "
+            "DC, so the op-amp's feedback would be positive")
+    if mag0 <= 1:
+        return Evaluation.failed(f"the gain at {f[0]:g} Hz is {gain_db:.1f} dB (not above 0 dB): "
+                                 "no unity-gain crossing")
+    if not crossed or mag_end > 1:
+        return Evaluation.failed(f"|H| is still above 1 at {f[-1]:.3g} Hz: no unity-gain "
+                                 "crossing in the sweep")
+    return Evaluation(True, "", gain_db, gbw, pm, power, fom(gbw, power))
+
+
+__all__ = ["GM_OVER_ID", "SWEEP", "VDD", "Evaluation", "Sweep", "fom", "measure", "verdict"]

@@ -45,24 +45,29 @@ OUT = INDEX["vout"]
 RHP_TOLERANCE = 1e-9
 
 _M2 = MAX_NODES * MAX_NODES
-# target arrays of a stamp: 0 = G, 1 = C (flat M*M), 2 = u, 3 = w (M)
-_SIZES = (_M2, _M2, MAX_NODES, MAX_NODES)
 
 
-@functools.lru_cache(maxsize=4096)
-def _stamps(topology: Topology) -> tuple[np.ndarray, ...]:
-    """Per target (G, C, u, w): flat positions, element indices and coefficients, and whether
-    each element's value enters as its inverse (resistors)."""
+#: Layout of one design's block in the flat assembly: G (M*M), C (M*M), u (M), w (M).
+_OFFSETS = (0, _M2, 2 * _M2, 2 * _M2 + MAX_NODES)
+_BLOCK = 2 * _M2 + 2 * MAX_NODES
+
+
+@functools.lru_cache(maxsize=8192)
+def _stamps(topology: Topology) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                         np.ndarray]:
+    """A topology's stamps into its block (:data:`_OFFSETS`): flat positions, element
+    indices and coefficients; whether each element enters by its inverse (resistors); and the
+    positions of the unit diagonal of unused nodes."""
     recipes = element_recipes(topology)
-    pos: list[list[int]] = [[], [], [], []]
-    elem: list[list[int]] = [[], [], [], []]
-    coef: list[list[float]] = [[], [], [], []]
+    pos: list[int] = []
+    elem: list[int] = []
+    coef: list[float] = []
     used = set()
 
     def add(target: int, where: int, k: int, c: float) -> None:
-        pos[target].append(where)
-        elem[target].append(k)
-        coef[target].append(c)
+        pos.append(_OFFSETS[target] + where)
+        elem.append(k)
+        coef.append(c)
 
     for k, e in enumerate(recipes):
         if e.kind == "G":
@@ -89,37 +94,38 @@ def _stamps(topology: Topology) -> tuple[np.ndarray, ...]:
             add(mat, q * MAX_NODES + p, k, -1.0)
     inverse = np.array([e.kind == "R" for e in recipes])
     unused = np.array(sorted(x * MAX_NODES + x for x in set(range(MAX_NODES)) - used), dtype=int)
-    return (*(np.array(p, dtype=int) for p in pos), *(np.array(e, dtype=int) for e in elem),
-            *(np.array(c) for c in coef), inverse, unused)
+    return np.array(pos, dtype=int), np.array(elem, dtype=int), np.array(coef), inverse, unused
 
 
 def assemble(designs: Sequence[Design]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Nodal matrices of a batch: ``G, C (B, M, M)`` and sources ``u, w (B, M)``."""
     b = len(designs)
-    flat_pos: list[list[np.ndarray]] = [[], [], [], []]
-    flat_w: list[list[np.ndarray]] = [[], [], [], []]
-    pad = []
+    values: list[float] = []
+    pos, elem, coef, inverse, unused = [], [], [], [], []
     for i, d in enumerate(designs):
         st = _stamps(d.topology)
         v = d.values
-        vals = np.array([r.value(v) for r in element_recipes(d.topology)], dtype=float)
-        y = np.where(st[12], 1.0 / vals, vals)
-        for t in range(4):
-            flat_pos[t].append(st[t] + i * _SIZES[t])
-            flat_w[t].append(st[8 + t] * y[st[4 + t]])
-        pad.append(st[13] + i * _M2)
-    out = []
-    for t in range(4):
-        idx = np.concatenate(flat_pos[t]) if b else np.zeros(0, int)
-        wts = np.concatenate(flat_w[t]) if b else np.zeros(0)
-        arr = np.bincount(idx, wts, minlength=b * _SIZES[t]) if idx.size else \
-            np.zeros(b * _SIZES[t])
-        out.append(arr)
+        start = len(values)
+        values.extend(r.value(v) for r in element_recipes(d.topology))
+        pos.append(st[0] + i * _BLOCK)
+        elem.append(st[1] + start)
+        coef.append(st[2])
+        inverse.append(st[3])
+        unused.append(st[4] + i * _BLOCK)
     if b:
-        out[0][np.concatenate(pad)] = 1.0
-    g = out[0].reshape(b, MAX_NODES, MAX_NODES)
-    c = out[1].reshape(b, MAX_NODES, MAX_NODES)
-    return g, c, out[2].reshape(b, MAX_NODES), out[3].reshape(b, MAX_NODES)
+        vals = np.array(values, dtype=float)
+        y = np.where(np.concatenate(inverse), 1.0 / vals, vals)
+        flat = np.bincount(np.concatenate(pos), np.concatenate(coef) * y[np.concatenate(elem)],
+                           minlength=b * _BLOCK)
+        flat[np.concatenate(unused)] = 1.0
+    else:
+        flat = np.zeros(0)
+    blocks = flat.reshape(b, _BLOCK)
+    g = blocks[:, :_M2].reshape(b, MAX_NODES, MAX_NODES).copy()
+    c = blocks[:, _M2:2 * _M2].reshape(b, MAX_NODES, MAX_NODES).copy()
+    u = blocks[:, 2 * _M2:2 * _M2 + MAX_NODES].copy()
+    w = blocks[:, 2 * _M2 + MAX_NODES:].copy()
+    return g, c, u, w
 
 
 def singular(g: np.ndarray) -> np.ndarray:

@@ -160,3 +160,22 @@ def test_solver_agrees_with_ngspice(sim):
             assert a.pm_deg == pytest.approx(b.pm_deg, abs=0.5)
         else:
             assert a.reason.split(":")[0] == b.reason.split(":")[0]
+
+
+def test_sparse_measurement_equals_the_whole_grid():
+    """evaluate() fills in the grid only near crossings and fast phase turns; its metrics must
+    be those of the whole-grid measurement."""
+    rng = np.random.default_rng(5)
+    tops = sample_topologies(384, rng)
+    designs = [Design.random(t, rng) for t in tops[:256]]
+    designs += [Design.from_unit(t, rng.integers(0, 2, len(t.parameters())).astype(float))
+                for t in tops[256:]]
+    sparse = evaluate(designs)
+    whole = evaluate(designs, exact_grid=True)
+    assert sum(e.ok for e in whole) > 100
+    for a, b in zip(sparse, whole, strict=True):
+        assert (a.ok, a.reason) == (b.ok, b.reason)
+        if a.ok:
+            assert a.gain_db == b.gain_db and a.power_w == b.power_w
+            assert a.gbw_hz == pytest.approx(b.gbw_hz, rel=1e-12)
+            assert a.pm_deg == pytest.approx(b.pm_deg, abs=1e-9)
