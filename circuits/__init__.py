@@ -22,7 +22,9 @@ from .errors import (
     TechnologyError,
 )
 from .linear import ACResult, ACSweep, LinearCircuit, LinearElement, run_ac
+from .pool import PoolSettingError
 from .results import DeviceOP, SimulationResult, measure_ac
+from .sandbox import SandboxError
 from .simulator import Simulator, simulate, simulate_many
 from .spec import Spec
 from .technology import (
@@ -37,8 +39,9 @@ from .testbench import BenchSettings, OpenLoopBench
 __all__ = [
     "ACResult", "ACSweep", "Amplifier", "BenchSettings", "CharacterisationError",
     "CircuitsError", "DesignParameter", "DeviceOP", "Failure", "LinearCircuit", "LinearElement",
-    "NetlistError", "NgspiceNotFoundError", "OpenLoopBench", "ParameterError", "Reference",
-    "SimulationResult", "Simulator", "Spec", "SpecError", "Technology", "TechnologyError",
+    "NetlistError", "NgspiceNotFoundError", "OpenLoopBench", "ParameterError",
+    "PoolSettingError", "Reference", "SandboxError", "SimulationResult", "Simulator", "Spec",
+    "SpecError", "Technology", "TechnologyError",
     "circuit_graph", "get_amplifier", "get_technology", "list_amplifiers", "list_technologies",
     "measure_ac", "register_library", "register_technology", "run_ac", "simulate",
     "simulate_many",

@@ -40,9 +40,14 @@ import numpy as np
 import psutil
 
 from .amplifier import get_amplifier
-from .errors import NgspiceNotFoundError
+from .errors import CircuitsError, NgspiceNotFoundError
 from .simulator import Simulator
 from .technology import get_technology
+
+
+class BenchmarkError(CircuitsError, RuntimeError):
+    """The benchmark could not measure (a sizing failed, ``ngspice -b`` failed, a worker
+    restarted during the memory test); the message says which."""
 
 
 def _sizings(amp, tech, n: int, seed: int = 0) -> list[dict[str, float]]:
@@ -71,18 +76,32 @@ def batch_time(netlist: str, runs: int = 30) -> float:
         path.write_text(netlist)
         for _ in range(runs):
             start = time.perf_counter()
-            proc = subprocess.run([exe, "-b", str(path), "-r", str(Path(d) / "out.raw")],
-                                  capture_output=True, timeout=60, check=False)
+            try:
+                proc = subprocess.run([exe, "-b", str(path), "-r", str(Path(d) / "out.raw")],
+                                      capture_output=True, timeout=60, check=False, cwd=d)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise BenchmarkError(f"ngspice -b could not run: {exc}") from None
             times.append(time.perf_counter() - start)
             if proc.returncode != 0:
-                raise RuntimeError(f"ngspice -b failed: {proc.stderr.decode()[-300:]}")
+                raise BenchmarkError("ngspice -b failed: "
+                                     f"{proc.stderr.decode(errors='replace')[-300:]}")
     return statistics.median(times) * 1e3
 
 
 def run_benchmark(circuit: str = "two_stage", tech: str = "45nm", rss_sims: int = 5000,
                   latency_sims: int = 300, parallel_sims: int = 1000, repeats: int = 3,
                   progress: Callable[[str], object] | None = None) -> dict:
-    """Measure the engine; returns the figures described in the module docstring."""
+    """Measure the engine; returns the figures described in the module docstring.
+
+    Raises
+    ------
+    BenchmarkError
+        For counts that are not positive integers, or when a measurement fails.
+    """
+    for name, value in (("rss_sims", rss_sims), ("latency_sims", latency_sims),
+                        ("parallel_sims", parallel_sims), ("repeats", repeats)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BenchmarkError(f"{name} must be a positive integer, not {value!r}")
     say = progress or (lambda _msg: None)
     amp, t = get_amplifier(circuit), get_technology(tech)
     report: dict = {"circuit": circuit, "technology": tech, "cpus": os.cpu_count(),
@@ -99,7 +118,7 @@ def run_benchmark(circuit: str = "two_stage", tech: str = "45nm", rss_sims: int 
             lat.append(time.perf_counter() - start)
             engine.append(r.elapsed_s)
             if not r.ok:
-                raise RuntimeError(f"benchmark sizing failed: {r.reason}")
+                raise BenchmarkError(f"benchmark sizing failed: {r.reason}")
         report["engine_ms"] = statistics.median(engine) * 1e3
         report["roundtrip_ms"] = statistics.median(lat) * 1e3
         say(f"engine: {report['engine_ms']:.2f} ms per simulation "
@@ -119,7 +138,7 @@ def run_benchmark(circuit: str = "two_stage", tech: str = "45nm", rss_sims: int 
             sim.simulate_many(amp, t, many[i:i + 500])
         elapsed = time.perf_counter() - start
         if sim.pool.worker_pids() != [pid]:
-            raise RuntimeError("the worker restarted during the memory test")
+            raise BenchmarkError("the worker restarted during the memory test")
         rss1 = proc.memory_info().rss
         report.update(rss_sims=rss_sims, rss_start_mb=rss0 / 2**20, rss_end_mb=rss1 / 2**20,
                       rss_growth_mb=(rss1 - rss0) / 2**20,

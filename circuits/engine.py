@@ -141,6 +141,28 @@ def locate_library() -> str:
     return found
 
 
+def shared_api() -> tuple[Any, Any]:
+    """PySpice's ``NgSpiceShared`` class and its ``ffi``, with the library located.
+
+    Everything that may start a helper program (``ctypes.util.find_library`` runs ``ldconfig``)
+    or read the platform happens here, so a worker calls it before it forbids starting
+    programs (:func:`circuits.sandbox.forbid_exec`) and before ngspice itself is loaded.
+
+    Raises
+    ------
+    NgspiceNotFoundError
+        When no ngspice shared library is installed or PySpice cannot use it.
+    """
+    locate_library()
+    for name in ("PySpice", "PySpice.Spice.NgSpice.Shared"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        from PySpice.Spice.NgSpice.Shared import NgSpiceShared, ffi
+    except OSError as exc:  # dlopen failed
+        raise NgspiceNotFoundError(f"cannot load libngspice: {exc}") from None
+    return NgSpiceShared, ffi
+
+
 class NgspiceSession:
     """One ngspice instance (one per process), one loaded circuit at a time."""
 
@@ -148,13 +170,7 @@ class NgspiceSession:
     HISTORY_FLUSH = 5000
 
     def __init__(self) -> None:
-        locate_library()
-        for name in ("PySpice", "PySpice.Spice.NgSpice.Shared"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
-        try:
-            from PySpice.Spice.NgSpice.Shared import NgSpiceShared, ffi
-        except OSError as exc:  # dlopen failed
-            raise NgspiceNotFoundError(f"cannot load libngspice: {exc}") from None
+        NgSpiceShared, ffi = shared_api()
         self._ffi = ffi
         try:
             self._ng = NgSpiceShared.new_instance()

@@ -5,6 +5,16 @@ thread). The parent sends :class:`~circuits.engine.Job` objects through a pipe a
 ``timeout`` seconds for each answer; a worker that does not answer in time, or dies, is killed and
 replaced, and the job gets a ``TIMEOUT`` (or ``ENGINE``) failure. A pool of N workers serves a
 batch in parallel (:meth:`WorkerPool.run_many`) and returns results in the order of the jobs.
+
+Each worker is also a sandbox (:mod:`circuits.sandbox`): before ngspice is loaded it forbids
+starting programs (a seccomp filter; a worker that cannot install it refuses to start with
+:class:`~circuits.sandbox.SandboxError`, unless the pool was made with ``sandbox=False``), it
+works in a scratch directory of its own (removed when it ends), and it dies with its parent
+(parent-death signal and a watchdog thread), so that killing the caller never leaves a worker
+simulating.
+
+Used by the "Simulation engine" section of the chapter "Circuits, process models and simulation"
+(through :class:`circuits.Simulator`).
 """
 
 from __future__ import annotations
@@ -13,32 +23,70 @@ import contextlib
 import dataclasses
 import math
 import multiprocessing as mp
+import numbers
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from . import sandbox as _sandbox
 from .engine import Failure, Job, Raw
 from .errors import CircuitsError, NgspiceNotFoundError
+from .sandbox import SandboxError
 
 _CTX = mp.get_context("spawn")
 #: Seconds a new worker may take to start ngspice.
 START_TIMEOUT = 60.0
+#: Largest per-job timeout (s), one day: larger values (``1e300``, ``inf``) are refused with a
+#: :class:`PoolSettingError` (waits cannot be that long, and no simulation needs it).
+MAX_TIMEOUT = 86400.0
+#: Largest number of worker processes of one pool.
+MAX_WORKERS = 1024
 
 
-def _worker_main(conn: Connection) -> None:
-    """Entry point of a worker process: serve jobs until the pipe closes."""
+@dataclasses.dataclass(frozen=True)
+class _Command:
+    """An ngspice command for a worker, written by the project (tests, diagnostics).
+
+    Internal: never built from user text. Jobs carry netlists and validated values only.
+    """
+
+    text: str
+
+
+def _worker_main(conn: Connection, scratch: str, parent_pid: int, use_pdeathsig: bool,
+                 sandboxed: bool) -> None:
+    """Entry point of a worker process: serve jobs until the pipe closes.
+
+    Before ngspice is loaded: die with the parent, move into the scratch directory, locate the
+    library (which may run ``ldconfig``), then forbid starting programs.
+    """
+    parent = mp.parent_process()
+    _sandbox.watch_parent(parent_pid, parent.sentinel if parent is not None else None,
+                         use_pdeathsig, scratch)
+    try:
+        _serve_jobs(conn, scratch, sandboxed)
+    finally:
+        _sandbox.remove_scratch(scratch)
+
+
+def _serve_jobs(conn: Connection, scratch: str, sandboxed: bool) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
-        from .engine import NgspiceSession
+        os.chdir(scratch)
+        from .engine import NgspiceSession, shared_api
 
+        shared_api()
+        if sandboxed:
+            _sandbox.forbid_exec()
         session = NgspiceSession()
     except Exception as exc:  # report why the worker cannot start, then stop
         conn.send(("error", (type(exc).__name__, str(exc))))
         return
-    conn.send(("ready", os.getpid()))
+    conn.send(("ready", (os.getpid(), sandboxed)))
     while True:
         try:
             job = conn.recv()
@@ -46,6 +94,9 @@ def _worker_main(conn: Connection) -> None:
             return
         if job is None:
             return
+        if isinstance(job, _Command):
+            conn.send(("output", session._command(job.text)))
+            continue
         start = time.perf_counter()
         try:
             raw = session.run(job)
@@ -97,14 +148,65 @@ class WorkerStartError(CircuitsError, RuntimeError):
     """A worker process could not start ngspice (the message says why)."""
 
 
+class PoolSettingError(CircuitsError, ValueError):
+    """A worker-pool setting is invalid (number of workers, timeout)."""
+
+
+def check_timeout(timeout: object) -> float:
+    """``timeout`` as seconds, checked: a real number with ``0 < timeout <= MAX_TIMEOUT``.
+
+    Raises
+    ------
+    PoolSettingError
+        For anything else (``nan``, ``inf``, ``1e300``, a string, a bool).
+    """
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise PoolSettingError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
+    try:
+        value = float(timeout)
+    except OverflowError:
+        value = math.inf
+    if not (0 < value <= MAX_TIMEOUT):
+        raise PoolSettingError(f"timeout must be a number of seconds > 0 and at most "
+                               f"{MAX_TIMEOUT:g} (one day), not {value:g}")
+    return value
+
+
+def check_workers(n: object) -> int:
+    """``n`` as a number of workers, checked: an integer from 1 to ``MAX_WORKERS``.
+
+    Raises
+    ------
+    PoolSettingError
+        For anything else.
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise PoolSettingError(f"the number of workers must be an integer, not "
+                               f"{type(n).__name__}")
+    if not 1 <= n <= MAX_WORKERS:
+        raise PoolSettingError(f"a pool needs 1 to {MAX_WORKERS} workers, not {int(n)}")
+    return int(n)
+
+
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, sandboxed: bool) -> None:
         self.conn, child = _CTX.Pipe()
-        self.process = _CTX.Process(target=_worker_main, args=(child,), daemon=True)
-        with _without_main_script():
-            self.process.start()
-        child.close()
+        self.scratch = _sandbox.make_scratch()
+        # the parent-death signal follows the starting thread: ask for it from the main thread
+        main = threading.current_thread() is threading.main_thread()
+        self.process = _CTX.Process(
+            target=_worker_main, args=(child, self.scratch, os.getpid(), main, sandboxed),
+            daemon=True)
+        try:
+            with _without_main_script():
+                self.process.start()
+        except BaseException:
+            _sandbox.remove_scratch(self.scratch)
+            raise
+        finally:
+            child.close()
         self.ready = False
+        self.sandboxed = False
         self.deadline = 0.0
         self.index = -1
         self.loaded_key: str | None = None
@@ -126,7 +228,11 @@ class _Worker:
             error, message = info
             if error == NgspiceNotFoundError.__name__:
                 raise NgspiceNotFoundError(message)
+            if error == SandboxError.__name__:
+                raise SandboxError(f"{message} (Simulator(sandbox=False) runs workers without "
+                                   "it; user netlists are still checked)")
             raise WorkerStartError(f"ngspice worker could not start: {error}: {message}")
+        _pid, self.sandboxed = info
         self.ready = True
 
     @property
@@ -138,23 +244,39 @@ class _Worker:
             self.process.kill()
         self.process.join(5)
         self.conn.close()
+        _sandbox.remove_scratch(self.scratch)
+
+
+_swept = False
 
 
 class WorkerPool:
     """``n`` ngspice worker processes with a per-job wall-clock ``timeout`` (seconds).
 
-    Use as a context manager, or call :meth:`close`. Workers start lazily.
+    Use as a context manager, or call :meth:`close`. Workers start lazily. ``sandbox`` (default
+    true) makes every worker forbid starting programs; where that is impossible, starting a
+    worker raises :class:`~circuits.sandbox.SandboxError` instead of running unprotected.
+
+    One batch runs at a time: a lock serialises :meth:`run_many` calls from several threads.
+
+    Raises
+    ------
+    PoolSettingError
+        For a number of workers outside 1..``MAX_WORKERS`` or a timeout that is not a number
+        of seconds in (0, ``MAX_TIMEOUT``].
     """
 
-    def __init__(self, n: int = 1, timeout: float = 30.0) -> None:
-        if n < 1:
-            raise ValueError("a pool needs at least one worker")
-        if not (timeout > 0 and math.isfinite(timeout)):
-            raise ValueError(f"timeout must be a finite number of seconds > 0, not {timeout!r}")
-        self.n = n
-        self.timeout = float(timeout)
-        self._workers: list[_Worker | None] = [None] * n
+    def __init__(self, n: int = 1, timeout: float = 30.0, sandbox: bool = True) -> None:
+        global _swept
+        self.n = check_workers(n)
+        self.timeout = check_timeout(timeout)
+        self.sandbox = bool(sandbox)
+        self._workers: list[_Worker | None] = [None] * self.n
+        self._lock = threading.RLock()
         self.restarts = 0
+        if not _swept:  # scratch folders left by parents that were killed
+            _swept = True
+            _sandbox.sweep_stale_scratch()
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -167,7 +289,7 @@ class WorkerPool:
         if w is None or not w.process.is_alive():
             if w is not None:
                 w.kill()
-            w = _Worker()
+            w = _Worker(self.sandbox)
             self._workers[i] = w
         w.wait_ready()
         return w
@@ -183,6 +305,32 @@ class WorkerPool:
         """Process ids of the live workers (for memory measurements)."""
         return [w.pid for w in self._workers if w is not None and w.process.is_alive()]
 
+    @property
+    def sandboxed(self) -> bool:
+        """Whether this pool's workers forbid starting programs (every started worker confirmed
+        it; a worker that cannot install the filter does not start)."""
+        return self.sandbox and all(w.sandboxed for w in self._workers
+                                    if w is not None and w.ready)
+
+    def _command(self, text: str, slot: int = 0) -> str:
+        """Send one ngspice command, written by the project, to worker ``slot``; its output.
+
+        Internal (tests, diagnostics): never pass user text. A worker that does not answer
+        within the timeout is replaced and the answer is ``""``.
+        """
+        with self._lock:
+            worker = self._worker(slot)
+            try:
+                worker.conn.send(_Command(text))
+                if worker.conn.poll(self.timeout):
+                    kind, out = worker.conn.recv()
+                    if kind == "output":
+                        return out
+            except (EOFError, OSError):
+                pass
+            self._replace(slot)
+            return ""
+
     def run(self, job: Job) -> Raw:
         """Run one job on the first worker."""
         return self.run_many([job])[0]
@@ -197,13 +345,14 @@ class WorkerPool:
         done = finish or (lambda _i, raw: raw)
         pending = list(range(len(jobs)))[::-1]
         busy: dict[int, _Worker] = {}  # worker slot -> worker
-        try:
-            self._serve(jobs, results, done, pending, busy)
-        except BaseException:
-            # a worker still busy would answer this batch's job to the next caller: replace it
-            for slot in busy:
-                self._replace(slot)
-            raise
+        with self._lock:
+            try:
+                self._serve(jobs, results, done, pending, busy)
+            except BaseException:
+                # a worker still busy would answer this batch's job to the next caller
+                for slot in busy:
+                    self._replace(slot)
+                raise
         return results
 
     def _serve(self, jobs: list[Job], results: list, done: Callable[[int, Raw], Any],
@@ -253,12 +402,13 @@ class WorkerPool:
                     results[worker.index] = done(worker.index, raw)
 
     def close(self) -> None:
-        """Stop every worker."""
-        for i, w in enumerate(self._workers):
-            if w is None:
-                continue
-            with contextlib.suppress(BrokenPipeError, OSError):
-                w.conn.send(None)
-            w.process.join(1)
-            w.kill()
-            self._workers[i] = None
+        """Stop every worker (and remove its scratch directory)."""
+        with self._lock:
+            for i, w in enumerate(self._workers):
+                if w is None:
+                    continue
+                with contextlib.suppress(BrokenPipeError, OSError):
+                    w.conn.send(None)
+                w.process.join(1)
+                w.kill()
+                self._workers[i] = None

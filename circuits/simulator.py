@@ -2,7 +2,8 @@
 
 A :class:`Simulator` owns a pool of ngspice worker processes and a cache of prepared benches.
 Parameters are validated in Python before ngspice sees them: an unknown name raises
-:class:`~circuits.errors.ParameterError`; a non-finite or out-of-bounds value gives a failed
+:class:`~circuits.errors.ParameterError`; a non-finite or out-of-bounds value, or values at
+which a device expression cannot be computed (a division by zero, an overflow), give a failed
 result (``failure == "invalid_parameter"``) so that one bad candidate never stops a batch.
 
 Used by every chapter of the book that simulates, and by :mod:`lorarl` and :mod:`macro`.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -41,14 +43,31 @@ class Simulator:
 
     Parameters
     ----------
-    workers : number of worker processes (one ngspice each, one thread each).
-    timeout : wall-clock limit of one simulation (s); a simulation past it is killed and
+    workers : number of worker processes (one ngspice each, one thread each), 1 to
+        :data:`circuits.pool.MAX_WORKERS`.
+    timeout : wall-clock limit of one simulation (s), above 0 and at most
+        :data:`circuits.pool.MAX_TIMEOUT` (one day); a simulation past it is killed and
         returns a ``timeout`` failure, and its worker is replaced.
+    sandbox : workers forbid starting programs (a seccomp filter, :mod:`circuits.sandbox`).
+        Where the filter cannot be installed, the first simulation raises
+        :class:`~circuits.sandbox.SandboxError`; ``False`` runs without it (see
+        :attr:`sandboxed`).
+
+    Thread safety: a simulator may be shared by several threads. A re-entrant lock serialises
+    its batches (the pool serves one batch at a time, on all its workers) and guards the bench
+    cache; calls from other threads wait for the running batch. For parallel simulation, pass
+    a whole batch to :meth:`simulate_many` (or use one simulator per thread).
+
+    Raises
+    ------
+    circuits.pool.PoolSettingError
+        For a number of workers or a timeout out of range (``nan``, ``inf``, ``1e300``, ``0``).
     """
 
-    def __init__(self, workers: int = 1, timeout: float = 30.0) -> None:
-        self.pool = WorkerPool(workers, timeout)
+    def __init__(self, workers: int = 1, timeout: float = 30.0, sandbox: bool = True) -> None:
+        self.pool = WorkerPool(workers, timeout, sandbox=sandbox)
         self._benches: dict[tuple, OpenLoopBench] = {}
+        self._lock = threading.RLock()
 
     def __enter__(self) -> Simulator:
         return self
@@ -56,9 +75,15 @@ class Simulator:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def sandboxed(self) -> bool:
+        """Whether the workers forbid starting programs (false only with ``sandbox=False``)."""
+        return self.pool.sandboxed
+
     def close(self) -> None:
         """Stop the worker processes."""
-        self.pool.close()
+        with self._lock:
+            self.pool.close()
 
     def bench(self, circuit: CircuitLike, tech: str | Technology,
               settings: BenchSettings | None = None) -> OpenLoopBench:
@@ -67,10 +92,11 @@ class Simulator:
         t = get_technology(tech)
         s = settings or BenchSettings()
         key = (_fingerprint(amp), t, s)
-        bench = self._benches.get(key)
-        if bench is None:
-            bench = OpenLoopBench(amp, t, s)
-            self._benches[key] = bench
+        with self._lock:
+            bench = self._benches.get(key)
+            if bench is None:
+                bench = OpenLoopBench(amp, t, s)
+                self._benches[key] = bench
         return bench
 
     def _prepare(self, bench: OpenLoopBench) -> None:
@@ -100,42 +126,58 @@ class Simulator:
                       settings: BenchSettings | None = None) -> list[SimulationResult]:
         """Simulate a batch of sizings on all workers; results in the order given.
 
+        A candidate that is not a mapping, has a value out of bounds or not a number, or values
+        at which the bench cannot compute a device value (``OpenLoopBench.job`` raises
+        :class:`~circuits.errors.ParameterError`: a division by zero, an overflow) gives a
+        failed result (``invalid_parameter``) in its place; the others are simulated.
+
         Raises
         ------
         ParameterError
-            When a parameter name is unknown (values out of bounds give failed results).
+            When a parameter name is unknown (the whole batch is refused: a misspelt name is
+            a caller's bug), or ``param_sets`` is not a sequence of mappings.
         """
-        bench = self.bench(circuit, tech, settings)
-        self._prepare(bench)
-        checked: list[dict[str, float] | ParameterError] = []
-        for params in param_sets:
-            unknown = sorted(set(params) - set(bench.amp.parameter_names))
-            if unknown:
-                raise ParameterError(f"{bench.amp.name} has no parameter(s) {unknown}; its "
-                                     f"parameters are {', '.join(bench.amp.parameter_names)}")
-            try:
-                checked.append(bench.amp.check(params, bench.tech))
-            except ParameterError as exc:
-                checked.append(exc)
-        valid = [p for p in checked if not isinstance(p, ParameterError)]
-        results = iter(self.pool.run_many(
-            [bench.job(p) for p in valid],
-            lambda i, raw: _finish(bench, raw, valid[i])))
-        out = []
-        for params, given in zip(checked, param_sets, strict=True):
-            if isinstance(params, ParameterError):
-                out.append(SimulationResult(
-                    ok=False, circuit=bench.amp.name, technology=bench.tech.name,
-                    params={k: float(v) if _is_number(v) else float("nan")
-                            for k, v in given.items()},
-                    failure=Failure.INVALID_PARAMETER, reason=f"invalid parameter: {params}"))
-            else:
-                out.append(next(results))
-        return out
+        if isinstance(param_sets, Mapping | str | bytes):
+            raise ParameterError("param_sets must be a sequence of parameter mappings, "
+                                 f"not one {type(param_sets).__name__}")
+        try:
+            param_sets = list(param_sets)
+        except TypeError:
+            raise ParameterError("param_sets must be a sequence of parameter mappings, "
+                                 f"not {type(param_sets).__name__}") from None
+        with self._lock:
+            bench = self.bench(circuit, tech, settings)
+            self._prepare(bench)
+            names = set(bench.amp.parameter_names)
+            for params in param_sets:
+                unknown = sorted(set(params) - names, key=str) \
+                    if isinstance(params, Mapping) else []
+                if unknown:
+                    raise ParameterError(
+                        f"{bench.amp.name} has no parameter(s) {unknown}; its parameters "
+                        f"are {', '.join(bench.amp.parameter_names)}")
+            checked: list[tuple[dict[str, float], Job] | ParameterError] = []
+            for params in param_sets:
+                checked.append(_job(bench, params))
+            valid = [c for c in checked if not isinstance(c, ParameterError)]
+            results = iter(self.pool.run_many(
+                [job for _p, job in valid],
+                lambda i, raw: _finish(bench, raw, valid[i][0])))
+            out = []
+            for item, given in zip(checked, param_sets, strict=True):
+                if isinstance(item, ParameterError):
+                    out.append(SimulationResult(
+                        ok=False, circuit=bench.amp.name, technology=bench.tech.name,
+                        params=_given(given), failure=Failure.INVALID_PARAMETER,
+                        reason=f"invalid parameter: {item}"))
+                else:
+                    out.append(next(results))
+            return out
 
     def run_jobs(self, jobs: Sequence[Job]) -> list[Raw]:
         """Run raw engine jobs (any netlist; used for device characterisation)."""
-        return self.pool.run_many(list(jobs))
+        with self._lock:
+            return self.pool.run_many(list(jobs))
 
 
 def _finish(bench: OpenLoopBench, raw: Raw, params: Mapping[str, float]) -> SimulationResult:
@@ -143,24 +185,46 @@ def _finish(bench: OpenLoopBench, raw: Raw, params: Mapping[str, float]) -> Simu
     return raw.result if raw.result is not None else bench.result(raw, params)
 
 
-def _is_number(value: object) -> bool:
+def _job(bench: OpenLoopBench, params: object) -> tuple[dict[str, float], Job] | ParameterError:
+    """The checked parameters and engine job of one candidate, or why it cannot be simulated."""
+    if not isinstance(params, Mapping):
+        return ParameterError(f"a candidate must map parameter names to values, not "
+                              f"{type(params).__name__}")
     try:
-        float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return False
-    return True
+        checked = bench.amp.check(params, bench.tech)
+        return checked, bench.job(checked)
+    except ParameterError as exc:
+        return exc
+    except ArithmeticError as exc:  # a device value that cannot be computed at these values
+        return ParameterError(f"a device value cannot be computed: {type(exc).__name__}: {exc}")
+
+
+def _given(params: object) -> dict[str, float]:
+    """The values a caller gave, as floats (``nan`` for what is not a number)."""
+    if not isinstance(params, Mapping):
+        return {}
+    return {str(k): _as_float(v) for k, v in params.items()}
+
+
+def _as_float(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return float("nan")
 
 
 _DEFAULT: Simulator | None = None
+_DEFAULT_LOCK = threading.Lock()
 
 
 def default_simulator() -> Simulator:
     """A process-wide simulator with one worker, created on first use, closed at exit."""
     global _DEFAULT
-    if _DEFAULT is None:
-        _DEFAULT = Simulator(workers=1)
-        atexit.register(_DEFAULT.close)
-    return _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None:
+            _DEFAULT = Simulator(workers=1)
+            atexit.register(_DEFAULT.close)
+        return _DEFAULT
 
 
 def simulate(circuit: CircuitLike, tech: str | Technology,

@@ -79,7 +79,8 @@ def test_simulate_file_user_netlist_and_refusals(tmp_path):
     bad = tmp_path / "bad.sp"
     bad.write_text(good.read_text() + ".control\nshell echo hi\n.endc\n")
     code, out, err = run("simulate-file", str(bad), "--tech", "45nm", "--json")
-    assert code == 2 and ".control refused" in err and json.loads(out)["ok"] is False
+    assert code == 2 and "line 7: statement not accepted" in err and "'.control'" in err
+    assert json.loads(out)["ok"] is False
 
 
 def test_simulate_file_hanging_netlist_times_out(tmp_path):
@@ -99,3 +100,80 @@ def test_bench_reports_every_figure():
     for key in ("engine_ms", "batch_ms", "speedup", "rss_growth_mb", "parallel_speedup"):
         assert rep[key] > 0 or key == "rss_growth_mb", key
     assert rep["speedup"] == pytest.approx(rep["batch_ms"] / rep["engine_ms"])
+
+
+# -- one contract for every error, and a closed standard output ------------------------------
+
+def _one_json_object(out):
+    obj = json.loads(out)  # the whole of standard output is one JSON object
+    assert isinstance(obj, dict)
+    return obj
+
+
+@pytest.mark.parametrize("args", [
+    ["--json"],  # no command
+    ["nosuchcommand", "--json"],
+    ["simulate", "--json"],  # no circuit, no --tech
+    ["simulate", "two_stage", "--tech", "45nm", "--bogus", "--json"],
+    ["simulate", "two_stage", "--tech", "45nm", "--timeout", "1e300", "--json"],
+    ["simulate", "two_stage", "--tech", "45nm", "--timeout", "inf", "--js"],
+    ["simulate", "two_stage", "--tech", "45nm", "--set", "w12", "--json"],
+    ["simulate", "two_stage", "--tech", "45nm", "--vcm", "1x", "--json"],
+    ["bench", "--sims", "0", "--json"],
+    ["bench", "--sims", "-5", "--json"],
+    ["bench", "--sims", "many", "--json"],
+    ["bench", "--circuit", "nope", "--json"],
+    ["bench", "--tech", "7nm", "--json"],
+])
+def test_every_error_under_json_is_one_object_and_exit_2(args):
+    code, out, err = run(*args)
+    assert code == 2, (code, err)
+    res = _one_json_object(out)
+    assert res["ok"] is False and res["reason"] and res["failure"], res
+    assert "Traceback" not in err and "error" in err
+
+
+def test_bench_needs_a_reference_sizing():
+    from circuits import get_amplifier, list_technologies
+
+    missing = [t for t in list_technologies() if t not in get_amplifier("two_stage").references]
+    if not missing:
+        pytest.skip("two_stage has a reference in every technology")
+    code, out, err = run("bench", "--tech", missing[0], "--sims", "1", "--json")
+    assert code == 2 and "no reference sizing" in err and "Traceback" not in err
+    assert _one_json_object(out)["ok"] is False
+
+
+def test_unreadable_netlist_paths_are_bad_input(tmp_path):
+    for path in (tmp_path, tmp_path / "missing.sp"):
+        code, out, err = run("simulate-file", str(path), "--tech", "45nm", "--json")
+        assert code == 2 and "Traceback" not in err, err
+        assert _one_json_object(out)["ok"] is False
+
+
+def test_huge_timeout_without_json_is_an_option_error():
+    code, out, err = run("simulate", "two_stage", "--tech", "45nm", "--timeout", "1e300")
+    assert code == 2 and out == "" and "argument --timeout" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [["list"], ["list", "--json"],
+                                  ["simulate", "two_stage", "--tech", "45nm", "--json"],
+                                  ["simulate", "two_stage", "--tech", "7nm", "--json"]])
+def test_a_closed_standard_output_is_not_a_traceback(args):
+    import os
+
+    r, w = os.pipe()
+    os.close(r)  # as `| head` does once it has read enough: every write fails
+    try:
+        proc = subprocess.run([sys.executable, "-m", "circuits", *args], stdout=w,
+                              stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    finally:
+        os.close(w)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_list_piped_into_head_prints_its_first_line():
+    proc = subprocess.run(f"{sys.executable} -m circuits list | head -1", shell=True,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.stdout == "circuits:\n" and "Traceback" not in proc.stderr

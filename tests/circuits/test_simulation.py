@@ -178,7 +178,7 @@ def test_malformed_user_netlists_raise_clear_errors():
         Amplifier.from_text(".subckt amp a b c\nR1 a b 1k\n.ends\n")
     with pytest.raises(NetlistError, match="exactly the pins"):
         Amplifier.from_text(".subckt amp inp inn out vdd vss extra\nR1 inp out 1k\n.ends\n")
-    with pytest.raises(NetlistError, match=r"\.control refused"):
+    with pytest.raises(NetlistError, match=r"line 4: statement not accepted.*'\.control'"):
         Amplifier.from_text(".subckt amp inp inn out vdd vss\nR1 inp out 1k\n.ends\n"
                             ".control\nshell touch /tmp/pwned\n.endc\n")
     with pytest.raises(NetlistError, match="neither"):
@@ -301,3 +301,93 @@ def test_source_values_with_spaced_expressions_follow_their_parameters(sim):
     vdd = get_technology("45nm").vdd
     for ib in (1e-6, 1e-5, 3e-5):
         assert sim.simulate(amp, "45nm", {"ib": ib}).power_w == pytest.approx(2 * ib * vdd)
+
+
+# -- settings at their extremes, bad candidates in a batch, threads ------------------------------
+
+@pytest.mark.parametrize("timeout", [1e300, float("inf"), float("nan"), 0.0, -1.0, 86400.5,
+                                     10**400, "5", True, None])
+def test_extreme_timeouts_are_refused_with_a_typed_error(timeout):
+    from circuits import PoolSettingError, Simulator
+    from circuits.pool import WorkerPool
+
+    with pytest.raises(PoolSettingError, match="timeout"):
+        WorkerPool(1, timeout=timeout)
+    with pytest.raises(PoolSettingError, match="timeout"):
+        Simulator(workers=1, timeout=timeout)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True, "2", 10**6])
+def test_bad_worker_counts_are_refused_with_a_typed_error(workers):
+    from circuits import PoolSettingError, Simulator
+
+    with pytest.raises(PoolSettingError, match="workers"):
+        Simulator(workers=workers)
+
+
+def test_the_largest_timeout_still_simulates():
+    from circuits import Simulator
+    from circuits.pool import MAX_TIMEOUT
+
+    with Simulator(workers=1, timeout=MAX_TIMEOUT) as s:
+        assert s.simulate("two_stage", "45nm").ok
+
+
+DIVIDES = """
+*@param g resistance 1e-6 1 conductance offset of the load
+.subckt zdiv inp inn out vdd vss g=2m
+G1 vss out inp inn 1
+R1 out vss {1/(g-1m)}
+C1 out vss 1p
+.ends zdiv
+"""
+
+
+def test_one_bad_candidate_never_stops_a_batch(sim):
+    amp = Amplifier.from_text(DIVIDES, source="zdiv")
+    bench = sim.bench(amp, "45nm")
+    assert bench.alter_plan, "the load is computed here, per candidate"
+    batch = [{"g": 2e-3}, {"g": 1e-3}, None, {"g": "wide"}, {"g": 3e-3}, {"g": 10**400}]
+    res = sim.simulate_many(amp, "45nm", batch)
+    assert [r.ok for r in res] == [True, False, False, False, True, False]
+    assert res[0].gain_db == pytest.approx(60.0, abs=0.01)  # 1 S x 1 kOhm
+    assert res[4].gain_db == pytest.approx(20 * math.log10(500), abs=0.01)
+    for bad in res[1:4] + res[5:]:
+        assert bad.failure is Failure.INVALID_PARAMETER and bad.reason
+    assert res[1].params == {"g": 1e-3}
+    with pytest.raises(ParameterError, match="sequence"):
+        sim.simulate_many(amp, "45nm", {"g": 2e-3})
+
+
+def test_a_simulator_shared_by_threads_gives_each_caller_its_own_results():
+    import threading
+
+    from circuits import Simulator
+
+    amp = get_amplifier("two_stage")
+    base = amp.check({}, "45nm")
+    batches = [[{**base, "ibias": base["ibias"] * f} for f in np.linspace(0.8, 1.2, 6) * k]
+               for k in (0.9, 0.95, 1.0, 1.05)]
+    with Simulator(workers=2, timeout=20) as s:
+        first = [s.simulate_many(amp, "45nm", b) for b in batches]
+        assert all(r.ok for rs in first for r in rs)
+        expected = [[r.power_w for r in rs] for rs in first]
+        got: list = [None] * len(batches)
+        errors = []
+
+        def work(i):
+            try:
+                for _ in range(3):
+                    got[i] = [r.power_w for r in s.simulate_many(amp, "45nm", batches[i])]
+                    assert got[i] == expected[i]
+            except BaseException as exc:  # reported below, with the thread's index
+                errors.append((i, exc))
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(len(batches))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert not errors, errors
+        assert got == expected
+        assert s.pool.restarts == 0
