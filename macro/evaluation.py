@@ -72,7 +72,9 @@ class Evaluation:
     Attributes
     ----------
     ok : whether the design could be measured.
-    reason : why not (``""`` when ok).
+    reason : why not (``""`` when ok): a short kind, a colon, the details (``"unstable open
+        loop: ..."``, ``"inverted at DC: ..."``, ``"no gain: ..."``, ``"no crossing: ..."``,
+        ``"not finite: ..."``, ``"singular: ..."``, ``"ngspice failed: ..."``).
     gain_db : gain at 1 Hz (dB).
     gbw_hz : gain-bandwidth product, the 0 dB crossing (Hz).
     pm_deg : phase margin (deg), may be negative.
@@ -87,6 +89,11 @@ class Evaluation:
     pm_deg: float | None = None
     power_w: float | None = None
     fom: float | None = None
+
+    @property
+    def failure(self) -> str:
+        """The kind of failure (the reason up to its colon), ``""`` when ok."""
+        return self.reason.split(":", 1)[0] if not self.ok else ""
 
     def to_dict(self) -> dict[str, object]:
         """The fields as a plain dictionary."""
@@ -155,17 +162,17 @@ def verdict(finite: bool, dc: float, mag0: float, gain_db: float, crossed: bool,
     ``crossed`` whether ``|H|`` falls through 1 somewhere on the grid, ``mag0`` and ``mag_end``
     ``|H|`` at its ends, ``gbw`` and ``pm`` as measured at the crossings."""
     if not finite:
-        return Evaluation.failed("the response is not finite or is zero")
+        return Evaluation.failed("not finite: the response is not finite or is zero")
     if not dc > 0:
         return Evaluation.failed(
-            f"the DC gain is {'negative' if dc < 0 else 'zero'}: the output is inverted at "
-            "DC, so the op-amp's feedback would be positive")
+            f"inverted at DC: the DC gain is {'negative' if dc < 0 else 'zero'}, so the "
+            "op-amp's feedback would be positive")
     if mag0 <= 1:
-        return Evaluation.failed(f"the gain at {f[0]:g} Hz is {gain_db:.1f} dB (not above 0 dB): "
-                                 "no unity-gain crossing")
+        return Evaluation.failed(f"no gain: the gain at {f[0]:g} Hz is {gain_db:.1f} dB, not "
+                                 "above 0 dB")
     if not crossed or mag_end > 1:
-        return Evaluation.failed(f"|H| is still above 1 at {f[-1]:.3g} Hz: no unity-gain "
-                                 "crossing in the sweep")
+        return Evaluation.failed(f"no crossing: |H| is still above 1 at {f[-1]:.3g} Hz, no "
+                                 "unity-gain crossing in the sweep")
     return Evaluation(True, "", gain_db, gbw, pm, power, fom(gbw, power))
 
 

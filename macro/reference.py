@@ -54,9 +54,9 @@ def responses(designs: Sequence[Design], sweep: Sweep = SWEEP, simulator=None):
     reasons = [""] * len(designs)
     for i, r in enumerate(results):
         if not r.ok:
-            reasons[i] = f"ngspice failed ({r.failure}): {r.reason}"
+            reasons[i] = f"ngspice failed: {r.failure}: {r.reason}"
         elif r.frequency.shape != f.shape or not np.allclose(r.frequency, f, rtol=1e-9):
-            reasons[i] = "ngspice returned a different frequency grid"
+            reasons[i] = "ngspice failed: it returned a different frequency grid"
         else:
             h[i] = r.voltages["vout"]
             dc[i] = r.dc["vout"]

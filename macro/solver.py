@@ -168,7 +168,7 @@ def response(designs: Sequence[Design], frequency: np.ndarray | None = None,
     return h, m.dc, m.poles, problems
 
 
-_SINGULAR = "the nodal conductance matrix is singular"
+_SINGULAR = "singular: the nodal conductance matrix is singular"
 #: Coarse step (grid points) of :func:`evaluate`'s sparse measurement.
 COARSE = 10
 #: A coarse segment is refined when the phase turns by more than this (deg) across it.

@@ -1,0 +1,193 @@
+"""Validation of the batched solver against ngspice, and its speed (``python -m macro.bench``).
+
+:func:`validate` draws random designs (uniform valid topologies, each parameter uniform in its
+unit coordinate) until ``n`` of them are measurable by the batched solver, runs every drawn
+design through both simulators on the same grid, and compares: whether each is measurable (and
+why not), and for the measurable ones the gain (dB), GBW (relative) and PM (deg) differences.
+:func:`speed` times both simulators on the same batches of designs: the batched solver in this
+process (one thread), ngspice on a pool of workers (one thread each), and reports designs per
+second and the speed-up per design and per core.
+
+Used by the book chapter "The behaviour-level model" (``book/macro/model.ipynb``), through
+:func:`run` and :func:`circuits.runs.load_or_run` (results in ``results/macro/validation``).
+
+::
+
+    python -m macro.bench [--designs 500] [--batch 128] [--repeats 3] [--seed 0] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from circuits import Simulator
+
+from .design import Design
+from .evaluation import SWEEP
+from .solver import evaluate
+from .topology import sample_topologies
+
+#: Tolerances of the validation (issue "MACRO behaviour level"): gain (dB), GBW (relative),
+#: PM (deg).
+TOLERANCES = {"gain_db": 0.05, "gbw_rel": 0.005, "pm_deg": 0.5}
+
+
+def random_designs(n: int, rng: np.random.Generator) -> list[Design]:
+    """``n`` random designs: uniform valid topologies, parameters uniform in unit coordinates."""
+    return [Design.random(t, rng) for t in sample_topologies(n, rng)]
+
+
+def _threads() -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
+def validate(n_designs: int = 500, seed: int = 0, workers: int = 2,
+             simulator: Simulator | None = None) -> dict:
+    """Compare both simulators on random designs until ``n_designs`` measurable ones.
+
+    Returns
+    -------
+    dict
+        ``drawn``, ``measurable`` (by the batched solver), ``ok_agree`` (designs whose ok flag
+        and failure kind agree), ``failures`` (count per failure kind), and for the measurable
+        designs the lists ``gain_db``, ``gbw_hz``, ``pm_deg`` (batched) and ``d_gain_db``,
+        ``d_gbw_rel``, ``d_pm_deg`` (batched minus ngspice), with their ``worst`` and
+        ``median`` absolute values and whether each is within :data:`TOLERANCES`.
+    """
+    rng = np.random.default_rng(seed)
+    designs: list[Design] = []
+    fast = []
+    while sum(e.ok for e in fast) < n_designs:
+        more = random_designs(128, rng)
+        designs += more
+        fast += evaluate(more)
+    # keep the draw up to the n-th measurable design
+    count, cut = 0, len(designs)
+    for i, e in enumerate(fast):
+        count += e.ok
+        if count == n_designs:
+            cut = i + 1
+            break
+    designs, fast = designs[:cut], fast[:cut]
+    own = simulator is None
+    sim = simulator or Simulator(workers=workers, timeout=60.0)
+    try:
+        t0 = time.perf_counter()
+        ref = evaluate(designs, solver="ngspice", simulator=sim)
+        ngspice_s = time.perf_counter() - t0
+    finally:
+        if own:
+            sim.close()
+    kind = [e.failure for e in fast]
+    kind_ref = [e.failure for e in ref]
+    agree = sum(a == b for a, b in zip(kind, kind_ref, strict=True))
+    failures: dict[str, int] = {}
+    for k in kind:
+        if k:
+            failures[k] = failures.get(k, 0) + 1
+    both = [(a, b) for a, b in zip(fast, ref, strict=True) if a.ok and b.ok]
+    d_gain = [a.gain_db - b.gain_db for a, b in both]
+    d_gbw = [a.gbw_hz / b.gbw_hz - 1 for a, b in both]
+    d_pm = [a.pm_deg - b.pm_deg for a, b in both]
+
+    def summary(values: Sequence[float], tol: float) -> dict:
+        mags = [abs(v) for v in values]
+        worst = max(mags) if mags else float("nan")
+        return {"worst": worst, "median": statistics.median(mags) if mags else float("nan"),
+                "tolerance": tol, "within": bool(mags) and worst <= tol}
+
+    return {
+        "drawn": len(designs), "measurable": sum(e.ok for e in fast), "compared": len(both),
+        "ok_agree": agree, "failures": failures, "ngspice_wall_s": ngspice_s,
+        "gain_db": [a.gain_db for a, _ in both], "gbw_hz": [a.gbw_hz for a, _ in both],
+        "pm_deg": [a.pm_deg for a, _ in both],
+        "d_gain_db": d_gain, "d_gbw_rel": d_gbw, "d_pm_deg": d_pm,
+        "summary": {"gain_db": summary(d_gain, TOLERANCES["gain_db"]),
+                    "gbw_rel": summary(d_gbw, TOLERANCES["gbw_rel"]),
+                    "pm_deg": summary(d_pm, TOLERANCES["pm_deg"])},
+    }
+
+
+def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -> dict:
+    """Designs per second of both simulators on the same batches (the grid of
+    :data:`macro.evaluation.SWEEP`).
+
+    Each repeat draws a new batch, times ngspice on it (``workers`` workers, warmed up), then
+    the batched solver (sparse measurement, and the whole grid) three times, keeping the best;
+    the rates are the totals over the repeats. ``speedup`` is per design; ``speedup_per_core``
+    divides the ngspice rate by its workers.
+    """
+    _threads()
+    rng = np.random.default_rng(seed)
+    t_fast = t_grid = t_ng = 0.0
+    n = 0
+    with Simulator(workers=workers, timeout=60.0) as sim:
+        evaluate(random_designs(4, rng), solver="ngspice", simulator=sim)  # start the workers
+        for _ in range(repeats):
+            designs = random_designs(batch, rng)
+            t0 = time.perf_counter()
+            evaluate(designs, solver="ngspice", simulator=sim)
+            t_ng += time.perf_counter() - t0
+            best, best_grid = float("inf"), float("inf")
+            for _ in range(3):
+                t0 = time.perf_counter()
+                evaluate(designs)
+                t1 = time.perf_counter()
+                evaluate(designs, exact_grid=True)
+                t2 = time.perf_counter()
+                best, best_grid = min(best, t1 - t0), min(best_grid, t2 - t1)
+            t_fast += best
+            t_grid += best_grid
+            n += batch
+    return {
+        "batch": batch, "repeats": repeats, "designs": n, "grid_points": int(SWEEP.frequencies()
+                                                                             .size),
+        "ngspice_workers": workers,
+        "batched_designs_per_s": n / t_fast, "batched_whole_grid_designs_per_s": n / t_grid,
+        "ngspice_designs_per_s": n / t_ng,
+        "speedup": (n / t_fast) / (n / t_ng),
+        "speedup_whole_grid": (n / t_grid) / (n / t_ng),
+        "speedup_per_core": (n / t_fast) / (n / t_ng / workers),
+        "cpus": os.cpu_count(),
+    }
+
+
+def run(n_designs: int = 500, seed: int = 0, batch: int = 128, repeats: int = 3) -> dict:
+    """Validation and speed together (the run the book quotes)."""
+    return {"validation": validate(n_designs, seed), "speed": speed(batch, repeats, seed + 1)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the validation summary and the speeds (JSON with ``--json``)."""
+    p = argparse.ArgumentParser(prog="python -m macro.bench", description=__doc__.split("\n")[0])
+    p.add_argument("--designs", type=int, default=500)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    if args.designs < 1 or args.batch < 1 or args.repeats < 1:
+        print("error: --designs, --batch and --repeats must be >= 1", file=sys.stderr)
+        return 2
+    out = run(args.designs, args.seed, args.batch, args.repeats)
+    brief = {"validation": {k: v for k, v in out["validation"].items()
+                            if not isinstance(v, list)}, "speed": out["speed"]}
+    print(json.dumps(brief, indent=None if args.json else 2, allow_nan=False, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
