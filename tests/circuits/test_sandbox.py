@@ -105,6 +105,20 @@ def test_shell_command_in_a_worker_starts_nothing_and_simulations_still_work(tmp
     assert not scratch.exists()  # removed with the worker
 
 
+def test_a_spiceinit_in_the_callers_directory_is_not_read(tmp_path, monkeypatch):
+    from circuits.engine import NgspiceSession
+    from circuits.pool import WorkerPool
+
+    (tmp_path / ".spiceinit").write_text("* start-up file\nset mark=read\n")
+    monkeypatch.chdir(tmp_path)
+    assert NgspiceSession()._command("echo $mark") == "read"  # ngspice reads it from the cwd
+    with WorkerPool(1, timeout=20) as pool:
+        assert "no such variable" in pool._command("echo $mark")
+        scratch = Path(pool._workers[0].scratch)
+        assert scratch.is_dir() and scratch.parent != tmp_path
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".spiceinit"]
+
+
 @linux_only
 def test_the_same_shell_command_runs_without_the_sandbox(tmp_path):
     # the control experiment: the command above does start a program in an unfiltered worker
