@@ -24,7 +24,7 @@ The contract, for every command:
 * a standard output closed early (``python -m circuits list | head -1``) ends the command
   quietly, with status 1, as the Python documentation recommends.
 
-Used by the README's command-line section and the "Simulation engine" section of the chapter
+Used by the README's command-line section and the section "The simulation engine" of the chapter
 "Circuits, process models and simulation" (the benchmark).
 """
 

@@ -5,8 +5,12 @@
 fresh ``ngspice -b`` run). It reads only the vectors a job asks for, destroys the plots after each
 run (plots are what grows memory), and classifies failures from ngspice's own output.
 
-A session is not protected against a simulation that never returns: run it inside a worker
-process (:mod:`circuits.pool`) that a parent can kill at a wall-clock timeout.
+A session is not protected against a simulation that never returns, nor against a command
+that starts a program: run it inside a worker process (:mod:`circuits.pool`) that a parent can
+kill at a wall-clock timeout and that forbids starting programs (:mod:`circuits.sandbox`).
+
+Used by the section "The simulation engine" of the chapter "Circuits, process models and simulation"
+(through :class:`circuits.Simulator`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ works in a scratch directory of its own (removed when it ends), and it dies with
 (parent-death signal and a watchdog thread), so that killing the caller never leaves a worker
 simulating.
 
-Used by the "Simulation engine" section of the chapter "Circuits, process models and simulation"
+Used by the section "The simulation engine" of the chapter "Circuits, process models and simulation"
 (through :class:`circuits.Simulator`).
 """
 
@@ -95,7 +95,11 @@ def _serve_jobs(conn: Connection, scratch: str, sandboxed: bool) -> None:
         if job is None:
             return
         if isinstance(job, _Command):
-            conn.send(("output", session._command(job.text)))
+            try:
+                out = session._command(job.text)
+            except Exception as exc:  # e.g. a command that is not ASCII
+                out = f"{type(exc).__name__}: {exc}"
+            conn.send(("output", out))
             continue
         start = time.perf_counter()
         try:

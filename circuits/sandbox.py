@@ -23,7 +23,7 @@ module protects against what that check might miss, inside each worker process o
   touches the caller's directory; :func:`sweep_stale_scratch` removes those of workers whose
   parent was killed before it could clean up.
 
-Used by the "Simulation engine" section of the book chapter "Circuits, process models and
+Used by the section "The simulation engine" of the book chapter "Circuits, process models and
 simulation" (through :class:`circuits.Simulator`).
 """
 
