@@ -79,6 +79,7 @@ class SchematicBuilder:
     _polarity: dict[str, str] = field(init=False, default_factory=dict)
     _rails: list[tuple[str, float, float, float, str]] = field(init=False, default_factory=list)
     _segments: list[tuple[Point, Point, str]] = field(init=False, default_factory=list)
+    _dots: set[Point] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.drawing = schemdraw.Drawing(show=False, fontsize=self.fontsize, lw=1.1)
@@ -231,7 +232,14 @@ class SchematicBuilder:
                 self.drawing.add(elm.Line().at(a).to(b))
                 self._segments.append((a, b, net))
         for i in dots:
-            self.drawing.add(elm.Dot().at(pts[i]))
+            self._dot(pts[i])
+
+    def _dot(self, at: Point) -> None:
+        """A junction dot at ``at`` (once)."""
+        key = _key(at)
+        if key not in self._dots:
+            self._dots.add(key)
+            self.drawing.add(elm.Dot().at(at))
 
     def to_rail(self, ref: str, net: str, dot: bool = True) -> None:
         """A vertical wire from a terminal to the nearest rail of ``net`` above or below it."""
@@ -246,7 +254,7 @@ class SchematicBuilder:
         self.wire(ref, (at[0], y))
         self._union(key, rail_key)
         if dot:
-            self.drawing.add(elm.Dot().at((at[0], y)))
+            self._dot((at[0], y))
 
     def pin(self, ref: str | Point, name: str, side: str = "right", length: float = 0.8) -> None:
         """A subcircuit pin: a short wire from ``ref`` ending in an open dot labelled ``name``."""
@@ -296,6 +304,52 @@ class SchematicBuilder:
 
     def _union(self, a: str, b: str) -> None:
         self._parent[self._find(a)] = self._find(b)
+
+    # -- junctions -------------------------------------------------------------------------------
+
+    def junctions(self) -> dict[Point, str]:
+        """The points where wires of one net join, with the net: where three or more arms of
+        the net meet (a wire end, a device lead, or each side of a wire passing through), that
+        is T-junctions and four-way joins, including two wires of one net crossing. Wires of
+        different nets that cross do not join (and get no dot).
+
+        Used by :meth:`mark_junctions` and by the tests of the drawings.
+        """
+        arms: dict[tuple[Point, str], int] = {}
+
+        def add(at: Point, net: str, n: int) -> None:
+            arms[(_key(at), net)] = arms.get((_key(at), net), 0) + n
+
+        for placed in self.placed.values():
+            terms = MOS_TERMINALS if placed.device.kind == "M" else TWO_TERMINALS
+            for term, index in terms.items():
+                add(placed.terminals[term], placed.device.nodes[index].lower(), 1)
+        for a, b, net in self._segments:
+            add(a, net, 1)
+            add(b, net, 1)
+        candidates = {(at, net) for at, net in arms}
+        for i, (a, b, net) in enumerate(self._segments):
+            for at, other in candidates:
+                if other == net and _on_segment(at, a, b) and at not in (_key(a), _key(b)):
+                    add(at, net, 2)
+            for c, d, other in self._segments[i + 1:]:
+                cross = _crossing(a, b, c, d) if other == net else None
+                if cross is not None and (_key(cross), net) not in candidates:
+                    add(cross, net, 4)
+        return {at: net for (at, net), n in sorted(arms.items()) if n >= 3}
+
+    def mark_junctions(self) -> list[Point]:
+        """Dot every junction (:meth:`junctions`) that has no dot yet; returns those added."""
+        added = [at for at in self.junctions() if at not in self._dots]
+        for at in added:
+            self._dot(at)
+        return added
+
+    def stray_dots(self) -> list[Point]:
+        """Dots drawn where no wires join (a corner or a wire end): they would suggest a
+        connection that is not there, or hide a plain bend."""
+        joins = self.junctions()
+        return sorted(at for at in self._dots if at not in joins)
 
     # -- checks ---------------------------------------------------------------------------------
 
@@ -358,6 +412,26 @@ class SchematicBuilder:
                 if other != net and _overlap(a, b, c, d):
                     out.append(f"wires of {net} and {other} run over each other near {a}")
         return sorted(set(out))
+
+
+def _key(at: Point) -> Point:
+    """A point rounded so that equal drawing coordinates compare equal."""
+    return (round(float(at[0]), 3) + 0.0, round(float(at[1]), 3) + 0.0)
+
+
+def _crossing(a: Point, b: Point, c: Point, d: Point, eps: float = 1e-6) -> Point | None:
+    """Where segment ``a``-``b`` crosses segment ``c``-``d`` inside both (not at an end), or
+    ``None``."""
+    r = (b[0] - a[0], b[1] - a[1])
+    s = (d[0] - c[0], d[1] - c[1])
+    den = r[0] * s[1] - r[1] * s[0]
+    if abs(den) < eps:
+        return None
+    t = ((c[0] - a[0]) * s[1] - (c[1] - a[1]) * s[0]) / den
+    u = ((c[0] - a[0]) * r[1] - (c[1] - a[1]) * r[0]) / den
+    if eps < t < 1 - eps and eps < u < 1 - eps:
+        return (a[0] + t * r[0], a[1] + t * r[1])
+    return None
 
 
 def _on_segment(p: Point, a: Point, b: Point, eps: float = 1e-6) -> bool:
@@ -679,41 +753,36 @@ def draw_amplifier(amp: Amplifier | str, layout: Callable[[SchematicBuilder], No
     b = SchematicBuilder(amp, fontsize=fontsize)
     layout(b)
     b.check()
+    b.mark_junctions()
     return b.drawing
 
 
 def draw_figure3(names: list[str] | None = None, titles: Mapping[str, str] | None = None,
-                 width: float = 10.0, max_fontsize: float = 12.0) -> Figure:
+                 width: float = 10.0, fontsize: float = 12.5) -> Figure:
     """LoRA-RL's Figure 3: the amplifiers' schematics, checked against their netlists, one
     above the other in the paper's order (book chapter "Circuits, process models and
     simulation").
 
-    Every panel spans the figure's ``width`` (inches); its names are scaled with it (from
-    9 points at :data:`INCHES_PER_UNIT`, at most ``max_fontsize``), so a small circuit is drawn
-    larger and nothing overlaps that does not overlap at the reference scale.
+    Every panel spans the figure's ``width`` (inches) and writes its names at ``fontsize``
+    points, the same in every panel: shown ``width`` inches wide as 936 pixels (the book's
+    full-width figures), 12.5 points are 16 pixels, the body text's size.
     """
     names = names or list_amplifiers()
     titles = dict(titles or {})
-    panels = []
-    for name in names:
-        amp = get_amplifier(name)
-        bb = draw_amplifier(amp).get_bbox()
-        scale = width / (bb.xmax - bb.xmin + 2 * PANEL_PAD)
-        fontsize = min(9.0 * scale / INCHES_PER_UNIT, max_fontsize)
-        panels.append((titles.get(name, f"{amp.label}: {name}"),
-                       draw_amplifier(amp, fontsize=fontsize)))
-    return stack_drawings(panels, width=width)
+    panels = [(titles.get(name, f"{get_amplifier(name).label}: {name}"),
+               draw_amplifier(name, fontsize=fontsize)) for name in names]
+    return stack_drawings(panels, width=width, title_size=fontsize + 1.5)
 
 
-def stack_drawings(panels: list[tuple[str, schemdraw.Drawing]], width: float | None = None
-                   ) -> Figure:
+def stack_drawings(panels: list[tuple[str, schemdraw.Drawing]], width: float | None = None,
+                   title_size: float = 12.0) -> Figure:
     """A figure of titled drawings one above the other, each spanning ``width`` inches
     (default: the widest drawing at :data:`INCHES_PER_UNIT`)."""
     boxes = [drawing.get_bbox() for _, drawing in panels]
     units = [(bb.xmax - bb.xmin + 2 * PANEL_PAD, bb.ymax - bb.ymin + 2 * PANEL_PAD)
              for bb in boxes]
     width = width or max(w for w, _ in units) * INCHES_PER_UNIT
-    title_h = 0.35  # inches above a titled panel
+    title_h = 0.3 + title_size / 72  # inches above a titled panel
     heights = [h * width / w + (title_h if title else 0.0)
                for (title, _), (w, h) in zip(panels, units, strict=True)]
     total = sum(heights)
@@ -728,7 +797,7 @@ def stack_drawings(panels: list[tuple[str, schemdraw.Drawing]], width: float | N
         ax.set_aspect("equal")
         ax.set_axis_off()
         if title:
-            ax.set_title(title, fontsize=12, loc="left")
+            ax.set_title(title, fontsize=title_size, loc="left")
     plt.close(fig)
     return fig
 

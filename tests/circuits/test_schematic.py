@@ -138,3 +138,37 @@ def test_wires_that_merely_cross_are_not_connected(small):
         b.wire("C1.p", (1.2, 2.0), (1.2, 2.2), (-1.5, 2.2))  # inn crosses out's wire at x = 0
 
     draw_amplifier(small, crossing)
+
+
+def test_junctions_get_dots_and_crossings_of_different_nets_do_not(small):
+    def layout(b: SchematicBuilder) -> None:
+        small_layout(b, out="none")
+        # R1.n to M1.d through (0, 2): a T-junction with the pin wire of out, drawn without dots
+        b.wire("R1.n", (0.0, 2.0), "M1.d")
+        # the inn net crosses the vertical out wire without joining it
+        b.wire("C1.p", (2.0, 2.2), (-0.6, 2.2), (-0.6, 1.2))
+
+    b = SchematicBuilder(small)
+    layout(b)
+    b.check()
+    joins = b.junctions()
+    assert (0.0, 1.5) in joins and joins[(0.0, 1.5)] == "out"  # pin stub meets M1's drain
+    assert (0.0, 2.2) not in joins  # inn crosses out: no join
+    added = b.mark_junctions()
+    assert (0.0, 1.5) in added and b.stray_dots() == []
+    assert b.mark_junctions() == []  # each junction is dotted once
+
+
+def test_every_join_of_the_builtin_schematics_is_dotted_and_no_dot_is_stray():
+    import schemdraw.elements as elm
+
+    for name, layout in LAYOUTS.items():
+        b = SchematicBuilder(get_amplifier(name))
+        layout(b)
+        b.check()
+        assert b.stray_dots() == [], name  # the hand-placed dots are all on joins
+        drawn = {(round(float(e.absanchors["start"][0]), 3) + 0.0,
+                  round(float(e.absanchors["start"][1]), 3) + 0.0)
+                 for e in draw_amplifier(name).elements
+                 if isinstance(e, elm.Dot) and not e.params.get("open")}
+        assert set(b.junctions()) <= drawn, (name, sorted(set(b.junctions()) - drawn))
