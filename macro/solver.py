@@ -17,7 +17,7 @@ design, so that
 
 and the poles of the circuit are ``s_k = -1 / lambda_k``: a design with a pole in the right
 half plane (``Re s_k > 1e-9 |s_k|``) is unstable by itself and fails. ``H(0) = c . u~`` is the
-exact DC gain. A design whose ``V`` is ill-conditioned (``cond > 1e10``, a nearly defective
+exact DC gain. A design whose ``V`` is ill-conditioned (1-norm ``cond > 1e10``, a nearly defective
 ``A``) is solved directly instead, one complex ``(G + sC)`` solve per frequency. The metrics
 then come from :func:`macro.evaluation.measure`, the same code the ngspice reference uses.
 
@@ -39,7 +39,7 @@ from .design import Design
 from .evaluation import SWEEP, Evaluation, Sweep, measure, verdict
 from .nodal import MAX_NODES, OUT, assemble, instability_reason, singular, unstable
 
-#: Condition number of the eigenvectors above which a design is solved directly.
+#: Condition number (1-norm) of the eigenvectors above which a design is solved directly.
 MAX_CONDITION = 1e10
 #: Solvers :func:`evaluate` knows.
 SOLVERS = ("batched", "ngspice")
@@ -86,11 +86,9 @@ class Modes:
         for k in range(self.lam.shape[1]):
             h = h + self.res[rows, k, None] / (1.0 + s2 * self.lam[rows, k, None])
         g, c, u, w = self.matrices
-        for j, i in enumerate(rows):
-            if self.direct[i] and not self.bad[i]:
-                h[j] = _direct(g[i], c[i], u[i], w[i], s2[j])
-            elif self.bad[i]:
-                h[j] = np.nan
+        for j in np.nonzero(self.direct[rows] | self.bad[rows])[0]:
+            i = rows[j]
+            h[j] = np.nan if self.bad[i] else _direct(g[i], c[i], u[i], w[i], s2[j])
         return h
 
 
@@ -103,9 +101,12 @@ def modes(designs: Sequence[Design]) -> Modes:
     with np.errstate(all="ignore"):
         ginv = np.linalg.inv(g)
         lam, vec = np.linalg.eig(ginv @ c)
-        ill = ~(np.linalg.cond(vec) < MAX_CONDITION)
-        vec[ill] = np.eye(MAX_NODES)
         vinv = np.linalg.inv(vec)
+        # condition number in the 1-norm, ||V||_1 ||V^-1||_1
+        cond = np.abs(vec).sum(axis=1).max(axis=1) * np.abs(vinv).sum(axis=1).max(axis=1)
+        ill = ~(cond < MAX_CONDITION)
+        vec[ill] = np.eye(MAX_NODES)
+        vinv[ill] = np.eye(MAX_NODES)
         # modal coordinates of the sources: u~ = V^-1 G^-1 u, w~ = V^-1 G^-1 w
         ut = np.einsum("bij,bjk,bk->bi", vinv, ginv, u)
         wt = np.einsum("bij,bjk,bk->bi", vinv, ginv, w)
@@ -174,7 +175,7 @@ COARSE = 10
 #: A coarse segment is refined when the phase turns by more than this (deg) across it.
 REFINE_PHASE = 90.0
 #: ... or when |H| at one of its ends is within this factor of 1 (the crossing may be in it).
-REFINE_MAGNITUDE = 4.0
+REFINE_MAGNITUDE = 1.5
 
 
 def measure_sparse(m: Modes, f: np.ndarray, power: np.ndarray) -> list[Evaluation]:
@@ -228,12 +229,10 @@ def measure_sparse(m: Modes, f: np.ndarray, power: np.ndarray) -> list[Evaluatio
     pm = np.full(b, np.inf)
     first = np.full(b, n)
     dr, dj = np.nonzero(down)
-    for r, j in zip(dr, dj, strict=True):
-        i = rb[r]
-        pm[i] = min(pm[i], pm_all[r, j])
-        if fi[r, j] < first[i]:
-            first[i] = fi[r, j]
-            gbw[i] = 10.0 ** lf[r, j]
+    np.minimum.at(pm, rb[dr], pm_all[dr, dj])
+    np.minimum.at(first, rb[dr], fi[dr, dj])
+    hit = fi[dr, dj] == first[rb[dr]]
+    gbw[rb[dr][hit]] = 10.0 ** lf[dr[hit], dj[hit]]
     out = []
     for i in range(b):
         out.append(verdict(bool(finite[i]), m.dc[i], float(magc[i, 0]), float(gain_db[i]),
