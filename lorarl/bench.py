@@ -3,9 +3,9 @@
 Run ``python -m lorarl.bench [--circuit two_stage] [--repeats 50] [--json]``. It times, on one
 thread, on a minibatch of 64 states of the circuit's real graph:
 
-* the actor's and the critic's forward pass,
+* the backbone's forward pass and the actor's and critic's (backbone and head),
 * forward + backward of the critic loss,
-* a whole DDPG update (critic and actor steps and both Polyak averages, :meth:`DDPG.update`),
+* a whole DDPG update (critic and actor steps and the Polyak average, :meth:`DDPG.update`),
   for the full network and with rank-4 adapters, with ``Adam(fused=True)`` and without,
 * one ngspice simulation of the circuit (for the share of a step spent simulating).
 
@@ -79,14 +79,16 @@ def run(circuit: str = "two_stage", tech: str = "45nm", repeats: int = 50, batch
             if fused and rank is None:
                 b = agent.buffer.sample(batch, gen)
                 with torch.no_grad():
+                    out["backbone_forward"] = _time(
+                        lambda a=agent, b=b: a.net.embed(layout, b.state), repeats)
                     out["actor_forward"] = _time(
-                        lambda a=agent, b=b: a.actor(layout, b.state), repeats)
+                        lambda a=agent, b=b: a.net.policy(layout, b.state), repeats)
                     out["critic_forward"] = _time(
-                        lambda a=agent, b=b: a.critic(layout, b.state, b.action), repeats)
+                        lambda a=agent, b=b: a.net.q(layout, b.state, b.action), repeats)
 
                 def fwd_bwd(agent=agent, b=b):
-                    agent.critic.zero_grad()
-                    agent.critic(layout, b.state, b.action).pow(2).mean().backward()
+                    agent.net.zero_grad()
+                    agent.net.q(layout, b.state, b.action).pow(2).mean().backward()
 
                 out["critic_forward_backward"] = _time(fwd_bwd, repeats)
     if simulate:
@@ -100,6 +102,45 @@ def run(circuit: str = "two_stage", tech: str = "45nm", repeats: int = 50, batch
                                       max(5, repeats // 5))
     out["naive_reference_ms"] = [170, 190]
     return out
+
+
+def training_cost(circuit: str = "two_stage", tech: str = "90nm", episodes: int = 20,
+                  updates_per_transition: float | None = None, seed: int = 0,
+                  workers: int = 2) -> dict:
+    """Measured cost of training at full network size: a short pre-training run (two copies,
+    the default agent but a warm-up of one minibatch) and the wall time per episode once
+    updates run, with the shares spent simulating and updating.
+
+    Returns a JSON-ready dict: ``episode_s`` (wall time per episode after warm-up),
+    ``update_ms`` (per update inside the run), ``sim_share``, ``update_share``,
+    ``sims_per_episode``, ``updates_per_episode`` and the settings. Used by the book chapter
+    "LoRA-RL: method" and for the experiment grid's budget.
+    """
+    from .env import EnvConfig
+    from .train import PretrainConfig, pretrain
+
+    base = DDPGConfig()
+    agent = replace(base, warmup_steps=base.batch_size,
+                    updates_per_transition=(base.updates_per_transition
+                                            if updates_per_transition is None
+                                            else updates_per_transition))
+    cfg = PretrainConfig(env=EnvConfig(circuit=circuit, tech=tech), agent=agent,
+                         episodes=episodes, n_envs=2, workers=workers, seed=seed)
+    out = pretrain(cfg)
+    log = out["log"]
+    first = next((i for i, e in enumerate(log) if e["updates"] > 0), len(log) - 1)
+    first = min(first + 2, len(log) - 1)  # the first round with updates throughout
+    n = len(log) - 1 - first
+    wall = (log[-1]["wall_s"] - log[first]["wall_s"]) / max(n, 1)
+    updates = (log[-1]["updates"] - log[first]["updates"]) / max(n, 1)
+    return {"circuit": circuit, "tech": tech, "episodes": episodes,
+            "episode_length": cfg.env.episode_length, "n_envs": cfg.n_envs,
+            "updates_per_transition": agent.updates_per_transition,
+            "episode_s": wall, "updates_per_episode": updates,
+            "update_ms": 1e3 * out["update_share"] * out["wall_s"] / max(out["updates"], 1),
+            "sims_per_episode": out["sims"] / out["episodes"],
+            "sim_share": out["sim_share"], "update_share": out["update_share"],
+            "wall_s": out["wall_s"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for k, v in res.items():
         if isinstance(v, dict):
-            print(f"{k:32s} {v['median_ms']:8.2f} ms (median of {v['repeats']})")
+            print(f"{k:32s} {v['median_ms']:8.2f} ms median, {v['min_ms']:8.2f} ms min "
+                  f"of {v['repeats']}")
         else:
             print(f"{k:32s} {v}")
     return 0

@@ -1,28 +1,35 @@
-"""DDPG with GCN actor and critic, the update rule of GCN-RL (LoRA-RL Algorithm 1, lines 5-6, 15).
+r"""DDPG with a GCN actor-critic, the update rule of GCN-RL (LoRA-RL Algorithm 1, lines 5-6, 15).
 
-The agent keeps an actor :math:`\\mu_\\theta`, a critic :math:`Q_\\phi` and their target copies
-:math:`\\mu_{\\theta'}`, :math:`Q_{\\phi'}` (:mod:`lorarl.gcn`). One update on a minibatch
-:math:`\\{(s, a, r, s', d)\\}` of the replay buffer:
+The agent keeps one :class:`lorarl.gcn.ActorCritic` (GCN backbone :math:`\psi`, actor head
+:math:`\theta`, critic head :math:`\phi`) and its target copy (primed). With node embeddings
+:math:`h = \mathrm{GCN}_\psi(s)`, one update on a minibatch :math:`\{(s, a, r, s', d)\}` of the
+replay buffer is
 
 .. math::
 
-    y &= r + \\gamma (1 - d)\\, Q_{\\phi'}(s', \\mu_{\\theta'}(s')) \\\\
-    L_Q &= \\mathrm{mean}\\,(Q_\\phi(s, a) - y)^2, \\qquad
-    L_\\mu = -\\mathrm{mean}\\, Q_\\phi(s, \\mu_\\theta(s)) \\\\
-    \\theta' &\\leftarrow (1 - \\tau)\\theta' + \\tau\\theta, \\quad
-    \\phi' \\leftarrow (1 - \\tau)\\phi' + \\tau\\phi \\quad \\text{(Polyak averaging)}
+    y &= r + \gamma (1 - d)\, Q_{\phi'}(h', \mu_{\theta'}(h')), \quad
+         h' = \mathrm{GCN}_{\psi'}(s') \\
+    L_Q &= \mathrm{mean}\,(Q_\phi(h, a) - y)^2 \quad \text{(trains } \psi, \phi) \\
+    L_\mu &= -\mathrm{mean}\, Q_\phi(\bar h, \mu_\theta(\bar h)), \quad
+         \bar h = \mathrm{sg}(h) \quad \text{(trains } \theta) \\
+    \xi' &\leftarrow (1 - \tau)\,\xi' + \tau\,\xi \quad \text{for } \xi = \psi, \theta, \phi
+         \quad \text{(Polyak averaging)}
 
-Exploration adds Gaussian noise :math:`\\mathcal{N}(0, \\sigma_t^2)` with
-:math:`\\sigma_t = \\max(\\sigma_{min}, \\sigma_0 \\rho^t)` to the actor's action and clips to
+(:math:`\mathrm{sg}` stops the gradient: the backbone learns from the critic's loss, as in
+shared-encoder actor-critics, and the actor's step reuses the minibatch's embeddings, so an
+update costs one backbone pass with gradients and one target pass.)
+
+Exploration adds Gaussian noise :math:`\mathcal{N}(0, \sigma_t^2)` with
+:math:`\sigma_t = \max(\sigma_{min}, \sigma_0 \rho^t)` to the actor's action and clips to
 [-1, 1]; during a warm-up of ``warmup_steps`` transitions an untrained agent acts uniformly at
 random. A minibatch is one batched tensor ``(B, N, 18)`` against the circuit's cached
 normalised adjacency (:class:`lorarl.gcn.GraphLayout`).
 
 **Targets under LoRA.** When adapters are inserted (:meth:`DDPG.insert_adapters`), the target
-networks become copies of the adapted networks, with their own adapters; Polyak averaging then
+network becomes a copy of the adapted network, with its own adapters; Polyak averaging then
 runs over every parameter, and the frozen base weights, equal in both, stay bit-identical (the
 update is an exact ``lerp`` of equal values). So the target's effective weights are
-:math:`W_0 + \\frac{\\alpha}{r} B' A'` with :math:`A', B'` the averaged adapters.
+:math:`W_0 + \frac{\alpha}{r} B' A'` with :math:`A', B'` the averaged adapters.
 
 Randomness comes from one :func:`seed_everything` call and the agent's own
 ``torch.Generator`` (noise, sampling, warm-up), whose state is part of :meth:`DDPG.state_dict`,
@@ -42,7 +49,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .gcn import STATE_DIM, Actor, Critic, GraphLayout, encode
+from .gcn import STATE_DIM, ActorCritic, GraphLayout, encode
 from .lora import inject_lora, parameter_counts
 
 
@@ -187,7 +194,7 @@ class ReplayBuffer:
 
 
 def polyak_(target: nn.Module, online: nn.Module, tau: float) -> None:
-    """:math:`\\theta' \\leftarrow \\theta' + \\tau(\\theta - \\theta')` on every parameter
+    r""":math:`\theta' \leftarrow \theta' + \tau(\theta - \theta')` on every parameter
     (frozen ones included: equal values stay exactly equal)."""
     with torch.no_grad():
         tp = list(target.parameters())
@@ -204,15 +211,14 @@ class DDPG:
     config : hyper-parameters.
     generator_seed : seed of the agent's generator (noise, sampling, warm-up actions).
 
-    Networks are created from torch's global generator: call :func:`seed_everything` first.
+    The network is created from torch's global generator: call :func:`seed_everything` first.
     """
 
     def __init__(self, layout: GraphLayout, config: DDPGConfig | None = None,
                  generator_seed: int = 0) -> None:
         self.config = config = config or DDPGConfig()
         self.layout = layout
-        self.actor = Actor(config.hidden, config.layers)
-        self.critic = Critic(config.hidden, config.layers)
+        self.net = ActorCritic(config.hidden, config.layers)
         self.gen = torch.Generator().manual_seed(generator_seed)
         self.buffer = ReplayBuffer(config.buffer_size, layout.num_nodes, layout.num_params)
         self.steps = 0            # environment steps (vector steps) taken
@@ -226,49 +232,44 @@ class DDPG:
     # -- set-up ---------------------------------------------------------------------------------
 
     def _reset_targets_and_optimizers(self) -> None:
-        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
-        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.target = copy.deepcopy(self.net).requires_grad_(False)
         c = self.config
 
-        def adam(module: nn.Module, lr: float) -> torch.optim.Adam:
-            params = [p for p in module.parameters() if p.requires_grad]
+        def adam(modules: list[nn.Module], lr: float) -> torch.optim.Adam:
+            params = [p for m in modules for p in m.parameters() if p.requires_grad]
             return torch.optim.Adam(params, lr=lr, weight_decay=c.weight_decay,
                                     fused=c.fused_adam or None)
 
-        self.actor_opt = adam(self.actor, c.actor_lr)
-        self.critic_opt = adam(self.critic, c.critic_lr)
+        self.actor_opt = adam([self.net.actor], c.actor_lr)
+        self.critic_opt = adam([self.net.backbone, self.net.critic], c.critic_lr)
 
     def load_backbone(self, weights: dict) -> None:
-        """Load pre-trained actor and critic weights (``{"actor": ..., "critic": ...}``) and
-        restart training state: targets copied, fresh optimizers, empty buffer, noise reset."""
-        self.actor.load_state_dict(weights["actor"])
-        self.critic.load_state_dict(weights["critic"])
+        """Load pre-trained weights (``{"net": state_dict}``) and restart the training state:
+        target copied, fresh optimizers, empty buffer, noise reset, no warm-up."""
+        self.net.load_state_dict(weights["net"])
         self.reset_training(warmup=0)
 
     def insert_adapters(self, r: int = 4, alpha: float = 1.0) -> dict:
-        """Freeze both networks and put rank-``r`` adapters on every linear projection
-        (LoRA-RL Algorithm 1, lines 8-10); targets become copies of the adapted networks.
+        """Freeze the network and put rank-``r`` adapters on every linear projection of the
+        backbone and both heads (LoRA-RL Algorithm 1, lines 8-10); the target becomes a copy of
+        the adapted network.
 
-        Returns the parameter counts of actor and critic together
-        (:func:`lorarl.lora.parameter_counts`).
+        Returns :meth:`parameter_counts`.
         """
-        inject_lora(self.actor, r=r, alpha=alpha)
-        inject_lora(self.critic, r=r, alpha=alpha)
+        inject_lora(self.net, r=r, alpha=alpha)
         self.adapters = {"r": r, "alpha": alpha}
         self._reset_targets_and_optimizers()
         return self.parameter_counts()
 
     def parameter_counts(self) -> dict:
-        """Exact counts over actor and critic together (see :func:`lorarl.lora.parameter_counts`).
-        """
-        a, c = parameter_counts(self.actor), parameter_counts(self.critic)
-        out = {k: a[k] + c[k] for k in ("total", "adapter", "backbone", "trainable")}
-        out["fraction"] = out["adapter"] / out["backbone"] if out["backbone"] else 0.0
+        """Exact counts (:func:`lorarl.lora.parameter_counts`) plus ``trainable_fraction`` =
+        trainable / total."""
+        out = parameter_counts(self.net)
         out["trainable_fraction"] = out["trainable"] / out["total"]
         return out
 
     def reset_training(self, warmup: int | None = None) -> None:
-        """Start a new training phase: empty buffer, targets equal to the networks, fresh
+        """Start a new training phase: empty buffer, target equal to the network, fresh
         optimizers, exploration noise back to its initial level."""
         self.buffer.clear()
         self.steps = self.transitions = 0
@@ -297,7 +298,7 @@ class DDPG:
         n, p = state.shape[0], self.layout.num_params
         if explore and self.transitions < self.warmup:
             return torch.rand(n, p, generator=self.gen) * 2 - 1
-        a = self.actor(self.layout, state)
+        a = self.net.policy(self.layout, state)
         if explore:
             a = a + self.sigma * torch.randn(n, p, generator=self.gen)
         return a.clamp(-1.0, 1.0)
@@ -323,32 +324,38 @@ class DDPG:
     # -- learning -------------------------------------------------------------------------------
 
     def update(self, batch: Batch | None = None) -> dict:
-        """One DDPG update of critic, actor and targets on a minibatch (module docstring)."""
-        c = self.config
+        """One DDPG update of critic (with backbone), actor head and target (module docstring).
+        """
+        c, lay = self.config, self.layout
         b = batch if batch is not None else self.buffer.sample(c.batch_size, self.gen)
         with torch.no_grad():
-            next_a = self.actor_target(self.layout, b.next_state)
-            y = b.reward + c.gamma * (1.0 - b.done) * self.critic_target(
-                self.layout, b.next_state, next_a)
-        q = self.critic(self.layout, b.state, b.action)
+            h_next = self.target.embed(lay, b.next_state)
+            q_next = self.target.critic(lay, h_next, self.target.actor(lay, h_next))
+            y = b.reward + c.gamma * (1.0 - b.done) * q_next
+        h = self.net.embed(lay, b.state)
+        q = self.net.critic(lay, h, b.action)
         critic_loss = torch.mean((q - y) ** 2)
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
+        critic_params = self.critic_opt.param_groups[0]["params"]
         if c.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.critic_opt.param_groups[0]["params"], c.grad_clip)
+            nn.utils.clip_grad_norm_(critic_params, c.grad_clip)
         self.critic_opt.step()
-        # actor: the critic's parameters take no gradient from this loss
-        self.critic.requires_grad_(False)
-        actor_loss = -self.critic(self.layout, b.state, self.actor(self.layout, b.state)).mean()
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        for p in self.critic_opt.param_groups[0]["params"]:
-            p.requires_grad_(True)
+        # actor head on the minibatch's embeddings; the critic takes no gradient from it
+        for p in critic_params:
+            p.requires_grad_(False)
+        try:
+            hd = h.detach()
+            actor_loss = -self.net.critic(lay, hd, self.net.actor(lay, hd)).mean()
+            self.actor_opt.zero_grad(set_to_none=True)
+            actor_loss.backward()
+        finally:
+            for p in critic_params:
+                p.requires_grad_(True)
         if c.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.actor_opt.param_groups[0]["params"], c.grad_clip)
         self.actor_opt.step()
-        polyak_(self.actor_target, self.actor, c.tau)
-        polyak_(self.critic_target, self.critic, c.tau)
+        polyak_(self.target, self.net, c.tau)
         self.updates += 1
         return {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item(),
                 "q": q.mean().item()}
@@ -356,12 +363,10 @@ class DDPG:
     # -- checkpoints ----------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
-        """Everything needed to continue exactly: networks, targets, optimizers, buffer,
+        """Everything needed to continue exactly: network, target, optimizers, buffer,
         counters and the generator state (tensors and plain data only)."""
         return {
-            "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
-            "actor_target": self.actor_target.state_dict(),
-            "critic_target": self.critic_target.state_dict(),
+            "net": self.net.state_dict(), "target": self.target.state_dict(),
             "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
             "buffer": self.buffer.state_dict(), "gen": self.gen.get_state(),
             "steps": self.steps, "transitions": self.transitions, "updates": self.updates,
@@ -373,10 +378,8 @@ class DDPG:
         """
         if d["adapters"] is not None and self.adapters is None:
             self.insert_adapters(**d["adapters"])
-        self.actor.load_state_dict(d["actor"])
-        self.critic.load_state_dict(d["critic"])
-        self.actor_target.load_state_dict(d["actor_target"])
-        self.critic_target.load_state_dict(d["critic_target"])
+        self.net.load_state_dict(d["net"])
+        self.target.load_state_dict(d["target"])
         self.actor_opt.load_state_dict(d["actor_opt"])
         self.critic_opt.load_state_dict(d["critic_opt"])
         self.buffer.load_state_dict(d["buffer"])

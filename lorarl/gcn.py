@@ -96,7 +96,6 @@ class GraphLayout:
     edge_agg : ``S[i, e] = 1/sqrt(d_i d_j)`` for edge ``e = (j -> i)``, ``(N, E)``.
     pool : ``(P, N)`` mean over the nodes each design parameter sizes.
     kinds : ``(P, K)`` one-hot kind of each parameter (:data:`PARAM_KINDS`).
-    inject : ``(K, N, P)`` 1 where parameter *p* of kind *k* sizes node *i* (critic input).
 
     Used by the book chapter "LoRA-RL: method" and by :mod:`lorarl.ddpg`.
     """
@@ -105,7 +104,6 @@ class GraphLayout:
     edge_agg: torch.Tensor
     pool: torch.Tensor
     kinds: torch.Tensor
-    inject: torch.Tensor
 
     @property
     def num_nodes(self) -> int:
@@ -154,7 +152,6 @@ class GraphLayout:
         p = len(param_nodes)
         pool = torch.zeros(p, num_nodes)
         kinds = torch.zeros(p, len(PARAM_KINDS))
-        inject = torch.zeros(len(PARAM_KINDS), num_nodes, p)
         for i, (nodes, kind) in enumerate(zip(param_nodes, param_kinds, strict=True)):
             nodes = [int(n) for n in nodes]
             if not nodes or min(nodes) < 0 or max(nodes) >= num_nodes:
@@ -164,8 +161,7 @@ class GraphLayout:
             k = PARAM_KINDS.index(kind)
             pool[i, nodes] = 1.0 / len(nodes)
             kinds[i, k] = 1.0
-            inject[k, nodes, i] = 1.0
-        return cls(adj=adj, edge_agg=edge_agg, pool=pool, kinds=kinds, inject=inject)
+        return cls(adj=adj, edge_agg=edge_agg, pool=pool, kinds=kinds)
 
 
 class GCNConv(nn.Module):
@@ -237,15 +233,76 @@ def encode(layout: GraphLayout, x: torch.Tensor, edge_attr: torch.Tensor,
 STATE_DIM = NODE_DIM + METRIC_DIM + EDGE_DIM
 
 
-class Actor(nn.Module):
-    """Deterministic policy :math:`\\mu(s) \\in [-1, 1]^P` (LoRA-RL section 3.2, GCN-RL).
+class ActorHead(nn.Module):
+    r"""The actor's read-out: one action per design parameter (LoRA-RL section 3.2).
 
-    .. math:: a_p = \\tanh\\big(w_2^\\top \\mathrm{ReLU}(W_1 [\\bar h_p; k_p] + b_1) + b_2\\big),
-              \\quad \\bar h_p = \\mathrm{mean}_{i \\in \\mathrm{nodes}(p)} h_i
+    .. math:: \mu_p(s) = \tanh\big(w_2^\top \mathrm{ReLU}(W_1 [\bar h_p; k_p] + b_1) + b_2\big),
+              \quad \bar h_p = \mathrm{mean}_{i \in \mathrm{nodes}(p)} h_i
+
+    with :math:`k_p` the one-hot kind of parameter *p*.
 
     Shapes
     ------
-    state ``(B, N, 18)`` (:func:`encode`); returns ``(B, P)``.
+    h ``(B, N, H)``; returns ``(B, P)`` in [-1, 1].
+    """
+
+    def __init__(self, hidden: int = 256) -> None:
+        super().__init__()
+        self.lin1 = nn.Linear(hidden + len(PARAM_KINDS), hidden)
+        self.lin2 = nn.Linear(hidden, 1)
+
+    def forward(self, layout: GraphLayout, h: torch.Tensor) -> torch.Tensor:
+        hp = torch.matmul(layout.pool, h)                                  # (B, P, H)
+        kinds = layout.kinds.expand(h.shape[0], -1, -1)                    # (B, P, K)
+        z = torch.relu(self.lin1(torch.cat([hp, kinds], dim=-1)))
+        return torch.tanh(self.lin2(z)).squeeze(-1)
+
+
+class CriticHead(nn.Module):
+    r"""The critic's read-out :math:`Q(s, a)` (LoRA-RL section 3.2).
+
+    .. math::
+
+        g_p &= \mathrm{ReLU}(W_1 [\bar h_p; k_p; a_p] + b_1) \\
+        Q &= w_3^\top \mathrm{ReLU}\big(W_2 [\mathrm{mean}_p\, g_p;
+             \mathrm{mean}_i\, h_i] + b_2\big) + b_3
+
+    Each parameter's action meets the embedding of the devices it sizes; the second layer
+    mixes the parameters, so Q is not a sum of per-parameter terms.
+
+    Shapes
+    ------
+    h ``(B, N, H)``, action ``(B, P)``; returns ``(B,)``.
+    """
+
+    def __init__(self, hidden: int = 256) -> None:
+        super().__init__()
+        self.lin1 = nn.Linear(hidden + len(PARAM_KINDS) + 1, hidden)
+        self.lin2 = nn.Linear(2 * hidden, hidden)
+        self.lin3 = nn.Linear(hidden, 1)
+
+    def forward(self, layout: GraphLayout, h: torch.Tensor, action: torch.Tensor
+                ) -> torch.Tensor:
+        hp = torch.matmul(layout.pool, h)                                  # (B, P, H)
+        kinds = layout.kinds.expand(h.shape[0], -1, -1)
+        g = torch.relu(self.lin1(torch.cat([hp, kinds, action[..., None]], dim=-1)))
+        z = torch.relu(self.lin2(torch.cat([g.mean(dim=1), h.mean(dim=1)], dim=-1)))
+        return self.lin3(z).squeeze(-1)
+
+
+class ActorCritic(nn.Module):
+    r"""GCN backbone with actor and critic heads: the network of GCN-RL that LoRA-RL adapts.
+
+    One :class:`Backbone` embeds the state; :class:`ActorHead` reads the policy
+    :math:`\mu(s)` and :class:`CriticHead` the value :math:`Q(s, a)` from the same node
+    embeddings. In DDPG (:mod:`lorarl.ddpg`) the backbone learns from the critic's loss and the
+    actor's loss trains the actor head on the (detached) embeddings, so one minibatch costs one
+    backbone pass per network instead of four.
+
+    Shapes
+    ------
+    state ``(B, N, 18)`` (:func:`encode`); :meth:`embed` returns ``(B, N, hidden)``,
+    :meth:`policy` ``(B, P)``, :meth:`q` ``(B,)``.
 
     Used by :mod:`lorarl.ddpg` and the book chapter "LoRA-RL: method".
     """
@@ -253,43 +310,24 @@ class Actor(nn.Module):
     def __init__(self, hidden: int = 256, layers: int = 3) -> None:
         super().__init__()
         self.backbone = Backbone(NODE_DIM + METRIC_DIM, hidden, layers)
-        self.head1 = nn.Linear(hidden + len(PARAM_KINDS), hidden)
-        self.head2 = nn.Linear(hidden, 1)
+        self.actor = ActorHead(hidden)
+        self.critic = CriticHead(hidden)
 
-    def forward(self, layout: GraphLayout, state: torch.Tensor) -> torch.Tensor:
-        node_in, edge_feat = state[..., :-EDGE_DIM], state[..., -EDGE_DIM:]
-        h = self.backbone(node_in, layout.adj, edge_feat)
-        hp = torch.matmul(layout.pool, h)                                  # (B, P, H)
-        kinds = layout.kinds.expand(h.shape[0], -1, -1)                    # (B, P, K)
-        z = torch.relu(self.head1(torch.cat([hp, kinds], dim=-1)))
-        return torch.tanh(self.head2(z)).squeeze(-1)
+    def embed(self, layout: GraphLayout, state: torch.Tensor) -> torch.Tensor:
+        """Node embeddings of the backbone."""
+        return self.backbone(state[..., :-EDGE_DIM], layout.adj, state[..., -EDGE_DIM:])
 
+    def policy(self, layout: GraphLayout, state: torch.Tensor) -> torch.Tensor:
+        r""":math:`\mu(s)`."""
+        return self.actor(layout, self.embed(layout, state))
 
-class Critic(nn.Module):
-    """Action value :math:`Q(s, a)` (LoRA-RL section 3.2, GCN-RL).
+    def q(self, layout: GraphLayout, state: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """:math:`Q(s, a)`."""
+        return self.critic(layout, self.embed(layout, state), action)
 
-    The action of parameter *p* is written into slot ``kind(p)`` of every node it sizes (sum
-    when two parameters of one kind size a node); Q is read from the mean and the max of the
-    node embeddings: :math:`Q = w_2^\\top \\mathrm{ReLU}(W_1[\\mathrm{mean}_i h_i;
-    \\max_i h_i] + b_1) + b_2`.
-
-    Shapes
-    ------
-    state ``(B, N, 18)`` (:func:`encode`), action ``(B, P)``; returns ``(B,)``.
-
-    Used by :mod:`lorarl.ddpg` and the book chapter "LoRA-RL: method".
-    """
-
-    def __init__(self, hidden: int = 256, layers: int = 3) -> None:
-        super().__init__()
-        self.backbone = Backbone(NODE_DIM + METRIC_DIM + len(PARAM_KINDS), hidden, layers)
-        self.head1 = nn.Linear(2 * hidden, hidden)
-        self.head2 = nn.Linear(hidden, 1)
-
-    def forward(self, layout: GraphLayout, state: torch.Tensor, action: torch.Tensor
-                ) -> torch.Tensor:
-        node_in, edge_feat = state[..., :-EDGE_DIM], state[..., -EDGE_DIM:]
-        slots = torch.einsum("bp,kip->bik", action, layout.inject)        # (B, N, K)
-        h = self.backbone(torch.cat([node_in, slots], dim=-1), layout.adj, edge_feat)
-        z = torch.relu(self.head1(torch.cat([h.mean(dim=1), h.amax(dim=1)], dim=-1)))
-        return self.head2(z).squeeze(-1)
+    def forward(self, layout: GraphLayout, state: torch.Tensor, action: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mu(s), Q(s, a))``, with ``a = mu(s)`` when ``action`` is ``None``."""
+        h = self.embed(layout, state)
+        mu = self.actor(layout, h)
+        return mu, self.critic(layout, h, mu if action is None else action)

@@ -1,6 +1,6 @@
 """Two-phase training of LoRA-RL (paper section 3.3, Algorithm 1): pre-train, then transfer.
 
-Phase 1, :func:`pretrain`, trains every parameter of the GCN actor and critic with DDPG on the
+Phase 1, :func:`pretrain`, trains every parameter of the GCN actor-critic with DDPG on the
 reference circuit (circuit A in an older node) and saves the backbone. Phase 2,
 :func:`transfer`, moves to a target circuit and node with one of the compared methods, all with
 identical hyper-parameters (:class:`lorarl.ddpg.DDPGConfig`):
@@ -212,7 +212,7 @@ def load_backbone(path: str | Path) -> dict:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a corrupt or foreign file: a clear error, never code run
         raise TrainConfigError(f"{path} is not a readable backbone file: {exc}") from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT or "actor" not in data:
+    if not isinstance(data, dict) or data.get("format") != FORMAT or "net" not in data:
         raise TrainConfigError(f"{path} is not a LoRA-RL backbone file (format {FORMAT})")
     return data
 
@@ -449,8 +449,8 @@ def _train(config: PretrainConfig | TransferConfig, phase: str, prepare, run_dir
                 "sims": eprog.sims, "failed": eprog.failed, "infeasible": eprog.infeasible}
         if run is not None:
             if phase == "pretrain":
-                weights = {"format": FORMAT, "actor": agent.actor.state_dict(),
-                           "critic": agent.critic.state_dict(), "agent": config.agent.to_dict(),
+                weights = {"format": FORMAT, "net": agent.net.state_dict(),
+                           "agent": config.agent.to_dict(),
                            "env": config.env.to_dict(), "seed": config.seed}
                 _atomic_write(run / BACKBONE, lambda tmp: torch.save(weights, tmp))
                 summary["backbone"] = str(run / BACKBONE)
@@ -481,7 +481,7 @@ def pretrain(config: PretrainConfig, *, run_dir: str | Path | None = None, simul
     ----------
     config : the run's settings.
     run_dir : folder for the checkpoint, the episode log, ``summary.json`` and, at the end,
-        ``backbone.pt`` (the actor's and critic's weights). A folder holding a checkpoint of the
+        ``backbone.pt`` (the network's weights). A folder holding a checkpoint of the
         same configuration is resumed.
     simulator : a :class:`circuits.Simulator` to share (else one is created and closed).
     max_rounds : stop (after a checkpoint) once this call has run that many rounds; a later call

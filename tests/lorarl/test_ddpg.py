@@ -58,13 +58,15 @@ def test_critic_update_moves_q_towards_the_target():
     agent = DDPG(_layout(), replace(SMALL, gamma=0.0, critic_lr=1e-2))
     _fill(agent)
     batch = agent.buffer.sample(16, torch.Generator().manual_seed(1))
-    before = _flat(agent.critic).clone()
+    before = _flat(agent.net.critic).clone()
+    backbone = _flat(agent.net.backbone).clone()
     with torch.no_grad():
-        loss0 = torch.mean((agent.critic(agent.layout, batch.state, batch.action)
+        loss0 = torch.mean((agent.net.q(agent.layout, batch.state, batch.action)
                             - batch.reward) ** 2)
     for _ in range(30):
         out = agent.update(batch)
-    assert not torch.equal(_flat(agent.critic), before)
+    assert not torch.equal(_flat(agent.net.critic), before)
+    assert not torch.equal(_flat(agent.net.backbone), backbone)  # trained by the critic loss
     # with gamma = 0 the target is the reward: the critic fits it
     assert out["critic_loss"] < 0.5 * loss0.item()
     assert agent.updates == 30
@@ -72,19 +74,22 @@ def test_critic_update_moves_q_towards_the_target():
 
 def test_actor_update_climbs_the_critic():
     seed_everything(1)
-    # a critic that barely learns: the actor's steps alone must raise Q(s, mu(s))
+    # a critic (and backbone) that barely learns: the actor's steps alone must raise Q(s, mu(s))
     agent = DDPG(_layout(), replace(SMALL, actor_lr=1e-2, critic_lr=1e-12))
     _fill(agent)
     batch = agent.buffer.sample(16, torch.Generator().manual_seed(2))
-    critic0 = _flat(agent.critic).clone()
+    critic0 = torch.cat([_flat(agent.net.critic), _flat(agent.net.backbone)]).clone()
+    actor0 = _flat(agent.net.actor).clone()
     with torch.no_grad():
-        q0 = agent.critic(agent.layout, batch.state, agent.actor(agent.layout, batch.state))
+        q0 = agent.net(agent.layout, batch.state)[1]
     for _ in range(20):
         agent.update(batch)
-    torch.testing.assert_close(_flat(agent.critic), critic0, rtol=0, atol=1e-6)
-    assert all(p.requires_grad for p in agent.critic.parameters())  # restored after the step
+    critic1 = torch.cat([_flat(agent.net.critic), _flat(agent.net.backbone)])
+    torch.testing.assert_close(critic1, critic0, rtol=0, atol=1e-6)
+    assert not torch.equal(_flat(agent.net.actor), actor0)
+    assert all(p.requires_grad for p in agent.net.parameters())  # restored after the step
     with torch.no_grad():
-        q1 = agent.critic(agent.layout, batch.state, agent.actor(agent.layout, batch.state))
+        q1 = agent.net(agent.layout, batch.state)[1]
     assert q1.mean() > q0.mean() + 1e-3
 
 
@@ -105,20 +110,20 @@ def test_lora_targets_share_frozen_base_and_average_adapters():
     counts = agent.insert_adapters(r=2, alpha=1.0)
     assert counts["trainable"] == counts["adapter"] > 0
     # at insertion the target equals the adapted network
-    for t, o in ((agent.actor_target, agent.actor), (agent.critic_target, agent.critic)):
-        assert torch.equal(_flat(t), _flat(o))
+    assert torch.equal(_flat(agent.target), _flat(agent.net))
     _fill(agent)
     for _ in range(5):
         agent.update()
-    for t, o in ((agent.actor_target, agent.actor), (agent.critic_target, agent.critic)):
-        for (name, pt), po in zip(t.named_parameters(), o.parameters(), strict=True):
-            if "lora_" in name:
-                continue
+    t, o = agent.target, agent.net
+    for (name, pt), po in zip(t.named_parameters(), o.parameters(), strict=True):
+        if "lora_" not in name:
             assert torch.equal(pt, po), name  # frozen base: bit-identical in the target
-        adapters_t = [p for n, p in t.named_parameters() if "lora_B" in n]
-        adapters_o = [p for n, p in o.named_parameters() if "lora_B" in n]
-        assert any(not torch.equal(a, b) for a, b in zip(adapters_t, adapters_o, strict=True))
-        assert any(a.abs().sum() > 0 for a in adapters_t)  # the target's adapters moved
+    adapters_t = [p for n, p in t.named_parameters() if "lora_B" in n]
+    adapters_o = [p for n, p in o.named_parameters() if "lora_B" in n]
+    assert any(not torch.equal(a, b) for a, b in zip(adapters_t, adapters_o, strict=True))
+    assert any(a.abs().sum() > 0 for a in adapters_t)  # the target's adapters moved
+    assert {n.split(".")[0] for n, p in o.named_parameters() if "lora_B" in n and
+            p.abs().sum() > 0} == {"backbone", "actor", "critic"}
 
 
 def test_warmup_then_policy_with_decaying_noise():
@@ -135,7 +140,7 @@ def test_warmup_then_policy_with_decaying_noise():
     assert len(losses) == 1  # 10 transitions x 0.5 updates per transition, from the 10th
     assert agent.sigma == 0.1  # 0.5 * 0.5**5 < floor
     with torch.no_grad():
-        mu = agent.actor(agent.layout, s)
+        mu = agent.net.policy(agent.layout, s)
     torch.testing.assert_close(agent.act(s, explore=False), mu.clamp(-1, 1))
 
 
@@ -160,8 +165,8 @@ def test_same_seed_same_result_and_checkpoint_continues_exactly():
     a, b, c = run(), run(), run(split=True)
     assert a.updates > 0
     for x, y in ((a, b), (a, c)):
-        assert torch.equal(_flat(x.actor), _flat(y.actor))
-        assert torch.equal(_flat(x.critic_target), _flat(y.critic_target))
+        assert torch.equal(_flat(x.net), _flat(y.net))
+        assert torch.equal(_flat(x.target), _flat(y.target))
 
 
 def test_bad_hyper_parameters_are_typed_errors():

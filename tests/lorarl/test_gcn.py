@@ -3,7 +3,7 @@ circuit graphs of different sizes."""
 
 import torch
 
-from lorarl.gcn import Actor, Critic, GCNConv, GraphLayout, encode, gcn_conv
+from lorarl.gcn import ActorCritic, Backbone, GCNConv, GraphLayout, encode, gcn_conv
 
 torch.set_num_threads(1)
 
@@ -84,9 +84,24 @@ def _real_layout(name):
     return g, GraphLayout.build(g.edge_index, g.num_nodes, nodes, kinds)
 
 
+def test_backbone_three_convolutions_with_layer_norm_and_relu():
+    ei, attr = _four_nodes()
+    layout = GraphLayout.build(ei, 4, [[0]], ["width"])
+    bb = Backbone(14)
+    assert len(bb.convs) == 3 and len(bb.norms) == 3
+    assert bb.convs[0].lin.weight.shape == (256, 14)
+    assert all(c.lin.weight.shape == (256, 256) for c in bb.convs[1:])
+    h = bb(torch.randn(2, 4, 14), layout.adj, torch.matmul(layout.edge_agg, attr.expand(2, -1, -1)))
+    assert h.shape == (2, 4, 256) and (h >= 0).all()  # ReLU last
+    # each node's pre-ReLU output is layer-normalised: mean 0 over the features
+    conv, norm = bb.convs[0], bb.norms[0]
+    z = norm(conv(torch.randn(1, 4, 14), layout.adj, torch.zeros(1, 4, 4)))
+    torch.testing.assert_close(z.mean(-1), torch.zeros(1, 4), atol=1e-5, rtol=0)
+
+
 def test_one_network_for_graphs_of_different_sizes():
     torch.manual_seed(1)
-    actor, critic = Actor(hidden=32), Critic(hidden=32)
+    net = ActorCritic(hidden=32)
     for name in ("two_stage", "folded_cascode"):
         g, layout = _real_layout(name)
         x = g.x.expand(3, -1, -1)
@@ -94,12 +109,27 @@ def test_one_network_for_graphs_of_different_sizes():
         m = torch.zeros(3, 4)
         s = encode(layout, x, ea, m)
         assert s.shape == (3, g.num_nodes, 18)
-        a = actor(layout, s)
+        a = net.policy(layout, s)
         assert a.shape == (3, layout.num_params)
         assert a.abs().max() < 1
         # width and length of the same transistors get different actions
         assert len(set(a[0].round(decimals=6).tolist())) == layout.num_params
-        q = critic(layout, s, a)
+        q = net.q(layout, s, a)
         assert q.shape == (3,)
-        q2 = critic(layout, s, -a)
-        assert not torch.allclose(q, q2)  # the critic sees the action
+        assert not torch.allclose(q, net.q(layout, s, -a))  # the critic sees the action
+        # the critic is not a sum of per-parameter terms: actions interact (a strong action
+        # input makes the second-order effect visible at initialisation)
+        with torch.no_grad():
+            net.critic.lin1.weight[:, -1] *= 100
+        b = a.clone()
+        b[:, 0] = -b[:, 0]
+        c = a.clone()
+        c[:, 1] = -c[:, 1]
+        bc = b.clone()
+        bc[:, 1] = -bc[:, 1]
+        lhs = net.q(layout, s, bc) - net.q(layout, s, b)
+        rhs = net.q(layout, s, c) - net.q(layout, s, a)
+        assert (lhs - rhs).abs().max() > 1e-4 * (lhs.abs().max() + 1e-6)
+        assert not torch.allclose(lhs, rhs, rtol=1e-3, atol=1e-6)
+        with torch.no_grad():
+            net.critic.lin1.weight[:, -1] /= 100

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from lorarl.gcn import Actor, Critic, GraphLayout, encode
+from lorarl.gcn import ActorCritic, GraphLayout, encode
 from lorarl.lora import (
     LoRALinear,
     inject_lora,
@@ -79,30 +79,32 @@ def test_bad_rank_and_alpha_are_typed_errors():
         LoRALinear(nn.Conv1d(3, 3, 1), r=2)
 
 
-@pytest.mark.parametrize("net_cls", [Actor, Critic])
-def test_adapted_gcn_equals_backbone_then_merge_equals_unmerged(net_cls):
+def test_adapted_gcn_equals_backbone_then_merge_equals_unmerged():
     torch.manual_seed(2)
     layout, _ = _layout()
-    net = net_cls(hidden=32)
+    net = ActorCritic(hidden=32)
     ref = copy.deepcopy(net)
     x, ea, m, a = _batch()
     s = encode(layout, x, ea, m)
-    args = (layout, s) if net_cls is Actor else (layout, s, a)
-    y0 = ref(*args)
+    mu0, q0 = ref(layout, s, a)
     names = inject_lora(net, r=4, alpha=1.0)
-    # every linear projection of the convolutions and heads is adapted
-    assert len(names) == 2 * 3 + 2
-    assert all(n.startswith(("backbone.convs.", "head")) for n in names)
-    torch.testing.assert_close(net(*args), y0, rtol=0, atol=0)
+    # every linear projection of the convolutions and of both heads is adapted
+    assert len(names) == 2 * 3 + 2 + 3
+    assert all(n.startswith(("backbone.convs.", "actor.", "critic.")) for n in names)
+    mu, q = net(layout, s, a)
+    torch.testing.assert_close(mu, mu0, rtol=0, atol=0)
+    torch.testing.assert_close(q, q0, rtol=0, atol=0)
     for mod in lora_modules(net):
         with torch.no_grad():
             mod.lora_B.normal_(std=0.1)
-    y1 = net(*args)
-    assert not torch.allclose(y1, y0)
+    mu1, q1 = net(layout, s, a)
+    assert not torch.allclose(mu1, mu0) and not torch.allclose(q1, q0)
     merge_all(net)
-    torch.testing.assert_close(net(*args), y1, rtol=1e-5, atol=1e-5)
+    for got, want in zip(net(layout, s, a), (mu1, q1), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     unmerge_all(net)
-    torch.testing.assert_close(net(*args), y1, rtol=1e-5, atol=1e-5)
+    for got, want in zip(net(layout, s, a), (mu1, q1), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="already"):
         inject_lora(net)
 
@@ -110,7 +112,7 @@ def test_adapted_gcn_equals_backbone_then_merge_equals_unmerged(net_cls):
 @pytest.mark.parametrize("r", [1, 4, 8])
 def test_exact_counts_and_only_adapters_train(r):
     layout, _ = _layout()
-    net = Actor(hidden=16)
+    net = ActorCritic(hidden=16)
     before = sum(p.numel() for p in net.parameters())
     linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
     expected = sum(lora_size(m.in_features, m.out_features, r) for m in linears)
@@ -125,7 +127,8 @@ def test_exact_counts_and_only_adapters_train(r):
     for mod in lora_modules(net):
         with torch.no_grad():
             mod.lora_B.normal_(std=0.1)
-    net(layout, encode(layout, x, ea, m)).sum().backward()
+    mu, q = net(layout, encode(layout, x, ea, m))
+    (mu.sum() + q.sum()).backward()
     for name, p in net.named_parameters():
         if "lora_" in name:
             assert p.requires_grad and p.grad is not None and p.grad.abs().sum() > 0, name

@@ -61,7 +61,7 @@ def test_pretrain_logs_every_episode_and_saves_a_backbone(backbone):
     summary = json.loads((run / "summary.json").read_text())
     assert summary["episodes"] == 8 and summary["backbone"].endswith(BACKBONE)
     weights = load_backbone(run / BACKBONE)
-    assert set(weights) >= {"actor", "critic", "agent", "env"}
+    assert set(weights) >= {"net", "agent", "env"}
     assert weights["env"]["tech"] == "90nm"
 
 
@@ -83,9 +83,8 @@ def test_resume_equals_uninterrupted(backbone, tmp_path, sim):
     assert _exact(rest["log"]) == _exact(full["log"])
     a = load_backbone(tmp_path / BACKBONE)
     b = load_backbone(run0 / BACKBONE)
-    for net in ("actor", "critic"):
-        for k in a[net]:
-            assert torch.equal(a[net][k], b[net][k]), (net, k)
+    for k in a["net"]:
+        assert torch.equal(a["net"][k], b["net"][k]), k
     # another configuration never resumes a folder's checkpoint
     with pytest.raises(TrainConfigError, match="another configuration"):
         pretrain(_pre(seed=3), run_dir=tmp_path, simulator=sim)
@@ -109,13 +108,12 @@ def test_lora_transfer_trains_only_adapters_and_resumes(backbone, tmp_path, sim)
     state = torch.load(tmp_path / "a" / CHECKPOINT, weights_only=True)["agent"]
     weights = load_backbone(run0 / BACKBONE)
     moved = 0
-    for k, v in weights["actor"].items():
-        wrapped = k.replace(".weight", ".base.weight") if k.endswith("lin.weight") or k.endswith(
-            "lin_edge.weight") or k.startswith("head") else k
-        if k.startswith("head") and k.endswith(".bias"):
-            wrapped = k.replace(".bias", ".base.bias")
-        assert torch.equal(state["actor"][wrapped], v), k  # the backbone stays frozen
-    for k, v in state["actor"].items():
+    for k, v in weights["net"].items():
+        module, _, name = k.rpartition(".")
+        wrapped = f"{module}.base.{name}"
+        key = wrapped if wrapped in state["net"] else k
+        assert torch.equal(state["net"][key], v), k  # the backbone stays frozen
+    for k, v in state["net"].items():
         if k.endswith("lora_B"):
             moved += int(v.abs().sum() > 0)
     assert moved > 0  # the adapters learnt
