@@ -35,3 +35,14 @@ def show_figures(*formats: str) -> None:
     if get_ipython() is None:
         return
     set_matplotlib_formats(*(formats or ("png",)), bbox_inches="tight")
+
+
+def glue_figure(name: str, fig) -> None:
+    """Glue a matplotlib figure for a ``{glue:figure}`` of the page, and close it so that no
+    backend shows it a second time as the cell's own output (the inline backend of a kernel
+    started without ``MPLBACKEND=Agg`` would). Used by every chapter of the book."""
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    plt.close(fig)
