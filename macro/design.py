@@ -22,6 +22,7 @@ import numpy as np
 
 from .topology import (
     C_LOAD,
+    CONNECTION_TYPES,
     F_T,
     R_LOAD,
     TAU_OUT,
@@ -239,31 +240,7 @@ def _node(n: str) -> str:
     return "0" if n == "gnd" else n
 
 
-@functools.lru_cache(maxsize=4096)
-def stage_recipes(topology: Topology) -> tuple[StageRecipe, ...]:
-    """The gm stages of a topology: main stage ``i`` senses its input and drives its output
-    node, with the next main stage's input capacitance ``g_(i+1) / (2 pi F_T)`` there (none at
-    ``vout``, which has the load); an extra gm senses the first node of its pair (feed-forward)
-    or the second (feedback) and drives the other, or its internal node ``x_<pair>`` for a
-    series combination, with its output capacitance ``gm * TAU_OUT``."""
-    out = []
-    for i, (a, b, sign) in enumerate((("vin", "n1", 1), ("n1", "n2", -1), ("n2", "vout", 1)),
-                                     start=1):
-        if i < 3:
-            c_out = functools.partial(_scaled, f"g{i + 1}", 1.0 / (2 * math.pi * F_T))
-        else:
-            c_out = _zero
-        out.append(StageRecipe(f"main{i}", a, b, sign, f"g{i}", f"rscl{i}", c_out))
-    for pair, conn in topology.connections():
-        if not conn.gm:
-            continue
-        p = pair_name(pair)
-        sense, drive = pair if conn.direction == "ff" else pair[::-1]
-        if conn.arrangement == "series":
-            drive = f"x_{p}"
-        out.append(StageRecipe(p, sense, drive, conn.gm, f"{p}_gm", f"{p}_rscl",
-                               functools.partial(_scaled, f"{p}_gm", TAU_OUT)))
-    return tuple(out)
+_MAIN = (("vin", "n1", 1), ("n1", "n2", -1), ("n2", "vout", 1))
 
 
 def _scaled(name: str, factor: float, v: Mapping) -> Any:
@@ -290,47 +267,101 @@ def _value(name: str, v: Mapping) -> Any:
     return v[name]
 
 
-@functools.lru_cache(maxsize=4096)
-def element_recipes(topology: Topology) -> tuple[ElementRecipe, ...]:
-    """The circuit of a topology as G, R and C elements (``"0"`` is ground).
+def _stage_elements(st: StageRecipe, with_cap: bool) -> list[ElementRecipe]:
+    drive = _node(st.drive)
+    out = [ElementRecipe("G", f"g_{st.name}", drive, "0",
+                         functools.partial(_signed, st.gm, st.sign), _node(st.sense), "0"),
+           ElementRecipe("R", f"ro_{st.name}", drive, "0",
+                         functools.partial(_ratio, st.rscl, st.gm))]
+    if with_cap:
+        out.append(ElementRecipe("C", f"co_{st.name}", drive, "0", st.c_out))
+    return out
 
-    Each stage is ``G`` from its drive node to ground controlled by its sense node with the
-    signed gm, its output resistance ``rscl / gm`` to ground and (main stages 1-2 and extra
-    stages) its capacitance to ground; ``vout`` has ``R_LOAD`` and ``C_LOAD``; then each tunable
-    pair's passives: alone or in parallel between the pair's nodes, "R - C" through the
-    internal node ``x_<pair>``, and a gm's series R or C from its internal node to the node the
-    stage drives (the second node of the pair for feed-forward, the first for feedback).
+
+def _main_recipes() -> tuple[tuple[StageRecipe, ...], tuple[ElementRecipe, ...]]:
+    stages = []
+    elements: list[ElementRecipe] = []
+    for i, (a, b, sign) in enumerate(_MAIN, start=1):
+        c_out = functools.partial(_scaled, f"g{i + 1}", 1.0 / (2 * math.pi * F_T)) if i < 3 \
+            else _zero
+        st = StageRecipe(f"main{i}", a, b, sign, f"g{i}", f"rscl{i}", c_out)
+        stages.append(st)
+        elements += _stage_elements(st, i < 3)
+    elements.append(ElementRecipe("R", "r_load", "vout", "0",
+                                  functools.partial(_constant, R_LOAD)))
+    elements.append(ElementRecipe("C", "c_load", "vout", "0",
+                                  functools.partial(_constant, C_LOAD)))
+    return tuple(stages), tuple(elements)
+
+
+_MAIN_STAGES, _MAIN_ELEMENTS = _main_recipes()
+
+
+@functools.cache
+def connection_recipes(pair: tuple[str, str], type_index: int
+                       ) -> tuple[tuple[StageRecipe, ...], tuple[ElementRecipe, ...]]:
+    """The gm stage (if any) and the elements of one tunable connection (57 in all, cached).
+
+    An extra gm senses the first node of its pair (feed-forward) or the second (feedback) and
+    drives the other, or its internal node ``x_<pair>`` for a series combination, with its
+    output resistance ``rscl / gm`` and capacitance ``gm * TAU_OUT`` there. Passives: alone or
+    in parallel between the pair's nodes; "R - C" through ``x_<pair>``; a gm's series R or C
+    from its internal node to the node the stage drives (the second node of the pair for
+    feed-forward, the first for feedback).
     """
-    out = []
-    for st in stage_recipes(topology):
-        drive = _node(st.drive)
-        out.append(ElementRecipe("G", f"g_{st.name}", drive, "0",
-                                 functools.partial(_signed, st.gm, st.sign), _node(st.sense), "0"))
-        out.append(ElementRecipe("R", f"ro_{st.name}", drive, "0",
-                                 functools.partial(_ratio, st.rscl, st.gm)))
-        if st.c_out is not _zero:
-            out.append(ElementRecipe("C", f"co_{st.name}", drive, "0", st.c_out))
-    out.append(ElementRecipe("R", "r_load", "vout", "0", functools.partial(_constant, R_LOAD)))
-    out.append(ElementRecipe("C", "c_load", "vout", "0", functools.partial(_constant, C_LOAD)))
-    for pair, conn in topology.connections():
-        p = pair_name(pair)
-        a, b = _node(pair[0]), _node(pair[1])
-        r = functools.partial(_value, f"{p}_r")
-        c = functools.partial(_value, f"{p}_c")
+    conn = CONNECTION_TYPES[type_index]
+    p = pair_name(pair)
+    a, b = _node(pair[0]), _node(pair[1])
+    r = functools.partial(_value, f"{p}_r")
+    c = functools.partial(_value, f"{p}_c")
+    stages: list[StageRecipe] = []
+    out: list[ElementRecipe] = []
+    if conn.gm:
+        sense, drive = pair if conn.direction == "ff" else pair[::-1]
         if conn.arrangement == "series":
-            x = f"x_{p}"
-            if conn.gm:
-                target = b if conn.direction == "ff" else a
-                kind, key, fn = ("R", "r", r) if conn.r else ("C", "c", c)
-                out.append(ElementRecipe(kind, f"{key}_{p}", x, target, fn))
-            else:
-                out.append(ElementRecipe("R", f"r_{p}", a, x, r))
-                out.append(ElementRecipe("C", f"c_{p}", x, b, c))
+            drive = f"x_{p}"
+        st = StageRecipe(p, sense, drive, conn.gm, f"{p}_gm", f"{p}_rscl",
+                         functools.partial(_scaled, f"{p}_gm", TAU_OUT))
+        stages.append(st)
+        out += _stage_elements(st, True)
+    if conn.arrangement == "series":
+        x = f"x_{p}"
+        if conn.gm:
+            target = b if conn.direction == "ff" else a
+            kind, key, fn = ("R", "r", r) if conn.r else ("C", "c", c)
+            out.append(ElementRecipe(kind, f"{key}_{p}", x, target, fn))
         else:
-            if conn.r:
-                out.append(ElementRecipe("R", f"r_{p}", a, b, r))
-            if conn.c:
-                out.append(ElementRecipe("C", f"c_{p}", a, b, c))
+            out.append(ElementRecipe("R", f"r_{p}", a, x, r))
+            out.append(ElementRecipe("C", f"c_{p}", x, b, c))
+    else:
+        if conn.r:
+            out.append(ElementRecipe("R", f"r_{p}", a, b, r))
+        if conn.c:
+            out.append(ElementRecipe("C", f"c_{p}", a, b, c))
+    return tuple(stages), tuple(out)
+
+
+@functools.lru_cache(maxsize=8192)
+def stage_recipes(topology: Topology) -> tuple[StageRecipe, ...]:
+    """The gm stages of a topology: main stage ``i`` senses its input and drives its output
+    node, with the next main stage's input capacitance ``g_(i+1) / (2 pi F_T)`` there (none at
+    ``vout``, which has the load); then each tunable connection's gm
+    (:func:`connection_recipes`)."""
+    out = list(_MAIN_STAGES)
+    for pair, t in zip(TUNABLE_PAIRS, topology.types, strict=True):
+        out += connection_recipes(pair, t)[0]
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=8192)
+def element_recipes(topology: Topology) -> tuple[ElementRecipe, ...]:
+    """The circuit of a topology as G, R and C elements (``"0"`` is ground): each main stage is
+    ``G`` from its output node to ground controlled by its input with the signed gm, its output
+    resistance ``rscl / g`` and (stages 1-2) the capacitance of its output node; ``vout`` has
+    ``R_LOAD`` and ``C_LOAD``; then each tunable connection (:func:`connection_recipes`)."""
+    out = list(_MAIN_ELEMENTS)
+    for pair, t in zip(TUNABLE_PAIRS, topology.types, strict=True):
+        out += connection_recipes(pair, t)[1]
     return tuple(out)
 
 

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .design import Design, element_recipes
+from .design import _MAIN_ELEMENTS, Design, connection_recipes, element_recipes
 from .topology import TUNABLE_PAIRS, Topology, pair_name
 
 #: Unknown node voltages of every design, padded: the three main nodes, then one internal node
@@ -52,17 +52,14 @@ _OFFSETS = (0, _M2, 2 * _M2, 2 * _M2 + MAX_NODES)
 _BLOCK = 2 * _M2 + 2 * MAX_NODES
 
 
-@functools.lru_cache(maxsize=8192)
-def _stamps(topology: Topology) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                         np.ndarray]:
-    """A topology's stamps into its block (:data:`_OFFSETS`): flat positions, element
-    indices and coefficients; whether each element enters by its inverse (resistors); and the
-    positions of the unit diagonal of unused nodes."""
-    recipes = element_recipes(topology)
+def _element_stamps(recipes) -> tuple[list[int], list[int], list[float], list[bool], set[int]]:
+    """Stamps of a list of element recipes into a design's block (:data:`_OFFSETS`): flat
+    positions, element indices (in ``recipes``), coefficients, whether each element enters by
+    its inverse (resistors), and the unknown nodes it touches."""
     pos: list[int] = []
     elem: list[int] = []
     coef: list[float] = []
-    used = set()
+    used: set[int] = set()
 
     def add(target: int, where: int, k: int, c: float) -> None:
         pos.append(_OFFSETS[target] + where)
@@ -92,9 +89,41 @@ def _stamps(topology: Topology) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
         if p is not None and q is not None:
             add(mat, p * MAX_NODES + q, k, -1.0)
             add(mat, q * MAX_NODES + p, k, -1.0)
-    inverse = np.array([e.kind == "R" for e in recipes])
-    unused = np.array(sorted(x * MAX_NODES + x for x in set(range(MAX_NODES)) - used), dtype=int)
-    return np.array(pos, dtype=int), np.array(elem, dtype=int), np.array(coef), inverse, unused
+    return pos, elem, coef, [e.kind == "R" for e in recipes], used
+
+
+@functools.cache
+def _part_stamps(pair: tuple[str, str] | None, type_index: int):
+    """Stamps of the main stages and load (``pair`` None) or of one tunable connection."""
+    recipes = _MAIN_ELEMENTS if pair is None else connection_recipes(pair, type_index)[1]
+    pos, elem, coef, inverse, used = _element_stamps(recipes)
+    return pos, elem, coef, inverse, frozenset(used), len(recipes)
+
+
+@functools.lru_cache(maxsize=8192)
+def _stamps(topology: Topology) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                         np.ndarray]:
+    """A topology's stamps into its block, in the element order of
+    :func:`macro.design.element_recipes` (main part, then each tunable connection): flat
+    positions, element indices and coefficients; whether each element enters by its inverse;
+    and the positions of the unit diagonal of unused nodes."""
+    pos: list[int] = []
+    elem: list[int] = []
+    coef: list[float] = []
+    inverse: list[bool] = []
+    used: set[int] = set()
+    offset = 0
+    for part in [_part_stamps(None, 0)] + [_part_stamps(p, t) for p, t in
+                                           zip(TUNABLE_PAIRS, topology.types, strict=True)]:
+        pos += part[0]
+        elem += [k + offset for k in part[1]]
+        coef += part[2]
+        inverse += part[3]
+        used |= part[4]
+        offset += part[5]
+    unused = [x * MAX_NODES + x for x in range(MAX_NODES) if x not in used]
+    return (np.array(pos, dtype=int), np.array(elem, dtype=int), np.array(coef),
+            np.array(inverse, dtype=bool), np.array(unused, dtype=int))
 
 
 def assemble(designs: Sequence[Design]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -52,6 +52,7 @@ Used by the book chapter "The behaviour-level model" (``book/macro/model.ipynb``
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Iterator, Sequence
@@ -270,6 +271,7 @@ def pair_name(pair: tuple[str, str]) -> str:
     return f"{pair[0]}_{pair[1]}"
 
 
+@functools.cache
 def connection_parameters(pair: tuple[str, str], type_index: int) -> tuple[ParamSpec, ...]:
     """The parameters of one connection of a tunable pair (in the order gm, rscl, r, c)."""
     t = CONNECTION_TYPES[type_index]
@@ -290,6 +292,14 @@ MAIN_PARAMETERS = tuple(
     spec for i in (1, 2, 3) for spec in (
         _spec(f"g{i}", "gm", *RANGES["main_gm"], True, f"main{i}"),
         _spec(f"rscl{i}", "rscl", *RANGES["rscl"], False, f"main{i}")))
+
+
+@functools.lru_cache(maxsize=8192)
+def _parameters(types: tuple[int, ...]) -> tuple[ParamSpec, ...]:
+    out = list(MAIN_PARAMETERS)
+    for pair, t in zip(TUNABLE_PAIRS, types, strict=True):
+        out.extend(connection_parameters(pair, t))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -354,10 +364,7 @@ class Topology:
     def parameters(self) -> tuple[ParamSpec, ...]:
         """Every design parameter: ``g1, rscl1, g2, rscl2, g3, rscl3``, then each tunable
         connection's (gm, rscl, r, c as it has them), pairs in :data:`TUNABLE_PAIRS` order."""
-        out = list(MAIN_PARAMETERS)
-        for pair, t in zip(TUNABLE_PAIRS, self.types, strict=True):
-            out.extend(connection_parameters(pair, t))
-        return tuple(out)
+        return _parameters(self.types)
 
     def graph(self) -> TopologyGraph:
         """The DAG of Fig. 1(b) (disconnections omitted from ``edges``)."""
