@@ -91,10 +91,12 @@ _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ELEMENT_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 NODE_PATTERN = re.compile(r"[A-Za-z0-9_]+")
+_NODE_MATCH = NODE_PATTERN.fullmatch
 MODEL_CARD_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[0-9]+)?")
 FILE_PATTERN = re.compile(r"[A-Za-z0-9_./+-]+")
 _KV_RE = re.compile(r"([A-Za-z_][\w.]*)\s*=\s*(\{[^}]*\}|'[^']*'|\S+)")
-_TOKEN_RE = re.compile(r"\s*(?:(\{[^{}]*\})|('[^']*')|(=)|([^\s='{}]+))")
+_TOKEN_RE = re.compile(r"\{[^{}]*\}|'[^']*'|=|[^\s='{}]+")
+_BAD_CHAR_RE = re.compile(r"[^\t -~]")
 _EXPR_TOKEN_RE = re.compile(
     rf"\s*(?:(?P<num>{_NUMBER})(?![A-Za-z0-9_.])|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<op>\*\*|[-+*/^(),]))", re.I)
@@ -411,16 +413,15 @@ def expression_names(expr: str) -> tuple[frozenset[str], bool]:
     return frozenset(names), calls
 
 
+@lru_cache(maxsize=65536)
 def _canonical_value(token: str) -> str:
     """A value field in canonical form: a number as written, or ``{expression}`` re-written
     from its parse tree (``'...'`` and bare expressions become ``{...}``)."""
     if len(token) >= 2 and token[0] + token[-1] in ("{}", "''"):
         return "{" + _write_tree(_expression_tree(token[1:-1])) + "}"
-    try:
+    if _NUMBER_RE.fullmatch(token.lower()):
         parse_value(token)
         return token
-    except NetlistError:
-        pass
     return "{" + _write_tree(_expression_tree(token)) + "}"
 
 
@@ -548,10 +549,10 @@ def logical_lines(text: str, where: _Where | None = None) -> list[Line]:
         if not stripped or stripped.startswith("*"):
             continue
         body = _strip_comment(stripped)
-        bad = next((c for c in body if not (" " <= c <= "~" or c == "\t")), None)
+        bad = _BAD_CHAR_RE.search(body)
         if bad is not None:
-            raise where.error(number, f"character {bad!a} not allowed (ASCII only, "
-                                      "outside comments)")
+            raise where.error(number, f"character {bad.group()!a} not allowed (ASCII "
+                                      "only, outside comments)")
         if body.startswith("+"):
             if not out:
                 raise where.error(number, "continuation line with nothing to continue")
@@ -576,14 +577,13 @@ def _tokens(text: str, where: _Where, number: int) -> tuple[list[str], dict[str,
     """
     positional: list[str] = []
     pairs: dict[str, str] = {}
-    raw: list[str] = []
-    pos, end = 0, len(text.rstrip())
-    while pos < end:
-        m = _TOKEN_RE.match(text, pos)
-        if m is None or m.end() == pos:
-            raise where.error(number, "unbalanced brace or quote", text[pos:].strip())
-        raw.append(m.group(m.lastindex))
-        pos = m.end()
+    if "=" in text or "{" in text or "'" in text or "}" in text:
+        raw = _TOKEN_RE.findall(text)
+        left = _TOKEN_RE.sub(" ", text).strip()
+        if left:
+            raise where.error(number, "unbalanced brace or quote", left)
+    else:
+        raw = text.split()
     i = 0
     while i < len(raw):
         tok = raw[i]
@@ -688,7 +688,11 @@ def parse_device(line: Line, where: _Where | None = None) -> Device:
     def nodes(k: int) -> tuple[str, ...]:
         if len(rest) < k:
             raise where.error(n, f"a {kind} element needs {k} nodes")
-        return tuple(_name(t, NODE_PATTERN, "node name", where, n) for t in rest[:k])
+        out = tuple(rest[:k])
+        for t in out:
+            if not _NODE_MATCH(t) or len(t) > MAX_NAME_CHARS:
+                _name(t, NODE_PATTERN, "node name", where, n)
+        return out
 
     def exactly(count: int, shape: str) -> None:
         if len(rest) != count:
@@ -1085,7 +1089,7 @@ def _structure(statements: list[_Stmt], source: str
     header: _Stmt | None = None
     body: list[_Stmt] = []
     for st in statements:
-        where = _Where(st.label)
+        where = _Where(st.label) if st.kind != "element" or header is None else None
         if st.kind == "subckt":
             if header is not None:
                 raise where.error(st.number, "nested .subckt")
