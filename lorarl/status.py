@@ -15,7 +15,7 @@ FEATURES: tuple[tuple[str, str, str], ...] = (
     ("3.1", "Flat-observation wrapper for Stable-Baselines3", "lorarl.env:FlatObservation"),
     ("3.2", "GCN backbone: three edge-featured graph convolutions, hidden 256",
      "lorarl.gcn:Backbone"),
-    ("3.2", "Actor and critic heads", "lorarl.gcn:Actor"),
+    ("3.2", "Actor and critic heads", "lorarl.gcn:ActorCritic"),
     ("2.3, 3.2", "LoRA layer W0 + (alpha/r) B A on a frozen projection",
      "lorarl.lora:LoRALinear"),
     ("2.3", "Adapters on every projection, trainable-parameter count",
