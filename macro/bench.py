@@ -32,7 +32,8 @@ from circuits import Simulator
 
 from .design import Design
 from .evaluation import SWEEP
-from .solver import evaluate
+from .nodal import assemble
+from .solver import evaluate, measure_sparse, modes
 from .topology import sample_topologies
 
 #: Tolerances of the validation (issue "MACRO behaviour level"): gain (dB), GBW (relative),
@@ -134,6 +135,7 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
     rng = np.random.default_rng(seed)
     t_fast = t_grid = t_ng = 0.0
     n = 0
+    parts: dict[str, float] = {}
     with Simulator(workers=workers, timeout=60.0) as sim:
         evaluate(random_designs(4, rng), solver="ngspice", simulator=sim)  # start the workers
         for _ in range(repeats):
@@ -152,6 +154,8 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
             t_fast += best
             t_grid += best_grid
             n += batch
+            for key, seconds in _breakdown(designs).items():
+                parts[key] = parts.get(key, 0.0) + seconds
     return {
         "batch": batch, "repeats": repeats, "designs": n, "grid_points": int(SWEEP.frequencies()
                                                                              .size),
@@ -161,8 +165,31 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
         "speedup": (n / t_fast) / (n / t_ng),
         "speedup_whole_grid": (n / t_grid) / (n / t_ng),
         "speedup_per_core": (n / t_fast) / (n / t_ng / workers),
+        "ngspice_ms_per_design": 1e3 * t_ng / n,
+        "batched_us_per_design": 1e6 * t_fast / n,
+        "batched_breakdown_us_per_design": {k: 1e6 * v / n for k, v in parts.items()},
         "cpus": os.cpu_count(),
     }
+
+
+def _breakdown(designs: Sequence[Design]) -> dict[str, float]:
+    """Seconds (best of three) of the batched solver's stages on one batch: assembling the
+    nodal matrices, the modal decomposition (which assembles again), and the measurement."""
+    best = {"assemble": float("inf"), "modes": float("inf"), "measure": float("inf")}
+    power = np.array([d.power() for d in designs])
+    f = SWEEP.frequencies()
+    for _ in range(3):
+        t0 = time.perf_counter()
+        assemble(designs)
+        t1 = time.perf_counter()
+        m = modes(designs)
+        t2 = time.perf_counter()
+        measure_sparse(m, f, power)
+        t3 = time.perf_counter()
+        best = {"assemble": min(best["assemble"], t1 - t0),
+                "modes": min(best["modes"], max(t2 - t1 - (t1 - t0), 0.0)),
+                "measure": min(best["measure"], t3 - t2)}
+    return best
 
 
 def run(n_designs: int = 500, seed: int = 0, batch: int = 128, repeats: int = 3) -> dict:

@@ -170,6 +170,8 @@ def response(designs: Sequence[Design], frequency: np.ndarray | None = None,
 
 
 _SINGULAR = "singular: the nodal conductance matrix is singular"
+#: Largest batch solved at once (longer lists are split; memory stays small).
+CHUNK = 512
 #: Coarse step (grid points) of :func:`evaluate`'s sparse measurement.
 COARSE = 10
 #: A coarse segment is refined when the phase turns by more than this (deg) across it.
@@ -275,6 +277,9 @@ def evaluate(designs: Sequence[Design], *, solver: str = "batched", sweep: Sweep
 
         return evaluate_ngspice(designs, sweep=sweep, simulator=simulator)
     f = sweep.frequencies()
+    if len(designs) > CHUNK:
+        return [e for i in range(0, len(designs), CHUNK)
+                for e in evaluate(designs[i:i + CHUNK], sweep=sweep, exact_grid=exact_grid)]
     m = modes(designs)
     power = np.array([d.power() for d in designs])
     rhp = unstable(m.poles)
