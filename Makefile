@@ -16,8 +16,21 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 book: setup ## Build the HTML book in quick mode (quoting saved full-mode results), warnings are errors
-	$(VENV)/bin/jupyter-book build . --all --warningiserror --nitpick --keep-going --builder html
+	BOOK_QUICK=$${BOOK_QUICK:-1} $(VENV)/bin/jupyter-book build . --all --warningiserror --nitpick --keep-going --builder html
 	@echo "Book: _build/html/index.html"
+
+check-book: book chromium ## Build the book, then load every page in headless Chromium (offline): no raw TeX, figure text, broken image or console error
+	$(PY) -m circuits.bookcheck _build/html --screenshots _build/screenshots
+
+stale: setup ## List the saved runs made by older code, what changed, and the notebooks that quote them
+	@$(PY) -m circuits.bookinfo stale
+
+refresh: setup ## Re-run in full mode the notebooks that quote a stale saved run
+	@for nb in $$($(PY) -m circuits.bookinfo refresh-list); do \
+	  echo "full mode: $$nb"; mkdir -p _build/full; \
+	  $(VENV)/bin/papermill --cwd "$$(dirname $$nb)" --log-level WARNING "$$nb" \
+	    "_build/full/$$(echo $$nb | tr / _)" -p mode full || exit 1; \
+	done
 
 full: setup ## Run every notebook in full (paper-scale) mode; saves results/ for quick builds to quote
 	@mkdir -p _build/full
@@ -27,8 +40,9 @@ full: setup ## Run every notebook in full (paper-scale) mode; saves results/ for
 	    "_build/full/$$(echo $$nb | tr / _)" -p mode full || exit 1; \
 	done
 
-test: setup ## Run the test suite and the book's notebooks in quick mode (real ngspice)
-	BOOK_QUICK=1 $(PY) -m pytest tests book --nbmake --nbmake-timeout=900 -p no:cacheprovider
+test: setup ## Run the test suite, then build the book in quick mode (every notebook executed) and check its pages
+	BOOK_QUICK=1 $(PY) -m pytest tests -p no:cacheprovider
+	BOOK_QUICK=1 $(MAKE) --no-print-directory check-book
 
 bench: setup ## Print the simulation-engine benchmark (JSON)
 	$(PY) -m circuits bench --json
@@ -36,7 +50,24 @@ bench: setup ## Print the simulation-engine benchmark (JSON)
 lint: setup ## ruff check of the packages, tests and scripts
 	$(VENV)/bin/ruff check circuits lorarl macro tests
 
-setup: $(STAMP) ngspice ## Create the virtual environment and install ngspice when missing
+setup: $(STAMP) ngspice mathjax ## Create the virtual environment, install ngspice and MathJax when missing
+
+MATHJAX_VERSION := 3.2.2
+MATHJAX := $(VENV)/mathjax/.installed-$(MATHJAX_VERSION)
+
+mathjax: $(MATHJAX) ## Install MathJax 3 (pinned npm package) for the book to serve itself, offline
+
+$(MATHJAX):
+	@command -v npm >/dev/null || { echo "Installing npm from Debian"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; }
+	npm install --prefix $(VENV)/npm --no-save --no-audit --no-fund mathjax@$(MATHJAX_VERSION)
+	rm -rf $(VENV)/mathjax && mkdir -p $(VENV)/mathjax
+	cp -r $(VENV)/npm/node_modules/mathjax/es5 $(VENV)/mathjax/mathjax
+	touch $@
+
+chromium: ## Install Debian's Chromium (headless page checks) when missing
+	@command -v chromium >/dev/null || { echo "Installing chromium from Debian"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
 
 ngspice: ## Install ngspice and its shared library from Debian when missing
 	@if command -v ngspice >/dev/null && PATH="$$PATH:/sbin:/usr/sbin" ldconfig -p | grep -q 'libngspice.so '; then :; else \
@@ -70,4 +101,4 @@ clean: ## Remove the built book and caches (keeps the environment and results)
 distclean: clean ## Also remove the virtual environment
 	rm -rf $(VENV)
 
-.PHONY: help book full test bench lint setup ngspice pdks lock clean distclean
+.PHONY: help book check-book stale refresh full test bench lint setup mathjax chromium ngspice pdks lock clean distclean
