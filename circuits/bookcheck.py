@@ -9,7 +9,8 @@ counts as an error, so a page that needs the network (a CDN) fails. A page fails
   in the text outside code, or a formula that MathJax left untypeset;
 * a figure shows as the text ``<Figure size ...>`` (a matplotlib figure that was not rendered);
 * an image is broken (not loaded, or zero size);
-* the browser console reports an error, the page raises, or a request fails.
+* the browser console reports an error, the page raises, or a request fails;
+* a script or style sheet refers to another host (a CDN), even if the page never loads it.
 
 A full-page screenshot of each page is written beside the report (``--screenshots``). Used by
 the book page "Reproducibility" (how the book is checked) and by ``make check-book``.
@@ -21,6 +22,7 @@ import argparse
 import functools
 import http.server
 import os
+import re
 import socketserver
 import sys
 import threading
@@ -61,10 +63,23 @@ async () => {
   const broken = Array.from(document.images)
       .filter(img => !img.complete || img.naturalWidth === 0)
       .map(img => img.getAttribute('src') || '(no src)');
-  return {text, untypeset, broken, mathjax: !!window.MathJax, formulas: math.length};
+  const here = location.host;
+  const remote = [];
+  for (const s of document.scripts) {
+    if (s.src && new URL(s.src).host !== here) remote.push('script ' + s.src);
+    const m = (s.textContent || '').match(/https?:\/\/[^\s"'`]+/);
+    if (m) remote.push('address in a script: ' + m[0]);
+  }
+  for (const l of document.querySelectorAll('link[href]')) {
+    const rel = (l.getAttribute('rel') || '').toLowerCase();
+    if (/stylesheet|preload|modulepreload|icon|prefetch/.test(rel)
+        && new URL(l.href).host !== here) remote.push('link ' + l.href);
+  }
+  return {text, untypeset, broken, remote, mathjax: !!window.MathJax, formulas: math.length};
 }
 """
 
+_REDIRECT = re.compile(r"<meta\s+http-equiv=[\"']?refresh", re.IGNORECASE)
 _RAW_TEX = (
     ("$$", "a '$$' display-math delimiter"),
     ("\\(", "a '\\(' inline-math delimiter"),
@@ -103,9 +118,11 @@ def raw_tex(text: str) -> list[str]:
 
 
 def find_pages(site: Path) -> list[Path]:
-    """The HTML pages of a built site, sorted, without Sphinx's asset folders."""
+    """The HTML pages of a built site, sorted, without Sphinx's asset folders and without
+    pages that only redirect to another (``<meta http-equiv="refresh">``, checked there)."""
     return sorted(p for p in site.rglob("*.html")
-                  if not SKIP_FOLDERS & set(p.relative_to(site).parts[:-1]))
+                  if not SKIP_FOLDERS & set(p.relative_to(site).parts[:-1])
+                  and not _REDIRECT.search(p.read_text(errors="replace")[:2000]))
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -193,6 +210,7 @@ def check_site(site: Path, screenshots: Path | None = None, pages: Sequence[Path
                     if "<Figure size" in found["text"]:
                         report.errors.append("a figure shows as '<Figure size ...>' text")
                     report.errors += [f"broken image: {src}" for src in found["broken"]]
+                    report.errors += [f"reference to another host: {r}" for r in found["remote"]]
                     if screenshots is not None:
                         shot = screenshots / (rel.replace("/", "__").removesuffix(".html") + ".png")
                         page.screenshot(path=str(shot), full_page=True)

@@ -44,9 +44,13 @@ def test_pages_with_raw_tex_broken_images_or_errors_fail(tmp_path):
     (site / "console.html").write_text(_page("<script>console.error('boom')</script>"))
     (site / "cdn.html").write_text(_page(
         "", "<script src='https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js'></script>"))
+    (site / "index.html").write_text("<html><head><meta http-equiv='Refresh' "
+                                     "content='0; url=good.html'></head></html>")
+    (site / "cdnstring.html").write_text(_page(
+        "", "<script>const URL_JS = 'https://unpkg.com/thebe@0.8.2/lib/index.js'</script>"))
     assert [p.name for p in find_pages(site)] == [
-        "cdn.html", "console.html", "figure.html", "good.html", "image.html", "tex.html",
-        "untypeset.html"]
+        "cdn.html", "cdnstring.html", "console.html", "figure.html", "good.html", "image.html",
+        "tex.html", "untypeset.html"]
     shots = tmp_path / "shots"
     reports = {r.page: r for r in check_site(site, shots)}
     assert reports["good.html"].ok, reports["good.html"].errors
@@ -57,6 +61,8 @@ def test_pages_with_raw_tex_broken_images_or_errors_fail(tmp_path):
     assert any("broken image" in e for e in reports["image.html"].errors)
     assert any("boom" in e for e in reports["console.html"].errors)
     assert any("another host" in e and "jsdelivr" in e for e in reports["cdn.html"].errors)
+    assert any("address in a script" in e and "unpkg" in e
+               for e in reports["cdnstring.html"].errors)
     assert (shots / "tex.png").read_bytes().startswith(b"\x89PNG")
 
 
