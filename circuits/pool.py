@@ -405,9 +405,19 @@ class WorkerPool:
                     self._replace(slot)
                     results[worker.index] = done(worker.index, raw)
 
-    def close(self) -> None:
-        """Stop every worker (and remove its scratch directory)."""
-        with self._lock:
+    def close(self, wait: float = 10.0) -> None:
+        """Stop every worker (and remove its scratch directory).
+
+        A batch running in another thread is waited for up to ``wait`` seconds; after that the
+        worker processes are killed under it (its simulations in flight fail with
+        ``engine_error``), so that closing, at interpreter exit too, never hangs.
+        """
+        if not self._lock.acquire(timeout=max(0.0, wait)):
+            for w in list(self._workers):
+                if w is not None and w.process.is_alive():
+                    w.process.kill()  # the thread running the batch cleans up after them
+            return
+        try:
             for i, w in enumerate(self._workers):
                 if w is None:
                     continue
@@ -416,3 +426,5 @@ class WorkerPool:
                 w.process.join(1)
                 w.kill()
                 self._workers[i] = None
+        finally:
+            self._lock.release()

@@ -80,10 +80,19 @@ class Simulator:
         """Whether the workers forbid starting programs (false only with ``sandbox=False``)."""
         return self.pool.sandboxed
 
-    def close(self) -> None:
-        """Stop the worker processes."""
-        with self._lock:
-            self.pool.close()
+    def close(self, wait: float = 10.0) -> None:
+        """Stop the worker processes.
+
+        A batch running in another thread is waited for up to ``wait`` seconds, then its
+        workers are killed (see :meth:`circuits.pool.WorkerPool.close`): closing never hangs.
+        """
+        if not self._lock.acquire(timeout=max(0.0, wait)):
+            self.pool.close(wait=0.0)
+            return
+        try:
+            self.pool.close(wait=wait)
+        finally:
+            self._lock.release()
 
     def bench(self, circuit: CircuitLike, tech: str | Technology,
               settings: BenchSettings | None = None) -> OpenLoopBench:

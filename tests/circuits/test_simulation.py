@@ -391,3 +391,27 @@ def test_a_simulator_shared_by_threads_gives_each_caller_its_own_results():
         assert not errors, errors
         assert got == expected
         assert s.pool.restarts == 0
+
+
+def test_closing_while_another_thread_simulates_does_not_hang():
+    import threading
+
+    from circuits import Simulator
+
+    # a relaxation oscillator has no DC solution: its operating point never ends
+    hang = Job("hang", "* hang\nB1 n1 0 V=1-u(v(n2)-0.5)\nR2 n1 n2 1k\nC2 n2 0 1n\n.op\n.end\n",
+               {}, (("op", "n1"),))
+    s = Simulator(workers=1, timeout=600)
+    assert s.simulate("two_stage", "45nm").ok
+    pid = s.pool.worker_pids()[0]
+    got = []
+    t = threading.Thread(target=lambda: got.extend(s.run_jobs([hang])), daemon=True)
+    t.start()
+    time.sleep(0.5)
+    start = time.monotonic()
+    s.close(wait=0.5)
+    assert time.monotonic() - start < 5
+    t.join(10)
+    assert not t.is_alive() and got[0].failure is Failure.ENGINE
+    s.close()
+    assert pid not in s.pool.worker_pids() and s.pool.worker_pids() == []
