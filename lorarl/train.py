@@ -351,18 +351,20 @@ def _run_rounds(agent: DDPG, venv: VecSizingEnv, rounds: int, *, explore: bool, 
             assert f is not None
             prog.episodes += 1
             log.append({
-                "episode": prog.episodes, "copy": i,
-                "fom": f["fom"] if f["feasible"] else 0.0,
-                "feasible": bool(f["feasible"]),
-                "best_feasible_fom": f["best_feasible_fom"],
-                "return": float(returns[i]),
-                "episode_sims": f["sims"], "episode_failed": f["failed_sims"],
-                "episode_infeasible": f["infeasible_sims"],
-                "sims": prog.sims, "failed": prog.failed, "infeasible": prog.infeasible,
-                "best_feasible_fom_so_far": prog.best_feasible_fom,
-                "updates": agent.updates, "sigma": agent.sigma if explore else 0.0,
-                "wall_s": prog.wall_s, "sim_share": prog.sim_s / prog.wall_s if prog.wall_s
+                # the run-folder columns (lorarl.runlog.EPISODE_FIELDS)
+                "episode": prog.episodes, "fom": f["fom"], "feasible": bool(f["feasible"]),
+                "episode_best": f["best_feasible_fom"],
+                "best_feasible_fom": prog.best_feasible_fom,
+                "sims": prog.sims, "failed_sims": prog.failed,
+                "infeasible_sims": prog.infeasible, "wall_s": prog.wall_s,
+                "sim_s": prog.sim_s, "sim_share": prog.sim_s / prog.wall_s if prog.wall_s
                 else 0.0,
+                # and the learner's
+                "copy": i, "return": float(returns[i]), "episode_sims": f["sims"],
+                "episode_failed_sims": f["failed_sims"],
+                "episode_infeasible_sims": f["infeasible_sims"],
+                "updates": agent.updates, "update_s": prog.update_s,
+                "sigma": agent.sigma if explore else 0.0,
             })
         bar.set_postfix(best=f"{prog.best_feasible_fom:.3f}", sims=prog.sims)
         if on_round is not None and on_round(rnd, env_rng):
@@ -440,11 +442,11 @@ def _train(config: PretrainConfig | TransferConfig, phase: str, prepare, run_dir
             eprog, elog = _Progress(), []
             _run_rounds(agent, venv, eval_eps // config.n_envs, explore=False, learn=False,
                         prog=eprog, log=elog, start_round=0, seed=1000 * config.seed + 500)
-            foms = [e["fom"] for e in elog]
+            foms = [feasible_fom(e) for e in elog]
             summary["evaluation"] = {
                 "episodes": len(elog), "mean_final_fom": float(np.mean(foms)),
                 "std_final_fom": float(np.std(foms)),
-                "mean_best_feasible_fom": float(np.mean([e["best_feasible_fom"] for e in elog])),
+                "mean_best_feasible_fom": float(np.mean([e["episode_best"] for e in elog])),
                 "feasible_share": float(np.mean([e["feasible"] for e in elog])),
                 "sims": eprog.sims, "failed": eprog.failed, "infeasible": eprog.infeasible}
         if run is not None:
@@ -538,13 +540,20 @@ def transfer(config: TransferConfig, *, run_dir: str | Path | None = None, simul
     return _train(config, "transfer", prepare, run_dir, simulator, max_rounds, progress)
 
 
+def feasible_fom(entry: dict) -> float:
+    """An episode's final FoM when its final design is feasible, else 0 (a design counts only
+    when feasible)."""
+    return float(entry["fom"]) if entry["feasible"] and entry["fom"] is not None else 0.0
+
+
 def episodes_to_target(log: list[dict], target: float, window: int = 20) -> int | None:
-    """First episode at which the moving average of the episode's final feasible FoM (0 for an
-    infeasible end) over ``window`` episodes reaches ``target``; ``None`` if it never does.
+    """First episode at which the moving average of the episode's final feasible FoM
+    (:func:`feasible_fom`) over ``window`` episodes reaches ``target``; ``None`` if it never
+    does.
 
     Used by the book chapter "LoRA-RL: experiments" (Table 1's "reach").
     """
-    foms = np.array([e["fom"] for e in log], dtype=float)
+    foms = np.array([feasible_fom(e) for e in log], dtype=float)
     if len(foms) < window:
         return None
     avg = np.convolve(foms, np.ones(window) / window, mode="valid")

@@ -27,9 +27,9 @@ torch.set_num_threads(1)
 AGENT = DDPGConfig(hidden=16, batch_size=8, buffer_size=256, warmup_steps=8,
                    updates_per_transition=0.5)
 #: log fields that do not depend on the machine's speed
-EXACT = ("episode", "copy", "fom", "feasible", "best_feasible_fom", "return", "episode_sims",
-         "episode_failed", "episode_infeasible", "sims", "failed", "infeasible",
-         "best_feasible_fom_so_far", "updates", "sigma")
+EXACT = ("episode", "fom", "feasible", "episode_best", "best_feasible_fom", "sims",
+         "failed_sims", "infeasible_sims", "copy", "return", "episode_sims", "episode_failed_sims",
+         "episode_infeasible_sims", "updates", "sigma")
 
 
 def _pre(**kw):
@@ -55,6 +55,10 @@ def test_pretrain_logs_every_episode_and_saves_a_backbone(backbone):
     # 4 rounds x 2 copies x (1 start + 3 steps) simulations, plus the starts of the next round
     assert out["sims"] == 4 * 2 * 4 + 2
     assert out["log"][-1]["sims"] == out["sims"]
+    run_folder_columns = {"episode", "fom", "feasible", "episode_best", "best_feasible_fom",
+                          "sims", "failed_sims", "infeasible_sims", "wall_s", "sim_s",
+                          "sim_share"}
+    assert run_folder_columns <= set(out["log"][0])
     assert out["failed"] + out["infeasible"] <= out["sims"]
     assert 0 < out["sim_share"] < 1
     assert read_episode_log(run) == out["log"]
@@ -154,8 +158,11 @@ def test_bad_settings_are_typed_errors(tmp_path):
 
 
 def test_episodes_to_target_moving_average():
-    log = [{"fom": f} for f in [0.0, 0.0, 1.0, 1.0, 1.0, 0.5, 1.2, 1.2]]
+    log = [{"fom": f, "feasible": True} for f in [0.0, 0.0, 1.0, 1.0, 1.0, 0.5, 1.2, 1.2]]
     assert episodes_to_target(log, 1.0, window=2) == 4
     assert episodes_to_target(log, 1.0, window=3) == 5
     assert episodes_to_target(log, 2.0, window=2) is None
     assert episodes_to_target(log[:1], 0.0, window=2) is None
+    # an infeasible or failed end counts as 0
+    bad = [{"fom": 5.0, "feasible": False}, {"fom": None, "feasible": False}]
+    assert episodes_to_target(bad + log, 1.0, window=2) == 6
