@@ -88,8 +88,28 @@ class Modes:
         g, c, u, w = self.matrices
         for j in np.nonzero(self.direct[rows] | self.bad[rows])[0]:
             i = rows[j]
-            h[j] = np.nan if self.bad[i] else _direct(g[i], c[i], u[i], w[i], s2[j])
+            try:
+                h[j] = np.nan if self.bad[i] else _direct(g[i], c[i], u[i], w[i], s2[j])
+            except np.linalg.LinAlgError:  # a pole exactly at a grid frequency
+                h[j] = np.nan
         return h
+
+
+def _inverse(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batched inverse that never raises: ``(inverses, failed)``; a matrix LAPACK finds
+    exactly singular gets the identity and ``failed`` true."""
+    try:
+        return np.linalg.inv(a), np.zeros(a.shape[0], dtype=bool)
+    except np.linalg.LinAlgError:
+        out = np.empty_like(a)
+        failed = np.zeros(a.shape[0], dtype=bool)
+        for i in range(a.shape[0]):
+            try:
+                out[i] = np.linalg.inv(a[i])
+            except np.linalg.LinAlgError:
+                out[i] = np.eye(a.shape[1])
+                failed[i] = True
+        return out, failed
 
 
 def modes(designs: Sequence[Design]) -> Modes:
@@ -99,12 +119,12 @@ def modes(designs: Sequence[Design]) -> Modes:
     g[bad] = np.eye(MAX_NODES)
     c[bad] = 0.0
     with np.errstate(all="ignore"):
-        ginv = np.linalg.inv(g)
+        ginv, _ = _inverse(g)
         lam, vec = np.linalg.eig(ginv @ c)
-        vinv = np.linalg.inv(vec)
+        vinv, singular_vec = _inverse(vec)
         # condition number in the 1-norm, ||V||_1 ||V^-1||_1
         cond = np.abs(vec).sum(axis=1).max(axis=1) * np.abs(vinv).sum(axis=1).max(axis=1)
-        ill = ~(cond < MAX_CONDITION)
+        ill = ~(cond < MAX_CONDITION) | singular_vec
         vec[ill] = np.eye(MAX_NODES)
         vinv[ill] = np.eye(MAX_NODES)
         # modal coordinates of the sources: u~ = V^-1 G^-1 u, w~ = V^-1 G^-1 w
@@ -126,7 +146,7 @@ def modes(designs: Sequence[Design]) -> Modes:
         lam_k = np.take_along_axis(lam, order[:, :k], axis=1)
         res_k = np.take_along_axis(res, order[:, :k], axis=1)
         for i in np.nonzero(ill & ~bad)[0]:
-            dc[i] = float(np.linalg.solve(g[i], u[i])[OUT])
+            dc[i] = float((ginv[i] @ u[i])[OUT])
         p = np.where(finite, -1.0 / safe, np.nan)
         p = np.where(np.isfinite(p), p, np.nan)
     dc[bad] = np.nan

@@ -9,7 +9,7 @@ from scipy.optimize import brentq
 from macro.design import Design
 from macro.evaluation import SWEEP, fom
 from macro.nodal import poles
-from macro.solver import evaluate, response
+from macro.solver import evaluate, modes, response
 from macro.topology import C_LOAD, F_T, R_LOAD, TAU_OUT, Topology, sample_topologies
 
 W = 2 * np.pi * SWEEP.frequencies()
@@ -179,3 +179,19 @@ def test_sparse_measurement_equals_the_whole_grid():
             assert a.gain_db == b.gain_db and a.power_w == b.power_w
             assert a.gbw_hz == pytest.approx(b.gbw_hz, rel=1e-12)
             assert a.pm_deg == pytest.approx(b.pm_deg, abs=1e-9)
+
+
+def test_equal_stage_poles_take_the_direct_path():
+    """With every default value the two inner stage poles coincide (a defective A); the solver
+    falls back to one solve per frequency and still matches the cascade formula."""
+    d = Design(Topology((0, 0, 0, 0, 0)))
+    v, s = d.values, 1j * W
+    y1, y2, y3 = _stage_admittances(v, s)
+    pole1 = (v["g1"] / v["rscl1"]) / (v["g2"] / (2 * np.pi * F_T))
+    pole2 = (v["g2"] / v["rscl2"]) / (v["g3"] / (2 * np.pi * F_T))
+    assert pole1 == pytest.approx(pole2, rel=1e-12)
+    assert modes([d]).direct[0]
+    h, _, _, problems = response([d])
+    assert problems == [""]
+    np.testing.assert_allclose(h[0], v["g1"] * v["g2"] * v["g3"] / (y1 * y2 * y3), rtol=1e-7)
+    assert evaluate([d])[0].ok
