@@ -7,7 +7,8 @@ counts as an error, so a page that needs the network (a CDN) fails. A page fails
 
 * raw TeX is visible: ``$$``, ``\\(`` or ``\\[`` delimiters, or TeX commands such as ``\\frac``
   in the text outside code, or a formula that MathJax left untypeset;
-* a figure shows as the text ``<Figure size ...>`` (a matplotlib figure that was not rendered);
+* a figure shows as the text ``<Figure size ...>`` (a matplotlib figure that was not rendered),
+  or an output as its Python repr (``<IPython.core.display.Markdown object>``);
 * an image is broken (not loaded, or zero size);
 * the browser console reports an error, the page raises, or a request fails;
 * a script or style sheet refers to another host (a CDN), even if the page never loads it.
@@ -57,6 +58,10 @@ async () => {
   clone.querySelectorAll('pre, code, script, style, mjx-container, .highlight, textarea')
        .forEach(e => e.remove());
   const text = clone.textContent || '';
+  const outputs = body.cloneNode(true);
+  outputs.querySelectorAll('script, style, mjx-container, .cell_input, textarea')
+         .forEach(e => e.remove());
+  const shown = outputs.textContent || '';
   const math = Array.from(document.querySelectorAll('.math'));
   const untypeset = math.filter(e => !e.querySelector('mjx-container'))
                         .map(e => e.textContent.trim().slice(0, 60));
@@ -75,7 +80,8 @@ async () => {
     if (/stylesheet|preload|modulepreload|icon|prefetch/.test(rel)
         && new URL(l.href).host !== here) remote.push('link ' + l.href);
   }
-  return {text, untypeset, broken, remote, mathjax: !!window.MathJax, formulas: math.length};
+  return {text, shown, untypeset, broken, remote, mathjax: !!window.MathJax,
+          formulas: math.length};
 }
 """
 
@@ -85,6 +91,7 @@ _RAW_TEX = (
     ("\\(", "a '\\(' inline-math delimiter"),
     ("\\[", "a '\\[' display-math delimiter"),
 )
+_PYTHON_REPR = re.compile(r"<[\w.]+ object(?: at 0x[0-9a-f]+)?>")
 _TEX_COMMANDS = ("\\frac", "\\mathrm", "\\alpha", "\\sum", "\\begin{", "\\text{", "\\cdot",
                  "\\left", "\\sqrt", "\\times", "\\le", "\\ge")
 
@@ -207,8 +214,10 @@ def check_site(site: Path, screenshots: Path | None = None, pages: Sequence[Path
                     report.errors += [f"raw TeX visible: {why}" for why in raw_tex(found["text"])]
                     report.errors += [f"formula not typeset by MathJax: {t!r}"
                                       for t in found["untypeset"]]
-                    if "<Figure size" in found["text"]:
+                    if "<Figure size" in found["shown"]:
                         report.errors.append("a figure shows as '<Figure size ...>' text")
+                    for repr_text in _PYTHON_REPR.findall(found["shown"]):
+                        report.errors.append(f"an output shows as its Python repr: {repr_text}")
                     report.errors += [f"broken image: {src}" for src in found["broken"]]
                     report.errors += [f"reference to another host: {r}" for r in found["remote"]]
                     if screenshots is not None:

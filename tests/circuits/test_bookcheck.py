@@ -39,7 +39,10 @@ def test_pages_with_raw_tex_broken_images_or_errors_fail(tmp_path):
     (site / "tex.html").write_text(_page("<p>The FoM is $$\\mathrm{GBW}^2 / P$$.</p>"))
     (site / "untypeset.html").write_text(
         _page("<span class='math notranslate'>\\(x^2\\)</span>"))
-    (site / "figure.html").write_text(_page("<p>&lt;Figure size 640x480 with 1 Axes&gt;</p>"))
+    (site / "figure.html").write_text(_page(
+        "<div class='cell_output'><pre>&lt;Figure size 640x480 with 1 Axes&gt;</pre></div>"
+        "<p><code>&lt;IPython.core.display.Markdown object&gt;</code></p>"
+        "<div class='cell_input'><pre>print('&lt;Figure size is fine in code&gt;')</pre></div>"))
     (site / "image.html").write_text(_page("<img src='_static/missing.png'>"))
     (site / "console.html").write_text(_page("<script>console.error('boom')</script>"))
     (site / "cdn.html").write_text(_page(
@@ -58,6 +61,8 @@ def test_pages_with_raw_tex_broken_images_or_errors_fail(tmp_path):
     assert any("'$$'" in e for e in reports["tex.html"].errors)
     assert any("not typeset" in e for e in reports["untypeset.html"].errors)
     assert any("<Figure size" in e for e in reports["figure.html"].errors)
+    assert any("Python repr: <IPython.core.display.Markdown object>" in e
+               for e in reports["figure.html"].errors)
     assert any("broken image" in e for e in reports["image.html"].errors)
     assert any("boom" in e for e in reports["console.html"].errors)
     assert any("another host" in e and "jsdelivr" in e for e in reports["cdn.html"].errors)
