@@ -5,15 +5,16 @@ connection per node pair (``C(5,2) = 10``). Five pairs are fixed: the basic thre
 ``vin -> n1`` (+gm), ``n1 -> n2`` (-gm), ``n2 -> vout`` (+gm), and no element between ``vin``
 and ``gnd`` or ``vout`` and ``gnd`` (the load is added by the simulators). The other five pairs
 are tunable, each to one of the 25 connection types of Table I (:data:`CONNECTION_TYPES`), but,
-by the domain knowledge of section III-A1, only to a prefix of them:
+by the "domain knowledge" of section III-A1 (the paper does not list it; these are the ranges of
+the public code of its references, ``PAPER_FACTS``), only to a prefix of them:
 
 =============  ===========  =====================================================
-pair           types        why
+pair           types        what is left out
 =============  ===========  =====================================================
-vin - n2       0-10         the source drives ``vin``: no feedback into it
+vin - n2       0-10         feedback into ``vin`` (a source drives it), gm || R or C
 vin - vout     0-10         idem
-n1 - vout      0-24         every type
-n1 - gnd       0-4          a ground node has no transconductance: passives only
+n1 - vout      0-24         nothing
+n1 - gnd       0-4          every gm: passives only towards ground
 n2 - gnd       0-4          idem
 =============  ===========  =====================================================
 
@@ -22,10 +23,11 @@ so agent T's categorical action has ``11 + 11 + 25 + 5 + 5 = 57`` entries and th
 
 **Validity rule.** A topology is valid when each tunable pair's type lies in that pair's
 allowed range above (:meth:`Topology.is_valid`); this is the whole rule: every one of the
-75,625 combinations is a circuit both simulators can solve. Whether it *works* (stable, gain
-above 0 dB at 1 Hz, a unity-gain crossing) is decided by simulation, and a design that does not
-is a failed evaluation, not an invalid topology. A :class:`Topology` may hold any types 0-24
-(the 25^5 space a decoder can produce); :meth:`Topology.is_valid` tells the valid ones.
+75,625 combinations is a well-formed circuit (every node has a resistive path to ground).
+Whether it *works* (stable, gain above 0 dB at 1 Hz, a unity-gain crossing) is decided by
+simulation, and a design that does not is a failed evaluation, not an invalid topology. A
+:class:`Topology` may hold any types 0-24 (the 25^5 space a decoder can produce);
+:meth:`Topology.is_valid` tells the valid ones.
 
 **Sign convention.** A ``+gm`` element from node ``a`` to node ``b`` is the SPICE element
 ``G b 0 a 0 gm``: it draws the current ``gm * v(a)`` out of ``b``, so alone it gives the voltage

@@ -147,3 +147,18 @@ def test_design_validation_and_unit_coordinates():
         Design.from_unit(t, np.zeros(3))
     with pytest.raises(AttributeError):
         d.topology = t  # immutable
+
+
+def test_every_node_of_every_connection_has_a_resistive_path_to_ground():
+    """Main nodes have their stage's output resistance; an internal node ``x_<pair>`` of any
+    allowed connection must reach a main node or ground through a resistor (so that every one
+    of the 75,625 topologies has a non-singular DC conductance matrix)."""
+    from macro.design import connection_recipes
+
+    for pair, n in zip(TUNABLE_PAIRS, N_CHOICES, strict=True):
+        for t in range(n):
+            elements = connection_recipes(pair, t)[1]
+            internal = {x for e in elements for x in (e.a, e.b) if x.startswith("x_")}
+            for x in internal:
+                assert any(e.kind == "R" and x in (e.a, e.b) for e in elements), (pair, t, x)
+            assert len(internal) == (CONNECTION_TYPES[t].arrangement == "series")
