@@ -821,7 +821,9 @@ def _statement(line: Line, where: _Where) -> _Stmt:
         dev = parse_device(line, where)
         return _Stmt("element", n, label, _device_text(dev), device=dev)
     if word not in STATEMENTS:
-        raise where.error(n, f"statement not accepted (accepted: {' '.join(STATEMENTS)})",
+        hint = "" if where.show else ("; a process library is registered as a technology "
+                                      "(circuits.register_library), not included")
+        raise where.error(n, f"statement not accepted (accepted: {' '.join(STATEMENTS)}){hint}",
                           words[0])
     if word == ".end":
         return _Stmt("end", n, label)
