@@ -195,3 +195,13 @@ def test_equal_stage_poles_take_the_direct_path():
     assert problems == [""]
     np.testing.assert_allclose(h[0], v["g1"] * v["g2"] * v["g3"] / (y1 * y2 * y3), rtol=1e-7)
     assert evaluate([d])[0].ok
+
+
+def test_validation_run_on_a_few_designs(sim):
+    from macro.bench import validate
+
+    v = validate(6, seed=7, simulator=sim)
+    assert v["compared"] == v["measurable"] == 6 and v["drawn"] >= 6
+    assert v["ok_agree"] == v["drawn"]
+    assert all(s["within"] for s in v["summary"].values())
+    assert len(v["d_pm_deg"]) == 6
