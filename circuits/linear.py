@@ -246,7 +246,8 @@ def result(raw: Raw, outputs: Sequence[str], deck: str = "") -> ACResult:
 
 def run_ac(circuits: Sequence[LinearCircuit], outputs: Sequence[str],
            sweep: ACSweep | None = None, simulator=None) -> list[ACResult]:
-    """AC analysis (and operating point) of each circuit on a simulator's worker pool.
+    """AC analysis (and operating point) of each circuit on a simulator's worker pool (MACRO's
+    reference simulator; chapter "The behaviour-level model").
 
     Parameters
     ----------

@@ -57,7 +57,8 @@ def _threads() -> None:
 
 def validate(n_designs: int = 500, seed: int = 0, workers: int = 2,
              simulator: Simulator | None = None) -> dict:
-    """Compare both simulators on random designs until ``n_designs`` measurable ones.
+    """Compare both simulators on random designs until ``n_designs`` measurable ones (chapter
+    "The behaviour-level model", section "Validation and speed").
 
     Returns
     -------
@@ -193,7 +194,8 @@ def _breakdown(designs: Sequence[Design]) -> dict[str, float]:
 
 
 def run(n_designs: int = 500, seed: int = 0, batch: int = 128, repeats: int = 3) -> dict:
-    """Validation and speed together (the run the book quotes)."""
+    """Validation and speed together: the run ``macro/validation`` that the chapter "The
+    behaviour-level model" quotes (section "Validation and speed")."""
     return {"validation": validate(n_designs, seed), "speed": speed(batch, repeats, seed + 1)}
 
 

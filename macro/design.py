@@ -87,7 +87,8 @@ class Stage:
 
 
 class Design:
-    """A topology with a value for every parameter (validated).
+    """A topology with a value for every parameter (validated); chapter "The behaviour-level
+    model", section "Design parameters".
 
     Parameters
     ----------

@@ -65,7 +65,8 @@ def responses(designs: Sequence[Design], sweep: Sweep = SWEEP, simulator=None):
 
 def evaluate_ngspice(designs: Sequence[Design], sweep: Sweep = SWEEP,
                      simulator=None) -> list[Evaluation]:
-    """Evaluate designs in ngspice (see :func:`macro.solver.evaluate`)."""
+    """Evaluate designs in ngspice (see :func:`macro.solver.evaluate`); chapter "The
+    behaviour-level model", section "Validation and speed"."""
     designs = list(designs)
     f, h, dc, reasons = responses(designs, sweep, simulator)
     out = measure(f, h, dc, np.array([d.power() for d in designs]))

@@ -98,7 +98,8 @@ def redundancy(ev: Evaluation, specs: Specs) -> tuple[float, float, float, float
 
 
 def meets_spec(ev: Evaluation, specs: Specs) -> bool:
-    """Whether a successful evaluation meets every spec (strictly: every ``alpha > 1``)."""
+    """Whether a successful evaluation meets every spec (strictly: every ``alpha > 1``); chapter
+    "The behaviour-level model", sections "Random designs" and "The reward"."""
     if not ev.ok:
         return False
     return all(a > 1 for a in redundancy(ev, specs))
@@ -106,7 +107,8 @@ def meets_spec(ev: Evaluation, specs: Specs) -> bool:
 
 def score(ev: Evaluation, specs: Specs, exponents: str = "exp1", *, b: float = B_GAP,
           penalty: float = PENALTY) -> float:
-    """Equations (14)-(16) (see the module docstring).
+    """Equations (14)-(16) (see the module docstring); chapter "The behaviour-level model",
+    section "The reward".
 
     Parameters
     ----------

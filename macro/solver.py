@@ -265,7 +265,8 @@ def measure_sparse(m: Modes, f: np.ndarray, power: np.ndarray) -> list[Evaluatio
 
 def evaluate(designs: Sequence[Design], *, solver: str = "batched", sweep: Sweep = SWEEP,
              simulator=None, exact_grid: bool = False) -> list[Evaluation]:
-    """Evaluate designs: gain, GBW, PM, power and FoM (see :mod:`macro.evaluation`).
+    """Evaluate designs: gain, GBW, PM, power and FoM (see :mod:`macro.evaluation`); chapter
+    "The behaviour-level model", section "Two simulators of one design".
 
     Parameters
     ----------

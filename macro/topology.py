@@ -189,7 +189,8 @@ def action_offsets() -> tuple[int, ...]:
 
 
 def action_mask(step: int, chosen: tuple[int, ...] = ()) -> np.ndarray:
-    """The actions agent T may take at design step ``step`` (0-4), shape ``(57,)``, bool.
+    """The actions agent T may take at design step ``step`` (0-4), shape ``(57,)``, bool
+    (chapter "The behaviour-level model", section "The topology space").
 
     Agent T designs the pairs in the order of :data:`TUNABLE_PAIRS`: at step ``k`` only the
     block of pair ``k`` is open (the pairs already designed are masked, section III-A2, and the
@@ -424,7 +425,8 @@ class Topology:
 
 
 def enumerate_topologies() -> Iterator[Topology]:
-    """Every valid topology (75,625), in lexicographic order of the types."""
+    """Every valid topology (75,625), in lexicographic order of the types (counted in the
+    chapter "The behaviour-level model", section "The topology space")."""
     for types in itertools.product(*(range(n) for n in N_CHOICES)):
         yield Topology(types)
 
@@ -432,7 +434,8 @@ def enumerate_topologies() -> Iterator[Topology]:
 def sample_topologies(n: int, rng: np.random.Generator, valid_only: bool = True
                       ) -> list[Topology]:
     """``n`` topologies drawn uniformly: from the 75,625 valid ones (``valid_only``), else
-    from all ``25^5`` type combinations (most of them invalid)."""
+    from all ``25^5`` type combinations (most of them invalid). Chapter "The behaviour-level
+    model", section "Random designs"."""
     if n < 0:
         raise ValueError(f"n must be >= 0, not {n}")
     highs = N_CHOICES if valid_only else (N_TYPES,) * len(TUNABLE_PAIRS)
