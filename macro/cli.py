@@ -20,9 +20,10 @@
 
 Exit status 0 when the command ran (a failed simulation included: ``ok`` says), 2 for bad input
 (an unknown command or option, bad edges, an unknown parameter name, a malformed or
-out-of-bounds value), with the message on standard error and, under ``--json``, one object
-``{"ok": false, "error": "bad_input", "reason": ...}`` on standard output; 1 for an internal
-error.
+out-of-bounds value; any exception class in :data:`BAD_INPUT`), with the message on standard
+error and, under ``--json``, one object ``{"ok": false, "error": "bad_input", "reason": ...}``
+on standard output; also 2, with ``"error": "engine_error"``, when the simulation engine cannot
+run (a :class:`circuits.CircuitsError`, e.g. no ngspice library); 1 for an internal error.
 
 New sub-commands are added with :func:`register` (a name, a help line, a function that adds
 its arguments to an :class:`argparse.ArgumentParser`, and a function from the parsed arguments
@@ -42,6 +43,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from circuits import CircuitsError
 
 from .design import Design, DesignError, parameter_table
 from .topology import CONNECTION_TYPES, N_CHOICES, TUNABLE_PAIRS, Topology
@@ -151,6 +154,8 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {}
+#: Exceptions that mean bad input (exit status 2); a command module may append its own.
+BAD_INPUT: list[type[Exception]] = [UsageError, DesignError]
 
 
 def register(command: Command) -> Command:
@@ -253,10 +258,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError("python -m macro: give a command: " + ", ".join(COMMANDS))
         cmd = COMMANDS[args.command]
         result = cmd.run(args)
-    except (UsageError, DesignError) as exc:
+    except tuple(BAD_INPUT) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if as_json:
             _emit({"ok": False, "error": "bad_input", "reason": str(exc)})
+        return EXIT_BAD_INPUT
+    except CircuitsError as exc:  # the simulation engine cannot run (no ngspice, ...)
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if as_json:
+            _emit({"ok": False, "error": "engine_error", "reason": f"{type(exc).__name__}: {exc}"})
         return EXIT_BAD_INPUT
     except Exception as exc:  # a bug: report it the same way
         traceback.print_exc()
@@ -280,6 +290,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
-__all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_BUG", "EXIT_OK", "Command", "UsageError",
-           "build_parser", "design_from_args", "main", "parse_edges", "parse_sets", "parse_si",
-           "register"]
+__all__ = ["BAD_INPUT", "COMMANDS", "EXIT_BAD_INPUT", "EXIT_BUG", "EXIT_OK", "Command",
+           "UsageError", "build_parser", "design_from_args", "main", "parse_edges", "parse_sets",
+           "parse_si", "register"]

@@ -1,6 +1,7 @@
 """``python -m macro params | netlist | simulate`` and its errors."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -112,3 +113,12 @@ def test_module_entry_point():
     p = subprocess.run([sys.executable, "-m", "macro", "params", "--edges", "1,2,3", "--json"],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and json.loads(p.stdout)["ok"] is False
+
+
+def test_missing_ngspice_is_an_engine_error_with_status_2():
+    env = {**os.environ, "NGSPICE_LIBRARY_PATH": "/nonexistent/libngspice.so"}
+    p = subprocess.run([sys.executable, "-m", "macro", "simulate", *MILLER, "--solver",
+                        "ngspice", "--json"], capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 2
+    r = json.loads(p.stdout)
+    assert r["ok"] is False and r["error"] == "engine_error" and "libngspice" in r["reason"]
