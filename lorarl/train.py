@@ -47,12 +47,11 @@ import torch
 from .ddpg import DDPG, DDPGConfig, seed_everything
 from .env import EnvConfig, VecSizingEnv
 from .gcn import GraphLayout
+from .runlog import RunLog, RunLogError, progress_bar, read_episodes
 
 METHODS = ("scratch", "finetune", "lora")
 CHECKPOINT = "checkpoint.pt"
 BACKBONE = "backbone.pt"
-LOG = "episodes.jsonl"
-SUMMARY = "summary.json"
 FORMAT = 1
 
 
@@ -172,29 +171,10 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(json.dumps(obj, indent=1, allow_nan=False) + "\n")
-    _atomic_write(path, write)
-
-
-def write_episode_log(run_dir: Path, entries: list[dict]) -> None:
-    """Write the per-episode log (JSON lines) of a run, whole and atomically.
-
-    The one place the training loop's log reaches the disk (re-pointable to the run-folder
-    helper). Used by the book chapter "LoRA-RL: experiments".
-    """
-    def write(tmp: str) -> None:
-        with open(tmp, "w") as f:
-            for e in entries:
-                f.write(json.dumps(e, allow_nan=False) + "\n")
-    _atomic_write(run_dir / LOG, write)
-
-
 def read_episode_log(run_dir: str | Path) -> list[dict]:
-    """The per-episode log of a run folder (book chapter "LoRA-RL: experiments")."""
-    path = Path(run_dir) / LOG
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    """The per-episode log of a run folder (:func:`lorarl.runlog.read_episodes`; book chapter
+    "LoRA-RL: experiments")."""
+    return read_episodes(Path(run_dir) / "episodes.jsonl")
 
 
 def load_backbone(path: str | Path) -> dict:
@@ -295,12 +275,10 @@ class _Progress:
 def _run_rounds(agent: DDPG, venv: VecSizingEnv, rounds: int, *, explore: bool, learn: bool,
                 prog: _Progress, log: list[dict], start_round: int, on_round=None,
                 seed: int | None = None, resume_rng: dict | None = None,
-                progress_bar: bool = False, desc: str = "") -> bool:
+                progress: bool | None = False, desc: str = "") -> bool:
     """Run rounds ``start_round .. rounds-1``; returns False when stopped early by
     ``on_round`` (which gets the round index and the env RNG states and returns True to stop).
     """
-    from tqdm.auto import tqdm
-
     target = venv.config.target
     n, length = venv.n, venv.config.episode_length
     t_wall = time.perf_counter()
@@ -315,8 +293,9 @@ def _run_rounds(agent: DDPG, venv: VecSizingEnv, rounds: int, *, explore: bool, 
         for e in venv.envs:  # the start sizings' simulations
             prog.count(e._info(e._last_result, e._last_params), target)
     state = agent.encode(obs)
-    bar = tqdm(range(start_round, rounds), desc=desc, disable=not progress_bar, leave=False)
-    for rnd in bar:
+    bar = progress_bar(rounds, desc, progress)
+    bar.update(start_round)
+    for rnd in range(start_round, rounds):
         env_rng = [_plain(e.np_random.bit_generator.state) for e in venv.envs]
         returns = np.zeros(n)
         finals: list[dict | None] = [None] * n
@@ -366,9 +345,12 @@ def _run_rounds(agent: DDPG, venv: VecSizingEnv, rounds: int, *, explore: bool, 
                 "updates": agent.updates, "update_s": prog.update_s,
                 "sigma": agent.sigma if explore else 0.0,
             })
+        bar.update(1)
         bar.set_postfix(best=f"{prog.best_feasible_fom:.3f}", sims=prog.sims)
         if on_round is not None and on_round(rnd, env_rng):
+            bar.close()
             return False
+    bar.close()
     return True
 
 
@@ -393,12 +375,25 @@ def _load_checkpoint(path: Path, config: dict, phase: str) -> dict | None:
 
 
 def _train(config: PretrainConfig | TransferConfig, phase: str, prepare, run_dir: str | Path |
-           None, simulator, max_rounds: int | None, progress: bool) -> dict:
+           None, simulator, max_rounds: int | None, progress: bool | None) -> dict:
     torch.set_num_threads(1)
     cfg_dict = config.to_dict()
     run = Path(run_dir) if run_dir is not None else None
+    runlog = None
+    if run is not None:
+        try:
+            runlog = RunLog(run, {"phase": phase, **cfg_dict})
+        except RunLogError as exc:
+            raise TrainConfigError(f"{exc} (a run folder holds a run with another "
+                                   "configuration)") from None
     ckpt_path = run / CHECKPOINT if run is not None else None
     ckpt = _load_checkpoint(ckpt_path, cfg_dict, phase) if ckpt_path is not None else None
+    if runlog is not None:
+        done = runlog.metrics()
+        if done is not None and ckpt is not None and ckpt["round"] * config.n_envs >= \
+                config.episodes:
+            return {**done, "log": runlog.episodes()}  # finished before: nothing to run
+        runlog.truncate(len(ckpt["log"]) if ckpt is not None else 0)
     from circuits import Simulator
 
     own_sim = simulator is None
@@ -420,18 +415,20 @@ def _train(config: PretrainConfig | TransferConfig, phase: str, prepare, run_dir
         def on_round(rnd: int, env_rng: list) -> bool:
             done_calls[0] += 1
             stop = max_rounds is not None and done_calls[0] >= max_rounds
+            if runlog is not None:
+                for entry in log[-config.n_envs:]:
+                    runlog.log_episode(entry)
             if ckpt_path is not None and (stop or (rnd + 1) % config.checkpoint_every == 0
                                           or rnd + 1 == rounds):
                 rng = _rng_state(venv)
                 rng["envs"] = env_rng
                 _checkpoint(ckpt_path, cfg_dict, phase, rnd + 1, agent, prog, log, rng)
-                write_episode_log(run, log)
             return stop
 
         finished = start >= rounds or _run_rounds(
             agent, venv, rounds, explore=True, learn=True, prog=prog, log=log,
             start_round=start, on_round=on_round, seed=1000 * config.seed,
-            resume_rng=resume_rng, progress_bar=progress, desc=f"{phase} {config.env.circuit}")
+            resume_rng=resume_rng, progress=progress, desc=f"{phase} {config.env.circuit}")
         summary = {"phase": phase, "finished": finished, "config": cfg_dict, **info,
                    **_summarise(prog, agent, config.env.target)}
         if not finished:
@@ -449,15 +446,14 @@ def _train(config: PretrainConfig | TransferConfig, phase: str, prepare, run_dir
                 "mean_best_feasible_fom": float(np.mean([e["episode_best"] for e in elog])),
                 "feasible_share": float(np.mean([e["feasible"] for e in elog])),
                 "sims": eprog.sims, "failed": eprog.failed, "infeasible": eprog.infeasible}
-        if run is not None:
+        if run is not None and runlog is not None:
             if phase == "pretrain":
                 weights = {"format": FORMAT, "net": agent.net.state_dict(),
                            "agent": config.agent.to_dict(),
                            "env": config.env.to_dict(), "seed": config.seed}
                 _atomic_write(run / BACKBONE, lambda tmp: torch.save(weights, tmp))
                 summary["backbone"] = str(run / BACKBONE)
-            write_episode_log(run, log)
-            _write_json(run / SUMMARY, summary)
+            runlog.finish(summary, seed=config.seed, wall_s=prog.wall_s)
         return {**summary, "log": log}
     finally:
         if own_sim:
@@ -475,20 +471,23 @@ def _summarise(prog: _Progress, agent: DDPG, target: float) -> dict:
 
 
 def pretrain(config: PretrainConfig, *, run_dir: str | Path | None = None, simulator=None,
-             max_rounds: int | None = None, progress: bool = False) -> dict:
+             max_rounds: int | None = None, progress: bool | None = False) -> dict:
     """Phase 1 of LoRA-RL (Algorithm 1, lines 1-7): DDPG on the reference circuit, all
     parameters trained, with a random warm-up.
 
     Parameters
     ----------
     config : the run's settings.
-    run_dir : folder for the checkpoint, the episode log, ``summary.json`` and, at the end,
-        ``backbone.pt`` (the network's weights). A folder holding a checkpoint of the
-        same configuration is resumed.
+    run_dir : the run folder (:class:`lorarl.runlog.RunLog`: ``config.json``, the episode log
+        ``episodes.jsonl``, at the end ``metrics.json`` and ``provenance.json``), plus the
+        checkpoint ``checkpoint.pt`` and, for pre-training, ``backbone.pt`` (the network's
+        weights). A folder holding a checkpoint of the same configuration is resumed; one
+        holding a finished run returns its summary.
     simulator : a :class:`circuits.Simulator` to share (else one is created and closed).
     max_rounds : stop (after a checkpoint) once this call has run that many rounds; a later call
         resumes. ``None`` runs to the end.
-    progress : show a progress bar.
+    progress : show a progress bar (``None``: when standard error is a terminal or
+        ``LORARL_PROGRESS`` is set).
 
     Returns
     -------
@@ -503,7 +502,7 @@ def pretrain(config: PretrainConfig, *, run_dir: str | Path | None = None, simul
 
 
 def transfer(config: TransferConfig, *, run_dir: str | Path | None = None, simulator=None,
-             max_rounds: int | None = None, progress: bool = False) -> dict:
+             max_rounds: int | None = None, progress: bool | None = False) -> dict:
     """Phase 2 of LoRA-RL (Algorithm 1, lines 8-17) or a compared method on a target circuit.
 
     ``scratch`` trains a fresh agent (with warm-up); ``finetune`` loads the backbone and trains

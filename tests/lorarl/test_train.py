@@ -62,7 +62,8 @@ def test_pretrain_logs_every_episode_and_saves_a_backbone(backbone):
     assert out["failed"] + out["infeasible"] <= out["sims"]
     assert 0 < out["sim_share"] < 1
     assert read_episode_log(run) == out["log"]
-    summary = json.loads((run / "summary.json").read_text())
+    summary = json.loads((run / "metrics.json").read_text())
+    assert (run / "provenance.json").is_file() and (run / "config.json").is_file()
     assert summary["episodes"] == 8 and summary["backbone"].endswith(BACKBONE)
     weights = load_backbone(run / BACKBONE)
     assert set(weights) >= {"net", "agent", "env"}
@@ -85,6 +86,9 @@ def test_resume_equals_uninterrupted(backbone, tmp_path, sim):
     rest = pretrain(_pre(), run_dir=tmp_path, simulator=sim)
     assert rest["finished"]
     assert _exact(rest["log"]) == _exact(full["log"])
+    assert _exact(read_episode_log(tmp_path)) == _exact(full["log"])  # the folder's log too
+    again = pretrain(_pre(), run_dir=tmp_path, simulator=sim)  # finished: read back, not rerun
+    assert again["wall_s"] == rest["wall_s"] and _exact(again["log"]) == _exact(full["log"])
     a = load_backbone(tmp_path / BACKBONE)
     b = load_backbone(run0 / BACKBONE)
     for k in a["net"]:
