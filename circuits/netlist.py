@@ -11,8 +11,10 @@ What a netlist may contain
 - comments (``*`` lines, `` $`` and ``;`` to the end of a line; never written back, so a ``*#``
   line never reaches ngspice), continuation lines (``+``), a final ``.end``;
 - ``.subckt NAME PINS... [params:] KEY=VALUE...`` ... ``.ends [NAME]`` (not nested);
-- elements of the kinds ``M R C L V I E G F H D Q X``, each with its own field shapes
+- elements of the kinds ``M R C L V I E G F H D Q X B``, each with its own field shapes
   (:func:`parse_device`), and only inside a ``.subckt``: the test bench writes the top level;
+  a behavioural source ``B`` takes ``V=`` or ``I=`` an expression that may also use
+  ``v(node)``, ``v(node, node)`` and ``i(vsource)``;
 - ``.model NAME TYPE [(] KEY=VALUE... [)]`` with TYPE in :data:`MODEL_TYPES` (a binned model
   may be named ``NAME.N``), and ``.param KEY=VALUE...``;
 - ``.include FILE`` or ``.inc FILE``, ``.lib FILE SECTION``, and library sections
@@ -69,7 +71,7 @@ FUNCTIONS = frozenset((
 ))
 PARAM_KINDS = ("width", "length", "current", "capacitance", "resistance", "voltage")
 #: Element kinds a netlist may contain (first letter of the element name).
-ELEMENT_KINDS = "MRCLVIEGFHDQX"
+ELEMENT_KINDS = "MRCLVIEGFHDQXB"
 #: ``.model`` types a netlist may define.
 MODEL_TYPES = frozenset(("nmos", "pmos", "d", "npn", "pnp", "r", "c", "l", "sw", "csw"))
 #: Statements a netlist may contain (matched whole, in any case).
@@ -204,7 +206,7 @@ def parse_value(token: str) -> float:
     return value
 
 
-def _expression_tree(text: str) -> tuple:
+def _expression_tree(text: str, behavioural: bool = False) -> tuple:
     """Parse an expression (without its braces) into a tree of tuples.
 
     Grammar (lowest precedence first; powers associate to the left as in ngspice)::
@@ -325,6 +327,26 @@ def _expression_tree(text: str) -> tuple:
             return node
         return atom()
 
+    def probe(name: str) -> tuple:
+        """``v(node)``, ``v(node, node)`` or ``i(vsource)`` of a behavioural source."""
+        nonlocal i
+        args = []
+        pattern = NODE_PATTERN if name == "v" else ELEMENT_PATTERN
+        while True:
+            t = peek()
+            if t is None or t[0] == "op" or not pattern.fullmatch(t[1]):
+                raise NetlistError(f"expression: {name}() takes "
+                                   f"{'node names' if name == 'v' else 'a source name'}")
+            args.append(t[1])
+            i += 1
+            if take(")"):
+                break
+            if not take(","):
+                raise NetlistError("expression: ')' expected")
+        if len(args) > (2 if name == "v" else 1):
+            raise NetlistError(f"expression: too many arguments to {name}()")
+        return ("probe", name, tuple(args))
+
     def atom() -> tuple:
         nonlocal i
         t = peek()
@@ -336,6 +358,8 @@ def _expression_tree(text: str) -> tuple:
             return ("num", value, parse_value(value))
         if kind == "name":
             name = value.lower()
+            if behavioural and name in ("v", "i") and take("("):
+                return probe(name)
             if take("("):
                 if name not in FUNCTIONS:
                     raise NetlistError(f"expression: unknown function {_show(value)}")
@@ -369,6 +393,8 @@ def _write_tree(node: tuple, top: bool = True) -> str:
         return node[1]
     if kind == "name":
         return node[1]
+    if kind == "probe":
+        return f"{node[1]}({', '.join(node[2])})"
     if kind == "neg":
         text = "-" + _write_tree(node[1], top=False)
     elif kind == "bin":
@@ -393,7 +419,7 @@ def _tree_names(node: tuple, names: set[str]) -> bool:
         for a in node[2]:
             _tree_names(a, names)
         return True
-    return False
+    return kind == "probe"
 
 
 def expression_names(expr: str) -> tuple[frozenset[str], bool]:
@@ -468,7 +494,7 @@ def _eval(node: tuple, values: Mapping[str, float]) -> float:
         return _finite(float(values[node[1]]), node[1])
     if kind == "neg":
         return -_eval(node[1], values)
-    if kind == "call":
+    if kind in ("call", "probe"):
         raise NetlistError(f"unsupported expression: function {node[1]}() is left to ngspice")
     op, a, b = node[1], _eval(node[2], values), _eval(node[3], values)
     try:
@@ -666,6 +692,7 @@ def parse_device(line: Line, where: _Where | None = None) -> Device:
     D     ``Dname a k model [area] [key=value...]``
     Q     ``Qname c b e [s] model [area=...] [key=value...]``
     X     ``Xname nodes... subckt [params:] [key=value...]``
+    B     ``Bname n+ n- V=expression`` or ``I=expression``
     ====  =====================================================
 
     Raises
@@ -675,6 +702,8 @@ def parse_device(line: Line, where: _Where | None = None) -> Device:
     """
     where = where or _Where("netlist")
     n = line.number
+    if line.text[:1] in "bB":
+        return _behavioural(line, where)
     tokens, params = _tokens(line.text, where, n)
     if not tokens:
         raise where.error(n, "empty element line")
@@ -743,6 +772,30 @@ def parse_device(line: Line, where: _Where | None = None) -> Device:
     if params and kind in "EGFH":
         raise where.error(n, f"{kind} elements take no key=value pairs")
     return Device(name, kind, ns, model, value, params, n)
+
+
+_B_RE = re.compile(r"(\S+)\s+(\S+)\s+(\S+)\s+([VvIi])\s*=\s*(.+)")
+
+
+def _behavioural(line: Line, where: _Where) -> Device:
+    """A behavioural source ``Bname n+ n- V=expr`` (or ``I=expr``): the expression under the
+    grammar of the module docstring plus ``v(node)``, ``v(node, node)`` and ``i(vsource)``;
+    written back without braces (ngspice evaluates it during the simulation)."""
+    n = line.number
+    m = _B_RE.fullmatch(line.text)
+    if m is None:
+        raise where.error(n, "a B element is Bname n+ n- V=expression (or I=expression)")
+    name = _name(m.group(1), ELEMENT_PATTERN, "element name", where, n)
+    nodes = tuple(_name(t, NODE_PATTERN, "node name", where, n) for t in m.group(2, 3))
+    expr = m.group(5).strip()
+    if len(expr) >= 2 and expr[0] + expr[-1] in ("{}", "''"):
+        expr = expr[1:-1]
+    try:
+        text = _write_tree(_expression_tree(expr, behavioural=True))
+    except NetlistError as exc:
+        detail = str(exc) if where.show else "not an expression of the grammar"
+        raise where.error(n, f"bad value ({detail})") from None
+    return Device(name, "B", nodes, None, None, {m.group(4).lower(): text}, n)
 
 
 def _source_value(fields: list[str], where: _Where, n: int) -> str | None:
@@ -1075,7 +1128,10 @@ def parse_netlist(text: str, source: str = "netlist", base: Path | None = None,
     top_file = reader.parse(text, where)
     statements: list[_Stmt] = []
     base_dir = (Path.cwd() if base is None else Path(base)).resolve()
-    chain = ((_path.resolve(), None),) if _path is not None else ()
+    chain: tuple[tuple[Path, str | None], ...] = ()
+    if _path is not None:  # the netlist's own file: its sections are not read again
+        chain = ((_path.resolve(), None),)
+        reader.files[_path.resolve()] = top_file
     reader.expand(top_file, None, base_dir, chain, statements)
     subckts, top, blocks = _structure(statements, source)
     return Netlist("\n".join(blocks) + "\n", subckts, tuple(top), parse_param_decls(text, source),

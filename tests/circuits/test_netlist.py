@@ -227,7 +227,13 @@ def test_canonical_text_is_written_from_the_parse():
     (".subckt b x\nR1>x x 0 1\n.ends\n", "not a valid element name"),
     (".subckt b x\nR1 x.y 0 1\n.ends\n", "not a valid node name"),
     (".subckt b x\nM1 x x 0 0 n.1 w=1u\n.ends\n", "not a valid model name"),
-    (".subckt b x\nB1 x 0 v=1\n.ends\n", "unsupported element"),
+    (".subckt b x\nK1 L1 L2 0.9\n.ends\n", "unsupported element"),
+    (".subckt b x\nA1 x 0 adc\n.ends\n", "unsupported element"),
+    (".subckt b x\nB1 x 0 V=v(x)*`ls`\n.ends\n", "bad value"),
+    (".subckt b x\nB1 x 0 V=v(x.y)\n.ends\n", "bad value"),
+    (".subckt b x\nB1 x 0 V=v(-x)\n.ends\n", r"v\(\) takes node names"),
+    (".subckt b x\nB1 x 0 V=i(x,y)\n.ends\n", "too many arguments"),
+    (".subckt b x\nB1 x 0 R=1\n.ends\n", "a B element is"),
     (".subckt b x\nV1 x 0 SIN(0 1 1k)\n.ends\n", "bad value|source fields"),
     (".subckt b x\nR1 x 0 1k\n.ends c\n", r"\.ends c closes \.subckt b"),
     (".model m1 vdmos level=1\n", "model type not accepted"),
@@ -242,6 +248,15 @@ def test_canonical_text_is_written_from_the_parse():
 def test_what_the_allow_list_refuses(body, match):
     with pytest.raises(NetlistError, match=match):
         parse_netlist(body)
+
+
+def test_behavioural_sources_are_rewritten_without_braces():
+    net = parse_netlist(".subckt b x y\nB1 x 0 V = {1-u(v(y, 0)-0.5) + i(Vs)*2}\n"
+                        "Vs y 0 0\n.ends\n")
+    dev = net.subckts["b"].devices[0]
+    assert (dev.kind, dev.nodes, dev.params) == ("B", ("x", "0"),
+                                                 {"v": "(1-u(v(y, 0)-0.5))+(i(Vs)*2)"})
+    assert "B1 x 0 v=(1-u(v(y, 0)-0.5))+(i(Vs)*2)" in net.text
 
 
 def test_expressions_are_rewritten_from_their_tree_and_evaluated_like_ngspice():
