@@ -84,6 +84,15 @@ def test_miller_compensation_transfer_function_and_poles():
     want = np.sort_complex(np.roots(den))
     got = np.sort_complex(p[0][np.isfinite(p[0])])
     np.testing.assert_allclose(got, want, rtol=1e-7)
+    # zeros: g2 g3 - s Cc (G2 + s C2) = 0, one of them in the right half plane (the
+    # feed-forward through Cc); here C2 dominates, so z ~ sqrt(g2 g3 / (Cc C2))
+    zeros = np.roots([-cc * y2[0], -cc * y2[1], v["g2"] * v["g3"]])
+    rhp_zero = float(np.max(np.real(zeros)))
+    assert rhp_zero > 0
+    assert rhp_zero == pytest.approx(np.sqrt(v["g2"] * v["g3"] / (cc * y2[0])), rel=0.05)
+    m = modes([d])
+    h_zero = m.at(np.array([0]), np.array([rhp_zero + 0j]))[0, 0]
+    assert abs(h_zero) < 1e-9 * abs(m.dc[0])
     # pole splitting: the dominant pole is near -G1 G2 G3 / (Cc g2 g3)
     g1, g2, g3 = v["g1"] / v["rscl1"], v["g2"] / v["rscl2"], y3[1]
     assert np.max(np.real(want)) == pytest.approx(-g1 * g2 * g3 / (cc * v["g2"] * v["g3"]),
