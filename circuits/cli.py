@@ -16,9 +16,10 @@ The contract, for every command:
   says), a listing, a benchmark report;
 * exit status 2 for bad input of any kind (an unknown option, command, circuit, parameter or
   technology, a malformed value or netlist) and for an engine that cannot run (no ngspice, no
-  worker sandbox); the error goes to standard error and, with ``--json``, exactly one JSON
-  object goes to standard output: ``ok`` false, ``failure`` (``invalid_parameter``,
-  ``netlist_error`` or ``engine_error``) and ``reason``;
+  worker sandbox, a benchmark that cannot measure); the error goes to standard error and, with
+  ``--json``, exactly one JSON object goes to standard output: ``ok`` false, ``failure``
+  (``invalid_parameter`` for options, names and values, ``netlist_error`` for netlists,
+  ``engine_error`` for the engine) and ``reason``;
 * exit status 1, with the same JSON object, only for an internal error (a bug: the traceback
   goes to standard error);
 * a standard output closed early (``python -m circuits list | head -1``) ends the command
@@ -39,8 +40,15 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from .amplifier import Amplifier, get_amplifier, list_amplifiers
+from .benchmark import BenchmarkError
 from .engine import Failure
-from .errors import CircuitsError, NetlistError, NgspiceNotFoundError, ParameterError
+from .errors import (
+    CircuitsError,
+    NetlistError,
+    NgspiceNotFoundError,
+    ParameterError,
+    TechnologyError,
+)
 from .netlist import parse_value
 from .pool import MAX_TIMEOUT, WorkerStartError
 from .sandbox import SandboxError
@@ -189,9 +197,9 @@ def _error(reason: str, failure: Failure, as_json: bool) -> None:
 
 def _failure(exc: CircuitsError) -> Failure:
     """The ``failure`` an error of bad input or of the engine reports."""
-    if isinstance(exc, ParameterError | UsageError):
+    if isinstance(exc, ParameterError | UsageError | TechnologyError):
         return Failure.INVALID_PARAMETER
-    if isinstance(exc, NgspiceNotFoundError | WorkerStartError | SandboxError):
+    if isinstance(exc, NgspiceNotFoundError | WorkerStartError | SandboxError | BenchmarkError):
         return Failure.ENGINE
     return Failure.NETLIST
 

@@ -129,7 +129,7 @@ def test_every_error_under_json_is_one_object_and_exit_2(args):
     code, out, err = run(*args)
     assert code == 2, (code, err)
     res = _one_json_object(out)
-    assert res["ok"] is False and res["reason"] and res["failure"], res
+    assert res["ok"] is False and res["reason"] and res["failure"] == "invalid_parameter", res
     assert "Traceback" not in err and "error" in err
 
 
@@ -148,7 +148,8 @@ def test_unreadable_netlist_paths_are_bad_input(tmp_path):
     for path in (tmp_path, tmp_path / "missing.sp"):
         code, out, err = run("simulate-file", str(path), "--tech", "45nm", "--json")
         assert code == 2 and "Traceback" not in err, err
-        assert _one_json_object(out)["ok"] is False
+        res = _one_json_object(out)
+        assert res["ok"] is False and res["failure"] == "netlist_error", res
 
 
 def test_huge_timeout_without_json_is_an_option_error():
