@@ -168,12 +168,22 @@ def singular(g: np.ndarray) -> np.ndarray:
 
 def poles(designs: Sequence[Design]) -> np.ndarray:
     """The finite poles ``s = -1 / lambda`` (rad/s) of each design, shape ``(B, M)``, ``nan``
-    for poles at infinity and padding, and for every pole of a singular design."""
+    for poles at infinity and padding, and for every pole of a singular design (or of one
+    whose eigenvalues do not converge)."""
     g, c, _, _ = assemble(designs)
     bad = singular(g)
     g[bad] = np.eye(MAX_NODES)
     with np.errstate(all="ignore"):
-        lam = np.linalg.eigvals(np.linalg.solve(g, c))
+        a = np.linalg.solve(g, c)
+        try:
+            lam = np.linalg.eigvals(a)
+        except np.linalg.LinAlgError:  # no convergence for some design: its poles are nan
+            lam = np.full(a.shape[:2], np.nan, dtype=complex)
+            for i in range(a.shape[0]):
+                try:
+                    lam[i] = np.linalg.eigvals(a[i])
+                except np.linalg.LinAlgError:
+                    pass
         p = np.where(np.abs(lam) > 0, -1.0 / lam, np.nan)
     p = np.where(np.isfinite(p), p, np.nan)
     p[bad] = np.nan

@@ -43,6 +43,9 @@ from .nodal import MAX_NODES, OUT, assemble, instability_reason, singular, unsta
 MAX_CONDITION = 1e10
 #: Solvers :func:`evaluate` knows.
 SOLVERS = ("batched", "ngspice")
+_SINGULAR = "singular: the nodal conductance matrix is singular"
+_NO_EIGENVALUES = "no eigenvalues: the eigen-decomposition of the nodal matrices did not converge"
+
 
 def _direct(g: np.ndarray, c: np.ndarray, u: np.ndarray, w: np.ndarray, s: np.ndarray
             ) -> np.ndarray:
@@ -64,8 +67,9 @@ class Modes:
     dc : ``(B,)`` the exact DC gain ``H(0)``.
     poles : ``(B, M)`` the finite poles (rad/s), ``nan`` for padding and poles at infinity.
     direct : ``(B,)`` designs solved per frequency instead (ill-conditioned eigenvectors).
-    bad : ``(B,)`` designs with a singular ``G`` (no response).
+    bad : ``(B,)`` designs without a response (a singular ``G``, or no eigenvalues).
     matrices : ``(G, C, u, w)`` of the batch.
+    problems : ``(B,)`` why each bad design has no response (``""`` for the others).
     """
 
     lam: np.ndarray
@@ -77,6 +81,7 @@ class Modes:
     direct: np.ndarray
     bad: np.ndarray
     matrices: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    problems: list[str]
 
     def at(self, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
         """``H`` of designs ``rows`` at ``s`` (rad/s, imaginary), ``s`` shape ``(F,)`` or
@@ -112,15 +117,40 @@ def _inverse(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return out, failed
 
 
+def _eig(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Batched eigen-decomposition that never raises: ``(values, vectors, failed)``; a matrix
+    whose QR iteration does not converge gets zeros and ``failed`` true."""
+    try:
+        lam, vec = np.linalg.eig(a)
+        return lam, vec, ~np.isfinite(lam).all(axis=1)
+    except np.linalg.LinAlgError:
+        lam = np.zeros(a.shape[:2], dtype=complex)
+        vec = np.zeros(a.shape, dtype=complex)
+        failed = np.zeros(a.shape[0], dtype=bool)
+        for i in range(a.shape[0]):
+            try:
+                lam[i], vec[i] = np.linalg.eig(a[i])
+            except np.linalg.LinAlgError:
+                vec[i] = np.eye(a.shape[1])
+                failed[i] = True
+        return lam, vec, failed | ~np.isfinite(lam).all(axis=1)
+
+
 def modes(designs: Sequence[Design]) -> Modes:
     """The modal form of a batch (see the module docstring)."""
     g, c, u, w = assemble(designs)
     bad = singular(g)
+    problems = [_SINGULAR if x else "" for x in bad]
     g[bad] = np.eye(MAX_NODES)
     c[bad] = 0.0
     with np.errstate(all="ignore"):
         ginv, _ = _inverse(g)
-        lam, vec = np.linalg.eig(ginv @ c)
+        lam, vec, no_eig = _eig(ginv @ c)
+        for i in np.nonzero(no_eig & ~bad)[0]:
+            problems[i] = _NO_EIGENVALUES
+        bad = bad | no_eig
+        lam[bad] = 0.0
+        vec[bad] = np.eye(MAX_NODES)
         vinv, singular_vec = _inverse(vec)
         # condition number in the 1-norm, ||V||_1 ||V^-1||_1
         cond = np.abs(vec).sum(axis=1).max(axis=1) * np.abs(vinv).sum(axis=1).max(axis=1)
@@ -151,7 +181,7 @@ def modes(designs: Sequence[Design]) -> Modes:
         p = np.where(np.isfinite(p), p, np.nan)
     dc[bad] = np.nan
     p[bad] = np.nan
-    return Modes(lam_k, res_k, d, e, dc, p, ill, bad, (g, c, u, w))
+    return Modes(lam_k, res_k, d, e, dc, p, ill, bad, (g, c, u, w), problems)
 
 
 def response(designs: Sequence[Design], frequency: np.ndarray | None = None,
@@ -185,11 +215,9 @@ def response(designs: Sequence[Design], frequency: np.ndarray | None = None,
             g, c, u, w = m.matrices
             h = np.array([_direct(g[i], c[i], u[i], w[i], s) for i in rows]).reshape(-1, f.size)
             h[m.bad] = np.nan
-    problems = [_SINGULAR if x else "" for x in m.bad]
-    return h, m.dc, m.poles, problems
+    return h, m.dc, m.poles, m.problems
 
 
-_SINGULAR = "singular: the nodal conductance matrix is singular"
 #: Largest batch solved at once (longer lists are split; memory stays small).
 CHUNK = 512
 #: Coarse step (grid points) of :func:`evaluate`'s sparse measurement.
@@ -308,7 +336,7 @@ def evaluate(designs: Sequence[Design], *, solver: str = "batched", sweep: Sweep
         measure(f, m.at(np.arange(len(designs)), 2j * np.pi * f), m.dc, power)
     for i in range(len(designs)):
         if m.bad[i]:
-            out[i] = Evaluation.failed(_SINGULAR)
+            out[i] = Evaluation.failed(m.problems[i])
         elif rhp[i]:
             out[i] = Evaluation.failed(instability_reason(m.poles[i]))
     return out
