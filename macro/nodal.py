@@ -27,6 +27,7 @@ Used by the book chapter "The behaviour-level model" (``book/macro/model.ipynb``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Sequence
 
@@ -180,10 +181,8 @@ def poles(designs: Sequence[Design]) -> np.ndarray:
         except np.linalg.LinAlgError:  # no convergence for some design: its poles are nan
             lam = np.full(a.shape[:2], np.nan, dtype=complex)
             for i in range(a.shape[0]):
-                try:
+                with contextlib.suppress(np.linalg.LinAlgError):
                     lam[i] = np.linalg.eigvals(a[i])
-                except np.linalg.LinAlgError:
-                    pass
         p = np.where(np.abs(lam) > 0, -1.0 / lam, np.nan)
     p = np.where(np.isfinite(p), p, np.nan)
     p[bad] = np.nan
