@@ -374,18 +374,21 @@ def _load_checkpoint(path: Path, config: dict, phase: str) -> dict | None:
     return data
 
 
-def _train(config: PretrainConfig | TransferConfig, phase: str, prepare, run_dir: str | Path |
-           None, simulator, max_rounds: int | None, progress: bool | None) -> dict:
+def _train(config: PretrainConfig | TransferConfig, phase: str, prepare,
+           run_dir: str | Path | RunLog | None, simulator, max_rounds: int | None,
+           progress: bool | None) -> dict:
     torch.set_num_threads(1)
     cfg_dict = config.to_dict()
-    run = Path(run_dir) if run_dir is not None else None
     runlog = None
-    if run is not None:
+    if isinstance(run_dir, RunLog):  # a caller's run folder (the experiment grid's cells)
+        runlog = run_dir
+    elif run_dir is not None:
         try:
-            runlog = RunLog(run, {"phase": phase, **cfg_dict})
+            runlog = RunLog(run_dir, {"phase": phase, **cfg_dict})
         except RunLogError as exc:
             raise TrainConfigError(f"{exc} (a run folder holds a run with another "
                                    "configuration)") from None
+    run = runlog.folder if runlog is not None else None
     ckpt_path = run / CHECKPOINT if run is not None else None
     ckpt = _load_checkpoint(ckpt_path, cfg_dict, phase) if ckpt_path is not None else None
     if runlog is not None:
@@ -470,7 +473,8 @@ def _summarise(prog: _Progress, agent: DDPG, target: float) -> dict:
             "parameters": agent.parameter_counts()}
 
 
-def pretrain(config: PretrainConfig, *, run_dir: str | Path | None = None, simulator=None,
+def pretrain(config: PretrainConfig, *, run_dir: str | Path | RunLog | None = None,
+             simulator=None,
              max_rounds: int | None = None, progress: bool | None = False) -> dict:
     """Phase 1 of LoRA-RL (Algorithm 1, lines 1-7): DDPG on the reference circuit, all
     parameters trained, with a random warm-up.
@@ -482,7 +486,9 @@ def pretrain(config: PretrainConfig, *, run_dir: str | Path | None = None, simul
         ``episodes.jsonl``, at the end ``metrics.json`` and ``provenance.json``), plus the
         checkpoint ``checkpoint.pt`` and, for pre-training, ``backbone.pt`` (the network's
         weights). A folder holding a checkpoint of the same configuration is resumed; one
-        holding a finished run returns its summary.
+        holding a finished run returns its summary. A :class:`~lorarl.runlog.RunLog` given
+        instead is used as it is (its ``config.json`` is the caller's; the checkpoint still
+        checks the training configuration).
     simulator : a :class:`circuits.Simulator` to share (else one is created and closed).
     max_rounds : stop (after a checkpoint) once this call has run that many rounds; a later call
         resumes. ``None`` runs to the end.
@@ -501,7 +507,8 @@ def pretrain(config: PretrainConfig, *, run_dir: str | Path | None = None, simul
     return _train(config, "pretrain", lambda agent: {}, run_dir, simulator, max_rounds, progress)
 
 
-def transfer(config: TransferConfig, *, run_dir: str | Path | None = None, simulator=None,
+def transfer(config: TransferConfig, *, run_dir: str | Path | RunLog | None = None,
+             simulator=None,
              max_rounds: int | None = None, progress: bool | None = False) -> dict:
     """Phase 2 of LoRA-RL (Algorithm 1, lines 8-17) or a compared method on a target circuit.
 

@@ -132,6 +132,16 @@ def test_lora_transfer_trains_only_adapters_and_resumes(backbone, tmp_path, sim)
     assert rest["evaluation"] == full["evaluation"]
 
 
+def test_a_callers_run_log_is_used(backbone, tmp_path, sim):
+    from lorarl.runlog import RunLog
+
+    run0, _ = backbone
+    log = RunLog(tmp_path / "cell", {"cell": "transfer/x", "mode": "quick"})
+    out = transfer(_tr(run0 / BACKBONE, "finetune"), run_dir=log, simulator=sim)
+    assert log.finished and len(log.episodes()) == out["episodes"] == 4
+    assert json.loads((tmp_path / "cell" / "config.json").read_text())["cell"] == "transfer/x"
+
+
 @pytest.mark.parametrize("method", ["scratch", "finetune"])
 def test_other_methods_train_every_weight(backbone, method, sim):
     run0, _ = backbone
