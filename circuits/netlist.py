@@ -179,7 +179,8 @@ class Netlist:
 
 
 def parse_value(token: str) -> float:
-    """Read a SPICE number with an optional scale suffix (``2u``, ``1.5meg``, ``10k``, ``3e-6``).
+    """Read a SPICE number with an optional scale suffix (``2u``, ``1.5meg``, ``10k``, ``3e-6``);
+    used by every reader of the chapter "Circuits, process models and simulation" and the CLI.
 
     Raises
     ------
@@ -424,7 +425,8 @@ def _tree_names(node: tuple, names: set[str]) -> bool:
 
 def expression_names(expr: str) -> tuple[frozenset[str], bool]:
     """Parameter names a value field uses, and whether it calls a function (used by the test
-    bench to decide which device values it can compute itself).
+    bench of the chapter "Circuits, process models and simulation" to decide which device
+    values it can compute itself).
 
     Raises
     ------
@@ -452,7 +454,9 @@ def _canonical_value(token: str) -> str:
 
 
 def evaluate(expr: str | None, values: Mapping[str, float]) -> float:
-    """Value of a netlist field: a SPICE number, or an expression of parameters.
+    """Value of a netlist field: a SPICE number, or an expression of parameters (the bench's
+    ``alter`` values and the circuit graphs of the chapter "Circuits, process models and
+    simulation").
 
     The field may be ``{...}``, ``'...'``, a bare number or expression, and may start with
     ``DC`` (a source's value). Supports the grammar of the module docstring except function
@@ -557,7 +561,8 @@ def _strip_comment(raw: str) -> str:
 
 
 def logical_lines(text: str, where: _Where | None = None) -> list[Line]:
-    """Join continuation lines (``+``) and drop comments and blank lines.
+    """Join continuation lines (``+``) and drop comments and blank lines (the first step of
+    reading a netlist, chapter "Circuits, process models and simulation").
 
     The first line of a SPICE deck is its title; this reader treats files as fragments and keeps
     every line, so a title line must be a comment (``* title``). Comments may hold any text;
@@ -653,7 +658,8 @@ def _name(token: str, pattern: re.Pattern, what: str, where: _Where, number: int
 def checked_name(name: str, what: str = "element name") -> str:
     """``name`` if it matches the pattern of its kind (element, node, model or parameter
     name), else a :class:`NetlistError`: commands sent to ngspice (``alter``) and vector
-    names are built from checked names only."""
+    names are built from checked names only (the bench of the chapter "Circuits, process
+    models and simulation")."""
     pattern = {"element name": ELEMENT_PATTERN, "node": NODE_PATTERN,
                "model name": MODEL_CARD_PATTERN}.get(what, NAME_PATTERN)
     if not isinstance(name, str) or not pattern.fullmatch(name) or len(name) > MAX_NAME_CHARS:
@@ -681,7 +687,8 @@ class _Stmt:
 
 
 def parse_device(line: Line, where: _Where | None = None) -> Device:
-    """Parse one element line into a :class:`Device` (canonical values), by kind:
+    """Parse one element line into a :class:`Device` (canonical values), by kind (the netlists
+    of the chapter "Circuits, process models and simulation"):
 
     ====  =====================================================
     M     ``Mname d g s b model [key=value...]``
@@ -825,7 +832,8 @@ def _source_value(fields: list[str], where: _Where, n: int) -> str | None:
 
 def write_device(dev: Device) -> str:
     """The canonical line of a device, every field checked again (a :class:`Device` may be
-    built by hand): names against their patterns, values against the expression grammar.
+    built by hand): names against their patterns, values against the expression grammar (the
+    bench of the chapter "Circuits, process models and simulation").
 
     Raises
     ------
@@ -1108,7 +1116,8 @@ class _Reader:
 
 def parse_netlist(text: str, source: str = "netlist", base: Path | None = None,
                   _path: Path | None = None) -> Netlist:
-    """Read a netlist fragment (subcircuits, models, parameters) by the allow-list.
+    """Read a netlist fragment (subcircuits, models, parameters) by the allow-list (the user
+    netlists of the chapter "Circuits, process models and simulation").
 
     Relative ``.include``/``.lib`` file names are resolved against ``base`` (default: the
     current directory), those of an included file against that file's directory. Every file is
@@ -1233,7 +1242,7 @@ def _check_recursion(subckts: dict[str, Subcircuit], source: str) -> None:
 
 def read_netlist(path: str | Path) -> Netlist:
     """Read a netlist file by the allow-list (:func:`parse_netlist`), its relative includes
-    resolved against its own directory.
+    resolved against its own directory (chapter "Circuits, process models and simulation").
 
     Raises
     ------
@@ -1247,7 +1256,8 @@ def read_netlist(path: str | Path) -> Netlist:
 
 def canonical_lines(text: str, source: str = "bench") -> list[str]:
     """Canonical form of element, ``.model`` and ``.param`` lines (each checked by the
-    allow-list); used by the test bench for every line derived from a netlist.
+    allow-list); used by the test bench of the chapter "Circuits, process models and
+    simulation" for every line derived from a netlist.
 
     Raises
     ------

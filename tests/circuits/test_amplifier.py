@@ -81,3 +81,21 @@ def test_a_reference_out_of_bounds_is_never_clipped(tmp_path):
                             lmin=45e-9, replace=True)
     with pytest.raises(ParameterError, match=r"isup=0\.005 outside"):
         amp.check({}, tech)
+
+
+def test_text_includes_resolve_against_the_base_given(tmp_path):
+    (tmp_path / "p.sp").write_text(".param g=2m\n")
+    text = ".include p.sp\n" + NET.replace("G1 vss out inp inn 1m", "G1 vss out inp inn {g}")
+    amp = Amplifier.from_text(text, base=tmp_path)
+    assert ".param g=2m" in amp.netlist.text and "G1 vss out inp inn {g}" in amp.netlist.text
+    with pytest.raises(NetlistError, match=r"line 1: in the file it includes: .*p\.sp"):
+        Amplifier.from_text(text, base=tmp_path / "elsewhere")
+
+
+def test_a_reference_file_that_is_a_fifo_is_refused(tmp_path):
+    import os
+
+    (tmp_path / "z.sp").write_text(NET)
+    os.mkfifo(tmp_path / "z.json")  # opening it for reading would block forever
+    with pytest.raises(NetlistError, match=r"reference file .*z\.json: not a regular file"):
+        Amplifier.from_file(tmp_path / "z.sp")
