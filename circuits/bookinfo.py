@@ -76,8 +76,8 @@ def build_info() -> dict:
 
 
 def runs_table(runs: Sequence[Run] | None = None) -> list[list[str]]:
-    """Rows (run, mode, commit, date, wall time, machine, status, quoted by) of every saved run
-    (:func:`circuits.runs.saved_runs`) for the book's table of saved runs.
+    """Rows (run, mode, commit, made: date, wall time and machine, status, quoted by) of every
+    saved run (:func:`circuits.runs.saved_runs`) for the book's table of saved runs.
 
     Used by the book page "Reproducibility".
     """
@@ -92,8 +92,8 @@ def runs_table(runs: Sequence[Run] | None = None) -> list[list[str]]:
             status += f" ({len(r.changed)} files changed)"
         quoted = ", ".join(f"`{os.path.relpath(nb, root / 'book')}`"
                            for nb in quoting_notebooks(r.name)) or "none"
-        rows.append([f"`{r.name}`", r.mode, f"`{r.commit}`", day, r.wall_time(), r.machine(),
-                     status, quoted])
+        rows.append([f"`{r.name}`", r.mode, f"`{r.commit}`",
+                     f"{day}, {r.wall_time()} on {r.machine()}", status, quoted])
     return rows
 
 
