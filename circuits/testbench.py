@@ -241,14 +241,14 @@ class OpenLoopBench:
 
     def internal_nets(self) -> list[str]:
         """Nets inside the amplifier that are not pins, in order of first appearance."""
-        seen: list[str] = []
+        seen: dict[str, None] = {}  # ordered, and linear in the number of devices
         pins = set(self.amp.subckt.pins) | {"0", "gnd"}
         for d in self.amp.subckt.devices:
             for n in d.nodes:
                 n = n.lower()
-                if n not in pins and n not in seen:
-                    seen.append(n)
-        return seen
+                if n not in pins:
+                    seen.setdefault(n)
+        return list(seen)
 
     def _alter_plan(self) -> list[tuple[str, dict[str, str]]] | None:
         """Device values that depend on design parameters, as ``alter`` targets.

@@ -237,6 +237,14 @@ def test_device_values_that_cannot_be_computed_are_parameter_errors():
         bench.job({"rz": 5e4})
 
 
+def test_a_candidate_whose_values_cannot_be_computed_fails_alone(sim):
+    amp = Amplifier.from_text(amp_text("Rd out vss {1meg*rz/(rz-2k)}\n"))
+    bad, good = sim.simulate_many(amp, "45nm", [{"rz": 2e3}, {"rz": 3e3}])
+    assert not bad.ok and bad.failure.value == "invalid_parameter"
+    assert "division by zero" in bad.reason
+    assert good.ok, good.reason
+
+
 def test_a_deep_include_chain_is_a_netlist_error(tmp_path):
     for i in range(40):
         (tmp_path / f"f{i}.sp").write_text(f".include f{i + 1}.sp\n")
