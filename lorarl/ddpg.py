@@ -63,7 +63,8 @@ def seed_everything(seed: int) -> None:
 
 @dataclass(frozen=True)
 class DDPGConfig:
-    """Hyper-parameters of the agent, identical for every method compared (LoRA-RL 4.2)."""
+    """Hyper-parameters of the agent, identical for every method compared (LoRA-RL 4.2; book
+    chapter "LoRA-RL: method")."""
 
     hidden: int = 256
     """Width of the graph convolutions and heads (LoRA-RL 4.1)."""
@@ -123,8 +124,9 @@ class DDPGConfig:
 
 
 class Batch(NamedTuple):
-    """A minibatch of transitions. Shapes: state/next_state ``(B, N, 18)``, action ``(B, P)``,
-    reward and done ``(B,)``."""
+    """A minibatch of transitions (book chapter "LoRA-RL: method").
+
+    Shapes: state/next_state ``(B, N, 18)``, action ``(B, P)``, reward and done ``(B,)``."""
 
     state: torch.Tensor
     action: torch.Tensor
@@ -137,6 +139,8 @@ class ReplayBuffer:
     """Ring buffer of transitions of one circuit (fixed N and P), stored as encoded states.
 
     Shapes: each state ``(N, 18)`` (:func:`lorarl.gcn.encode`), action ``(P,)``.
+
+    Used by :class:`DDPG` (book chapter "LoRA-RL: method").
     """
 
     def __init__(self, capacity: int, num_nodes: int, num_params: int) -> None:
@@ -195,7 +199,7 @@ class ReplayBuffer:
 
 def polyak_(target: nn.Module, online: nn.Module, tau: float) -> None:
     r""":math:`\theta' \leftarrow \theta' + \tau(\theta - \theta')` on every parameter
-    (frozen ones included: equal values stay exactly equal)."""
+    (frozen ones included: equal values stay exactly equal; book chapter "LoRA-RL: method")."""
     with torch.no_grad():
         tp = list(target.parameters())
         op = list(online.parameters())

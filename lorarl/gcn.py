@@ -133,6 +133,8 @@ class GraphLayout:
         ------
         ValueError
             On an empty or out-of-range node list, an unknown kind, or mismatched lengths.
+
+        Used by :mod:`lorarl.train` and the book chapter "LoRA-RL: method".
         """
         edge_index = torch.as_tensor(edge_index, dtype=torch.long)
         if edge_index.ndim != 2 or edge_index.shape[0] != 2:
@@ -176,6 +178,8 @@ class GCNConv(nn.Module):
     ------
     h ``(B, N, F_in)``, adj ``(N, N)``, edge_feat ``(B, N, F_e)`` (= ``S @ edge_attr``);
     returns ``(B, N, F_out)``.
+
+    Used by :class:`Backbone` (book chapter "LoRA-RL: method").
     """
 
     def __init__(self, in_dim: int, out_dim: int, edge_dim: int = EDGE_DIM) -> None:
@@ -196,6 +200,8 @@ class Backbone(nn.Module):
     ------
     h ``(B, N, in_dim)``, adj ``(N, N)``, edge_feat ``(B, N, EDGE_DIM)``;
     returns ``(B, N, hidden)``.
+
+    Used by :class:`ActorCritic` (book chapter "LoRA-RL: method").
     """
 
     def __init__(self, in_dim: int, hidden: int = 256, layers: int = 3) -> None:
@@ -244,6 +250,8 @@ class ActorHead(nn.Module):
     Shapes
     ------
     h ``(B, N, H)``; returns ``(B, P)`` in [-1, 1].
+
+    Used by :class:`ActorCritic` (book chapter "LoRA-RL: method").
     """
 
     def __init__(self, hidden: int = 256) -> None:
@@ -273,6 +281,8 @@ class CriticHead(nn.Module):
     Shapes
     ------
     h ``(B, N, H)``, action ``(B, P)``; returns ``(B,)``.
+
+    Used by :class:`ActorCritic` (book chapter "LoRA-RL: method").
     """
 
     def __init__(self, hidden: int = 256) -> None:

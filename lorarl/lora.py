@@ -118,7 +118,8 @@ class LoRALinear(nn.Module):
 
 
 def lora_size(in_features: int, out_features: int, r: int) -> int:
-    """Number of adapter parameters of one projection: :math:`r (d_{in} + d_{out})`."""
+    """Number of adapter parameters of one projection: :math:`r (d_{in} + d_{out})`
+    (book chapter "LoRA-RL: method")."""
     return r * (in_features + out_features)
 
 
@@ -132,6 +133,8 @@ def inject_lora(module: nn.Module, r: int = 4, alpha: float = 1.0) -> list[str]:
     -------
     list[str]
         The qualified names of the wrapped projections, in module order.
+
+    Used by :mod:`lorarl.ddpg` and the book chapter "LoRA-RL: method".
 
     Raises
     ------
@@ -153,18 +156,19 @@ def inject_lora(module: nn.Module, r: int = 4, alpha: float = 1.0) -> list[str]:
 
 
 def lora_modules(module: nn.Module) -> list[LoRALinear]:
-    """Every :class:`LoRALinear` inside ``module``."""
+    """Every :class:`LoRALinear` inside ``module`` (book chapter "LoRA-RL: method")."""
     return [m for m in module.modules() if isinstance(m, LoRALinear)]
 
 
 def merge_all(module: nn.Module) -> None:
-    """:meth:`LoRALinear.merge` on every adapter of ``module``."""
+    """:meth:`LoRALinear.merge` on every adapter of ``module`` (book chapter "LoRA-RL: method")."""
     for m in lora_modules(module):
         m.merge()
 
 
 def unmerge_all(module: nn.Module) -> None:
-    """:meth:`LoRALinear.unmerge` on every adapter of ``module``."""
+    """:meth:`LoRALinear.unmerge` on every adapter of ``module`` (book chapter
+    "LoRA-RL: method")."""
     for m in lora_modules(module):
         m.unmerge()
 
@@ -179,6 +183,8 @@ def parameter_counts(module: nn.Module) -> dict[str, float]:
         entries), ``backbone`` (``total - adapter``), ``trainable`` (``requires_grad``) and
         ``fraction`` = adapter / backbone, the share the paper quotes as about 0.7 % at r = 4
         (section 3.2); 0 for a network without adapters.
+
+    Used by the book chapter "LoRA-RL: method" (trainable parameters per rank).
     """
     total = sum(p.numel() for p in module.parameters())
     adapter = sum(m.lora_A.numel() + m.lora_B.numel() for m in lora_modules(module))

@@ -56,7 +56,7 @@ FORMAT = 1
 
 
 class TrainConfigError(ValueError):
-    """A training setting is not valid."""
+    """A training setting is not valid (book chapter "LoRA-RL: experiments")."""
 
 
 def _check_common(cfg: Any) -> list[str]:
@@ -77,7 +77,8 @@ def _check_common(cfg: Any) -> list[str]:
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """Phase 1 of LoRA-RL (section 3.3): every parameter trained on the reference circuit."""
+    """Phase 1 of LoRA-RL (section 3.3): every parameter trained on the reference circuit
+    (book chapters "LoRA-RL: method" and "LoRA-RL: experiments")."""
 
     env: EnvConfig = field(default_factory=lambda: EnvConfig(circuit="two_stage", tech="90nm"))
     """The reference circuit and node (circuit A in the older node 90 nm)."""
@@ -105,7 +106,8 @@ class PretrainConfig:
 
 @dataclass(frozen=True)
 class TransferConfig:
-    """Phase 2 of LoRA-RL (section 3.3) and the methods it is compared with (section 4.2)."""
+    """Phase 2 of LoRA-RL (section 3.3) and the methods it is compared with (section 4.2; book
+    chapters "LoRA-RL: method" and "LoRA-RL: experiments")."""
 
     env: EnvConfig = field(default_factory=lambda: EnvConfig(circuit="current_mirror_ota",
                                                              tech="45nm"))
@@ -184,6 +186,8 @@ def load_backbone(path: str | Path) -> dict:
     ------
     TrainConfigError
         When the file is missing or is not a backbone of this format.
+
+    Used by :func:`transfer` (book chapter "LoRA-RL: experiments").
     """
     path = Path(path)
     if not path.is_file():
@@ -548,7 +552,7 @@ def transfer(config: TransferConfig, *, run_dir: str | Path | RunLog | None = No
 
 def feasible_fom(entry: dict) -> float:
     """An episode's final FoM when its final design is feasible, else 0 (a design counts only
-    when feasible)."""
+    when feasible; book chapter "LoRA-RL: experiments")."""
     return float(entry["fom"]) if entry["feasible"] and entry["fom"] is not None else 0.0
 
 
@@ -569,7 +573,8 @@ def episodes_to_target(log: list[dict], target: float, window: int = 20) -> int 
 
 def config_from_dict(data: dict, kind: str = "transfer") -> PretrainConfig | TransferConfig:
     """A :class:`PretrainConfig` or :class:`TransferConfig` from plain data (a JSON file);
-    unknown keys are a :class:`TrainConfigError`."""
+    unknown keys are a :class:`TrainConfigError` (the command line and the experiment grid;
+    book chapter "LoRA-RL: experiments")."""
     cls = TransferConfig if kind == "transfer" else PretrainConfig
     if not isinstance(data, dict):
         raise TrainConfigError("a training config is a mapping")
