@@ -76,6 +76,11 @@ class Technology:
             raise TechnologyError(f"technology {self.name}: size bounds are inverted")
         if self.device_style not in ("model", "subckt"):
             raise TechnologyError(f"technology {self.name}: device_style must be model|subckt")
+        for role in ("nmos", "pmos"):  # they become device lines and vector names
+            device = getattr(self, role)
+            if not (isinstance(device, str) and NAME_PATTERN.fullmatch(device)):
+                raise TechnologyError(f"technology {self.name}: {role} device name {device!r} "
+                                      "is not a name (ASCII letters, digits, _)")
 
     @property
     def width_bounds(self) -> tuple[float, float]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from .netlist import (
     Device,
     Line,
     canonical_lines,
+    check_param_name,
     checked_name,
     dc_value,
     evaluate,
@@ -117,6 +119,8 @@ class OpenLoopBench:
         self.amp = amp
         self.tech = tech
         self.settings = settings or BenchSettings()
+        for name in amp.parameter_names:  # they become .param and alterparam names
+            check_param_name(name, where=f"{amp.name!a}")
         clash = set(amp.parameter_names) & set(BENCH_PARAMS)
         if clash:
             raise ParameterError(f"parameter names {sorted(clash)} are reserved for the bench")
@@ -197,7 +201,7 @@ class OpenLoopBench:
         design = " ".join(f"{k}={v:.12g}" for k, v in params.items())
         passed = " ".join(f"{k}={{{k}}}" for k in params)
         lines = [
-            f"* open-loop AC bench: {amp.name} in {tech.name}",
+            f"* open-loop AC bench: {_title(amp.name)} in {_title(tech.name)}",
             ".options num_threads=1 keepopinfo",
             f".temp {s.temperature:g}",
             tech.library.rstrip(),
@@ -351,6 +355,12 @@ class OpenLoopBench:
         elif self.reference_metrics is not None:
             result.fom = fom(m.ugbw_hz, power, *self.reference_metrics)
         return result
+
+
+def _title(text: str) -> str:
+    """A name for the bench's title line: only characters that cannot end the line or start
+    another statement."""
+    return re.sub(r"[^A-Za-z0-9_. +-]", "_", str(text))[:80]
 
 
 def _is_expression(text: str) -> bool:

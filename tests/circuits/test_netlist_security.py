@@ -279,3 +279,22 @@ def test_fifos_devices_binary_and_huge_files_are_refused(tmp_path):
     with open(tmp_path / "huge.sp", "wb") as f:
         f.truncate(9 * 2**20)  # sparse: nothing is written to disk
     refused(tmp_path / "huge.sp", "larger than 8 MiB")
+
+
+def test_names_given_in_python_cannot_add_lines_to_the_bench():
+    from dataclasses import replace
+
+    from circuits import DesignParameter, TechnologyError
+
+    amp = Amplifier.from_text(amp_text(), name="amp\n.control\nshell touch x\n.endc")
+    tech = replace(get_technology("45nm"), name="t\n.control")
+    bench = OpenLoopBench(amp, tech)
+    lines = bench.netlist.splitlines()
+    assert lines[0].startswith("* open-loop AC bench: amp_.control_shell")  # one title line
+    assert not any(ln.lstrip().lower().startswith((".control", ".endc", "shell"))
+                   for ln in lines)
+    evil = replace(amp, parameters=(DesignParameter("rz\n.control", "resistance", 10, 1e5),))
+    with pytest.raises(NetlistError, match="parameter name"):
+        OpenLoopBench(evil, get_technology("45nm"))
+    with pytest.raises(TechnologyError, match="nmos device name"):
+        replace(get_technology("45nm"), nmos="nch45\n.control")
