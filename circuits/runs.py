@@ -341,8 +341,9 @@ class Run:
         return {False: "current", True: "stale", None: "unknown"}[self.stale]
 
     def describe(self) -> str:
-        """Where the figures come from, for the book's text: the mode, and for a saved run its
-        commit, date, wall time and machine, and whether the code has changed since."""
+        """Where the figures come from, for the book's text (plain text, for ``{glue:text}``):
+        the mode, and for a saved run its commit, date, wall time and machine, and whether the
+        code has changed since."""
         p = self.provenance
         if not self.saved:
             return f"in this build, in quick mode ({self.wall_time()} on {self.machine()})"
@@ -351,10 +352,10 @@ class Run:
         text = (f"in a saved {self.mode}-mode run (commit {self.commit}{dirty}, {day}; "
                 f"{self.wall_time()} on {self.machine()})")
         if self.stale:
-            shown = ", ".join(f"`{f}`" for f in self.changed[:3])
-            more = f" and {len(self.changed) - 3} more" if len(self.changed) > 3 else ""
-            text += (f", **made by older code**: {shown}{more} changed since commit "
-                     f"{self.commit}, and `make refresh` re-runs it")
+            shown = ", ".join(self.changed[:3])
+            more = f" and {len(self.changed) - 3} more files" if len(self.changed) > 3 else ""
+            text += (f", made by older code ({shown}{more} changed since commit "
+                     f"{self.commit}; make refresh re-runs it)")
         elif self.stale is None:
             text += ", made by code this build cannot compare with its own"
         return text
