@@ -220,10 +220,13 @@ def test_a_subckt_with_20000_elements_is_read_in_linear_time():
         amp = Amplifier.from_text(text)
         return time.process_time() - start, amp
 
-    small = min(cpu(2000)[0] for _ in range(2))
-    large, amp = cpu(20000)
-    assert len(amp.subckt.devices) == 20001
-    assert large / max(small, 1e-3) < 20  # quadratic reading (list.count) gave ~100
+    small = min(cpu(2000)[0] for _ in range(3))
+    runs = [cpu(20000) for _ in range(2)]
+    large = min(t for t, _ in runs)
+    assert len(runs[0][1].subckt.devices) == 20001
+    # linear reading gives a ratio of about 12 (CPU time, best of runs); quadratic reading
+    # (list.count over the element names) gave about 100
+    assert large / max(small, 1e-3) < 30
 
 
 def test_device_values_that_cannot_be_computed_are_parameter_errors():
