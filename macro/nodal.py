@@ -33,8 +33,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .design import _MAIN_ELEMENTS, Design, connection_recipes, element_recipes
-from .topology import TUNABLE_PAIRS, Topology, pair_name
+from .design import _MAIN_ELEMENTS, Design, connection_recipes
+from .topology import MAIN_PARAMETERS, TUNABLE_PAIRS, Topology, connection_parameters, pair_name
 
 #: Unknown node voltages of every design, padded: the three main nodes, then one internal node
 #: per tunable pair (used only by series combinations).
@@ -93,66 +93,107 @@ def _element_stamps(recipes) -> tuple[list[int], list[int], list[float], list[bo
     return pos, elem, coef, [e.kind == "R" for e in recipes], used
 
 
+def _program(value, names: dict[str, int]) -> tuple[float, int, int]:
+    """An element value of :mod:`macro.design` (a partial of ``_signed``, ``_ratio``,
+    ``_scaled``, ``_constant`` or ``_value``) as ``(k, a, b)``: ``value = k * v[a] / v[b]``
+    over the part's parameter vector ``v``, with index -1 standing for 1."""
+    func, args = value.func.__name__, value.args
+    if func == "_signed":
+        return float(args[1]), names[args[0]], -1
+    if func == "_ratio":
+        return 1.0, names[args[0]], names[args[1]]
+    if func == "_scaled":
+        return float(args[1]), names[args[0]], -1
+    if func == "_constant":
+        return float(args[0]), -1, -1
+    if func == "_value":
+        return 1.0, names[args[0]], -1
+    raise ValueError(f"no program for element value {value!r}")
+
+
 @functools.cache
 def _part_stamps(pair: tuple[str, str] | None, type_index: int):
-    """Stamps of the main stages and load (``pair`` None) or of one tunable connection."""
-    recipes = _MAIN_ELEMENTS if pair is None else connection_recipes(pair, type_index)[1]
+    """Stamps of the main stages and load (``pair`` None) or of one tunable connection, each
+    as ``(position, k, a, b)``: the entry at ``position`` of the block receives
+    ``k * v[a] / v[b]`` (``v`` the part's parameters; a resistor's conductance swaps ``a`` and
+    ``b``); and the unknown nodes the part touches, and its number of parameters."""
+    if pair is None:
+        recipes, params = _MAIN_ELEMENTS, MAIN_PARAMETERS
+    else:
+        recipes, params = connection_recipes(pair, type_index)[1], \
+            connection_parameters(pair, type_index)
+    names = {p.name: i for i, p in enumerate(params)}
     pos, elem, coef, inverse, used = _element_stamps(recipes)
-    return pos, elem, coef, inverse, frozenset(used), len(recipes)
+    programs = [_program(r.value, names) for r in recipes]
+    k, a, b = [], [], []
+    for e, c in zip(elem, coef, strict=True):
+        kk, aa, bb = programs[e]
+        if inverse[e]:  # conductance of a resistor: 1 / (kk v[a] / v[b])
+            kk, aa, bb = 1.0 / kk, bb, aa
+        k.append(c * kk)
+        a.append(aa)
+        b.append(bb)
+    return pos, k, a, b, frozenset(used), len(params)
 
 
 @functools.lru_cache(maxsize=8192)
 def _stamps(topology: Topology) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                          np.ndarray]:
-    """A topology's stamps into its block, in the element order of
-    :func:`macro.design.element_recipes` (main part, then each tunable connection): flat
-    positions, element indices and coefficients; whether each element enters by its inverse;
-    and the positions of the unit diagonal of unused nodes."""
+    """A topology's stamps into its block: positions, factors ``k`` and parameter indices
+    ``a``, ``b`` (into ``topology.parameters()``, -1 for 1) of ``k * v[a] / v[b]``, and the
+    positions of the unit diagonal of unused nodes."""
     pos: list[int] = []
-    elem: list[int] = []
-    coef: list[float] = []
-    inverse: list[bool] = []
+    k: list[float] = []
+    a: list[int] = []
+    b: list[int] = []
     used: set[int] = set()
     offset = 0
     for part in [_part_stamps(None, 0)] + [_part_stamps(p, t) for p, t in
                                            zip(TUNABLE_PAIRS, topology.types, strict=True)]:
         pos += part[0]
-        elem += [k + offset for k in part[1]]
-        coef += part[2]
-        inverse += part[3]
+        k += part[1]
+        a += [i + offset if i >= 0 else -1 for i in part[2]]
+        b += [i + offset if i >= 0 else -1 for i in part[3]]
         used |= part[4]
         offset += part[5]
     unused = [x * MAX_NODES + x for x in range(MAX_NODES) if x not in used]
-    return (np.array(pos, dtype=int), np.array(elem, dtype=int), np.array(coef),
-            np.array(inverse, dtype=bool), np.array(unused, dtype=int))
+    return (np.array(pos, dtype=int), np.array(k), np.array(a, dtype=int),
+            np.array(b, dtype=int), np.array(unused, dtype=int))
 
 
 def assemble(designs: Sequence[Design]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Nodal matrices of a batch: ``G, C (B, M, M)`` and sources ``u, w (B, M)``."""
-    b = len(designs)
+    """Nodal matrices of a batch: ``G, C (B, M, M)`` and sources ``u, w (B, M)``.
+
+    The parameter values of every design go into one vector; each stamp of a design's
+    topology adds ``k * v[a] / v[b]`` at its position of the design's block, all at once.
+    """
+    n = len(designs)
     values: list[float] = []
-    pos, elem, coef, inverse, unused = [], [], [], [], []
-    for i, d in enumerate(designs):
-        st = _stamps(d.topology)
-        v = d.values
-        start = len(values)
-        values.extend(r.value(v) for r in element_recipes(d.topology))
-        pos.append(st[0] + i * _BLOCK)
-        elem.append(st[1] + start)
-        coef.append(st[2])
-        inverse.append(st[3])
-        unused.append(st[4] + i * _BLOCK)
-    if b:
-        vals = np.array(values, dtype=float)
-        y = np.where(np.concatenate(inverse), 1.0 / vals, vals)
-        flat = np.bincount(np.concatenate(pos), np.concatenate(coef) * y[np.concatenate(elem)],
-                           minlength=b * _BLOCK)
-        flat[np.concatenate(unused)] = 1.0
-    else:
-        flat = np.zeros(0)
-    blocks = flat.reshape(b, _BLOCK)
-    g = blocks[:, :_M2].reshape(b, MAX_NODES, MAX_NODES).copy()
-    c = blocks[:, _M2:2 * _M2].reshape(b, MAX_NODES, MAX_NODES).copy()
+    stamps = []
+    offsets = []
+    for d in designs:
+        stamps.append(_stamps(d.topology))
+        offsets.append(len(values))
+        values.extend(d.values.values())
+    if not n:
+        z = np.zeros((0, MAX_NODES, MAX_NODES))
+        return z, z.copy(), np.zeros((0, MAX_NODES)), np.zeros((0, MAX_NODES))
+    one = len(values)
+    v = np.array([*values, 1.0])
+    counts = np.array([len(st[0]) for st in stamps])
+    off = np.repeat(np.array(offsets), counts)
+    a = np.concatenate([st[2] for st in stamps])
+    b = np.concatenate([st[3] for st in stamps])
+    weight = np.concatenate([st[1] for st in stamps]) * v[np.where(a < 0, one, a + off)] / \
+        v[np.where(b < 0, one, b + off)]
+    where = np.concatenate([st[0] for st in stamps]) + np.repeat(np.arange(n) * _BLOCK, counts)
+    flat = np.bincount(where, weight, minlength=n * _BLOCK)
+    unused_counts = np.array([len(st[4]) for st in stamps])
+    flat[np.concatenate([st[4] for st in stamps]) +
+         np.repeat(np.arange(n) * _BLOCK, unused_counts)] = 1.0
+    blocks = flat.reshape(n, _BLOCK)
+    g = blocks[:, :_M2].reshape(n, MAX_NODES, MAX_NODES).copy()
+    c = blocks[:, _M2:2 * _M2].reshape(n, MAX_NODES, MAX_NODES).copy()
     u = blocks[:, 2 * _M2:2 * _M2 + MAX_NODES].copy()
     w = blocks[:, 2 * _M2 + MAX_NODES:].copy()
     return g, c, u, w

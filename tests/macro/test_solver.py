@@ -214,3 +214,42 @@ def test_validation_run_on_a_few_designs(sim):
     assert v["ok_agree"] == v["drawn"]
     assert all(s["within"] for s in v["summary"].values())
     assert len(v["d_pm_deg"]) == 6
+
+
+def test_vectorised_assembly_equals_stamping_the_netlist_elements():
+    """assemble() computes element values from the parameters in one vector operation; it must
+    equal stamping each element of Design.elements() (what ngspice is given) by hand."""
+    from macro.nodal import INDEX, MAX_NODES, assemble
+
+    rng = np.random.default_rng(8)
+    designs = [Design.random(t, rng) for t in sample_topologies(200, rng)]
+    g, c, u, w = assemble(designs)
+    for k, d in enumerate(designs):
+        gg, cc = np.zeros((MAX_NODES, MAX_NODES)), np.zeros((MAX_NODES, MAX_NODES))
+        uu, ww = np.zeros(MAX_NODES), np.zeros(MAX_NODES)
+        used = set()
+        for e in d.elements():
+            if e.kind == "G":
+                p = INDEX.get(e.a)
+                if p is not None:
+                    used.add(p)
+                    if e.ca == "vin":
+                        uu[p] -= e.value
+                    elif e.ca in INDEX:
+                        gg[p, INDEX[e.ca]] += e.value
+                continue
+            m, src, y = (gg, uu, 1 / e.value) if e.kind == "R" else (cc, ww, e.value)
+            for x, other in ((e.a, e.b), (e.b, e.a)):
+                if x in INDEX:
+                    used.add(INDEX[x])
+                    m[INDEX[x], INDEX[x]] += y
+                    if other in INDEX:
+                        m[INDEX[x], INDEX[other]] -= y
+                    elif other == "vin":
+                        src[INDEX[x]] += y
+        for x in set(range(MAX_NODES)) - used:
+            gg[x, x] = 1.0
+        np.testing.assert_allclose(g[k], gg, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(c[k], cc, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(u[k], uu, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(w[k], ww, rtol=1e-12, atol=0)
