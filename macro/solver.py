@@ -86,10 +86,14 @@ class Modes:
     def at(self, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
         """``H`` of designs ``rows`` at ``s`` (rad/s, imaginary), ``s`` shape ``(F,)`` or
         ``(len(rows), F)``; returns ``(len(rows), F)``."""
-        s2 = np.broadcast_to(s, (len(rows), np.shape(s)[-1]))
-        h = self.d[rows, None] + s2 * self.e[rows, None]
-        for k in range(self.lam.shape[1]):
-            h = h + self.res[rows, k, None] / (1.0 + s2 * self.lam[rows, k, None])
+        s = np.asarray(s)
+        s2 = np.broadcast_to(s, (len(rows), s.shape[-1]))
+        # one (rows, K, F) array, divided in place, summed over the modes
+        x = self.lam[rows][:, :, None] * (s[None, None, :] if s.ndim == 1 else s[:, None, :])
+        x += 1.0
+        np.divide(self.res[rows][:, :, None], x, out=x)
+        h = x.sum(axis=1)
+        h += self.d[rows, None] + s2 * self.e[rows, None]
         g, c, u, w = self.matrices
         for j in np.nonzero(self.direct[rows] | self.bad[rows])[0]:
             i = rows[j]
@@ -274,7 +278,7 @@ def measure_sparse(m: Modes, f: np.ndarray, power: np.ndarray) -> list[Evaluatio
         pm_all = 180.0 + phf[:, :-1] + t * (phf[:, 1:] - phf[:, :-1])
         gain_db = 20 * np.log10(magc[:, 0])
         finite = np.isfinite(magc).all(axis=1) & (magc > 0).all(axis=1)
-        finite[rb] &= np.isfinite(magf).all(axis=1) & (magf > 0).all(axis=1)
+        finite[rb[~(np.isfinite(magf).all(axis=1) & (magf > 0).all(axis=1))]] = False
     gbw = np.full(b, np.nan)
     pm = np.full(b, np.inf)
     first = np.full(b, n)
