@@ -101,7 +101,7 @@ _TOKEN_RE = re.compile(r"\{[^{}]*\}|'[^']*'|=|[^\s='{}]+")
 _BAD_CHAR_RE = re.compile(r"[^\t -~]")
 _EXPR_TOKEN_RE = re.compile(
     rf"\s*(?:(?P<num>{_NUMBER})(?![A-Za-z0-9_.])|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op>\*\*|[-+*/^(),]))", re.I)
+    r"|(?P<op>\*\*|[-+*/^(),{}]))", re.I)
 
 
 @dataclass(frozen=True)
@@ -373,10 +373,11 @@ def _expression_tree(text: str, behavioural: bool = False) -> tuple:
             if len(name) > MAX_NAME_CHARS:
                 raise NetlistError("expression: name too long")
             return ("name", name)
-        if kind == "op" and value == "(":
+        if kind == "op" and (value == "(" or (value == "{" and behavioural)):
             inner = sum_()
-            if not take(")"):
-                raise NetlistError("expression: ')' expected")
+            close = ")" if value == "(" else "}"
+            if not take(close):
+                raise NetlistError(f"expression: '{close}' expected")
             return inner
         raise NetlistError(f"expression: unexpected {_show(value)}")
 
@@ -439,6 +440,21 @@ def expression_names(expr: str) -> tuple[frozenset[str], bool]:
     names: set[str] = set()
     calls = _tree_names(compiled, names)
     return frozenset(names), calls
+
+
+def behavioural_names(expr: str) -> frozenset[str]:
+    """Parameter names a behavioural source's expression uses (``v()`` and ``i()`` arguments
+    are not names); the bench of the chapter "Circuits, process models and simulation"
+    re-parses rather than alters when there are any.
+
+    Raises
+    ------
+    NetlistError
+        When the expression is outside the grammar.
+    """
+    names: set[str] = set()
+    _tree_names(_expression_tree(expr, behavioural=True), names)
+    return frozenset(names)
 
 
 @lru_cache(maxsize=65536)
@@ -786,8 +802,9 @@ _B_RE = re.compile(r"(\S+)\s+(\S+)\s+(\S+)\s+([VvIi])\s*=\s*(.+)")
 
 def _behavioural(line: Line, where: _Where) -> Device:
     """A behavioural source ``Bname n+ n- V=expr`` (or ``I=expr``): the expression under the
-    grammar of the module docstring plus ``v(node)``, ``v(node, node)`` and ``i(vsource)``;
-    written back without braces (ngspice evaluates it during the simulation)."""
+    grammar of the module docstring plus ``v(node)``, ``v(node, node)`` and ``i(vsource)``,
+    and ``{...}`` as grouping; written back without braces (ngspice evaluates parameter names
+    in a behavioural expression itself)."""
     n = line.number
     m = _B_RE.fullmatch(line.text)
     if m is None:

@@ -34,6 +34,7 @@ from .errors import NetlistError, ParameterError
 from .netlist import (
     Device,
     Line,
+    behavioural_names,
     canonical_lines,
     check_param_name,
     checked_name,
@@ -264,6 +265,8 @@ class OpenLoopBench:
         names = set(self.amp.parameter_names)
         plan = []
         for d in self.amp.subckt.devices:
+            if d.kind == "B" and any(behavioural_names(e) for e in d.params.values()):
+                return None  # a behavioural expression of parameters: re-parse
             fields: dict[str, str] = {}
             value_expr = bool(d.value) and _is_expression(d.value)
             param_exprs = {k: v for k, v in d.params.items() if _is_expression(v)}

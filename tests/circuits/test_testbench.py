@@ -21,3 +21,41 @@ def test_default_and_sensible_settings_are_accepted():
     BenchSettings()
     BenchSettings(vcm=0.5, load_cap=2e-12, f_start=1.0, f_stop=1e10, points_per_decade=20,
                   temperature=85.0)
+
+
+def test_behavioural_sources_of_design_parameters_are_re_parsed_not_altered():
+    from circuits import Amplifier, NetlistError, OpenLoopBench, get_technology
+
+    net = """*@param g conductance 1e-4 1e-2 gain
+.subckt amp inp inn out vdd vss g=1m
+B1 vss out I={g}*v(inp, inn)
+R1 out vss 1meg
+R2 inp vss {1/g}
+.ends amp
+"""
+    tech = get_technology("45nm")
+    with pytest.raises(NetlistError, match="kind"):  # 'conductance' is not a parameter kind
+        Amplifier.from_text(net)
+    amp = Amplifier.from_text(net.replace("conductance", "current"))
+    assert OpenLoopBench(amp, tech).alter_plan is None  # B1 follows g only through a re-parse
+    fixed = Amplifier.from_text(net.replace("conductance", "current").replace("{g}*", "1m*"))
+    assert OpenLoopBench(fixed, tech).alter_plan == [
+        ("r.x1.r2", {"resistance": "{1/g}"})]
+
+
+def test_a_behavioural_source_follows_its_design_parameter(sim):
+    from circuits import Amplifier
+
+    amp = Amplifier.from_text("""*@param g current 1e-4 1e-2 transconductance (A/V)
+.subckt amp inp inn out vdd vss g=1m
+B1 vss out I={g}*v(inp, inn)
+R1 out vss 1meg
+C1 out vss 1p
+R2 n9 vss {1/g}
+R3 n9 vdd 1meg
+.ends amp
+""")  # R2 alone could be altered; B1 makes the bench re-parse
+    low, high = sim.simulate_many(amp, "45nm", [{"g": 1e-3}, {"g": 2e-3}])
+    assert low.ok and high.ok, (low.reason, high.reason)
+    assert low.gain_db == pytest.approx(60.0, abs=0.01)
+    assert high.gain_db - low.gain_db == pytest.approx(20 * math.log10(2), abs=0.01)
