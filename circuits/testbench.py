@@ -264,6 +264,9 @@ class OpenLoopBench:
         """
         names = set(self.amp.parameter_names)
         plan = []
+        if any(ln.text.lower().startswith(".model") and "{" in ln.text
+               for ln in self.amp.subckt.lines):
+            return None  # a model card of the subcircuit with expressions: re-parse
         for d in self.amp.subckt.devices:
             if d.kind == "B" and any(behavioural_names(e) for e in d.params.values()):
                 return None  # a behavioural expression of parameters: re-parse

@@ -59,3 +59,24 @@ R3 n9 vdd 1meg
     assert low.ok and high.ok, (low.reason, high.reason)
     assert low.gain_db == pytest.approx(60.0, abs=0.01)
     assert high.gain_db - low.gain_db == pytest.approx(20 * math.log10(2), abs=0.01)
+
+
+def test_a_model_card_of_design_parameters_follows_them(sim):
+    from circuits import Amplifier
+
+    amp = Amplifier.from_text("""*@param rs resistance 1 1e3 diode series resistance
+.subckt amp inp inn out vdd vss rs=10
+.model dm d is=1e-14 rs={rs}
+G1 vss out inp inn 1m
+R1 out vss 1meg
+C1 out vss 1p
+D1 nd vss dm
+I1 vdd nd 1m
+R2 n9 vss {rs}
+R3 n9 vdd 1meg
+.ends amp
+""")
+    a, b = sim.simulate_many(amp, "45nm", [{"rs": 10.0}, {"rs": 500.0}])
+    assert a.ok and b.ok, (a.reason, b.reason)
+    # the diode's voltage rises by about 1 mA * (500 - 10) ohm with its series resistance
+    assert b.node_voltages["x1.nd"] - a.node_voltages["x1.nd"] == pytest.approx(0.49, abs=0.01)
