@@ -91,6 +91,8 @@ _RAW_TEX = (
     ("\\(", "a '\\(' inline-math delimiter"),
     ("\\[", "a '\\[' display-math delimiter"),
 )
+# $...$ holding TeX (a subscript, superscript or command): not a price
+_DOLLAR_MATH = re.compile(r"\$[^$\s][^$\n]{0,120}?[_^\\][^$\n]{0,120}?\$")
 _PYTHON_REPR = re.compile(r"<[\w.]+ object(?: at 0x[0-9a-f]+)?>")
 _TEX_COMMANDS = ("\\frac", "\\mathrm", "\\alpha", "\\sum", "\\begin{", "\\text{", "\\cdot",
                  "\\left", "\\sqrt", "\\times", "\\le", "\\ge")
@@ -119,6 +121,7 @@ class PageReport:
 def raw_tex(text: str) -> list[str]:
     """What in a page's visible text (code excluded) is TeX a reader should not see."""
     found = [why for token, why in _RAW_TEX if token in text]
+    found += [f"inline math in dollars: {m.group(0)!r}" for m in _DOLLAR_MATH.finditer(text)]
     found += [f"the TeX command '{c}'" for c in _TEX_COMMANDS if c in text
               and not text[text.index(c) + len(c):][:1].isalpha()]
     return found

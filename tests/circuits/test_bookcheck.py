@@ -27,6 +27,9 @@ def test_raw_tex_is_found_in_text_not_in_words():
         "a '$$' display-math delimiter", "the TeX command '\\frac'"]
     assert raw_tex("costs 5 $ per \\(x\\)") == ["a '\\(' inline-math delimiter"]
     assert raw_tex("a plain sentence about 5 $ and C:\\lefty") == []
+    assert raw_tex("A $g_m/i_d$ based methodology") == [
+        "inline math in dollars: '$g_m/i_d$'"]
+    assert raw_tex("from $5 to $6 a_b") == []
 
 
 @needs_chromium
