@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -325,7 +326,7 @@ def rlbo(config: RLBOConfig, vae: DVAE, specs: Specs | None = None, *,
     if ckpt is not None and ckpt.exists():
         try:
             state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError) as exc:
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
             raise BaselineError(f"cannot read checkpoint {ckpt}: {exc}") from exc
         if not isinstance(state, dict) or state.get("config") != cfg_blob:
             raise BaselineError(f"checkpoint {ckpt} belongs to another RLBO configuration")

@@ -27,6 +27,7 @@ agents T and P (:mod:`macro.agents`) and the BOBO baseline (:mod:`macro.baseline
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -268,7 +269,7 @@ def load_dvae(path: str | Path) -> DVAE:
     """Load a D-VAE saved by :func:`save_dvae` (``weights_only=True``: data, never code)."""
     try:
         blob = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise DVAEError(f"cannot read D-VAE weights {path}: {exc}") from exc
     if not isinstance(blob, dict) or blob.get("kind") != "macro.dvae":
         raise DVAEError(f"{path} is not a D-VAE file of this project")

@@ -30,6 +30,7 @@ Used by the book chapter "MACRO: Table II, behaviour-level search".
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
 import time
@@ -255,7 +256,7 @@ def train_macro(config: TrainConfig, vae: DVAE, specs: Specs | None = None, *,
     if ckpt is not None and ckpt.exists():
         try:
             state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError) as exc:
+        except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
             raise TrainError(f"cannot read checkpoint {ckpt}: {exc}") from exc
         if not isinstance(state, dict) or state.get("config") != config_blob:
             raise TrainError(f"checkpoint {ckpt} belongs to another training configuration")
