@@ -38,3 +38,13 @@ def test_figures_display_as_png_with_the_agg_backend():
     png = after["image/png"]
     png = base64.b64decode(png) if isinstance(png, str) else png
     assert png.startswith(b"\x89PNG")
+
+
+def test_glue_figure_closes_the_figure_it_glues(capsys):
+    from circuits.notebook import glue_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    assert plt.fignum_exists(fig.number)
+    glue_figure("demo_fig", fig)
+    assert not plt.fignum_exists(fig.number)  # no backend can show it a second time
