@@ -6,6 +6,9 @@
     python -m macro netlist  --edges A,B,C,D,E [--set NAME=VALUE ...] [--json]
     python -m macro simulate --edges A,B,C,D,E [--set NAME=VALUE ...]
                              [--solver batched|ngspice] [--exponents exp1|exp2] [--json]
+    python -m macro train    [--mode quick|full] [--seed N] [--epochs N] [--batch N] [--json]
+    python -m macro baseline bobo|rlbo [--mode quick|full] [--seed N] [--json]
+    python -m macro experiment --mode quick|full [--workers N] [--root DIR] [--json]
 
 ``--edges`` gives the connection types (Table I numbers) of the five tunable pairs in the order
 ``vin-n2, vin-vout, n1-vout, n1-gnd, n2-gnd``; ``--set`` overrides a parameter's default
@@ -220,6 +223,112 @@ register(Command("params", "the design parameters of a topology", _edges_and_set
 register(Command("netlist", "the ngspice netlist of a design", _edges_and_sets, _netlist,
                  lambda r: r["netlist"].rstrip("\n")))
 register(Command("simulate", "simulate a design and score it", _simulate_args, _simulate))
+
+
+# -- learning: co-training, baselines, the Table II experiment (lazy imports: torch) ----------
+
+def _mode_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=("quick", "full"), default="full",
+                        help="budget and D-VAE of that experiment mode (default: full)")
+    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--checkpoint", metavar="FILE", help="checkpoint to save and resume")
+
+
+def _learning(run: Callable[[argparse.Namespace], Any]) -> Callable[[argparse.Namespace], Any]:
+    """Typed input errors of the learning modules become bad input (exit 2)."""
+    def wrapped(args: argparse.Namespace) -> Any:
+        import torch
+
+        from .baselines import BaselineError
+        from .bo import BOError
+        from .dvae import DVAEError
+        from .experiment import ExperimentError
+        from .train import TrainError
+
+        torch.set_num_threads(1)
+        try:
+            return run(args)
+        except (BaselineError, BOError, DVAEError, ExperimentError, TrainError) as exc:
+            raise UsageError(str(exc)) from exc
+    return wrapped
+
+
+def _short(summary: dict[str, Any]) -> dict[str, Any]:
+    keys = ("method", "complete", "best", "n_simulations", "wall_s", "to_best", "convergence")
+    return {"ok": True, **{k: summary.get(k) for k in keys}}
+
+
+def _train_args(parser: argparse.ArgumentParser) -> None:
+    _mode_arg(parser)
+    parser.add_argument("--epochs", type=int, help="epochs (default: the mode's)")
+    parser.add_argument("--batch", type=int, help="trajectories per epoch (default: the mode's)")
+    parser.add_argument("--exponents", choices=("exp1", "exp2"), default="exp1",
+                        help="exponent set of the score (section IV-C)")
+
+
+def _train(args: argparse.Namespace) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from circuits.runs import results_root
+
+    from .experiment import experiment_config, prepare_dvae
+    from .train import train_macro
+
+    cfg = experiment_config(args.mode)
+    changes = {"seed": args.seed, "exponents": args.exponents}
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
+    if args.batch is not None:
+        changes["n_batch"] = args.batch
+    config = replace(cfg.macro, **changes)
+    vae, _ = prepare_dvae(cfg, results_root())
+    return _short(train_macro(config, vae, checkpoint=args.checkpoint,
+                              progress=not args.json).summary)
+
+
+def _baseline_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("method", choices=("bobo", "rlbo"), help="which baseline")
+    _mode_arg(parser)
+
+
+def _baseline(args: argparse.Namespace) -> dict[str, Any]:
+    from dataclasses import replace
+
+    from circuits.runs import results_root
+
+    from .baselines import bobo, rlbo
+    from .experiment import experiment_config, prepare_dvae
+
+    cfg = experiment_config(args.mode)
+    vae, _ = prepare_dvae(cfg, results_root())
+    run = bobo if args.method == "bobo" else rlbo
+    settings = replace(getattr(cfg, args.method), seed=args.seed)
+    return _short(run(settings, vae, checkpoint=args.checkpoint, progress=not args.json))
+
+
+def _experiment_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=("quick", "full"), required=True,
+                        help="quick (minutes) or full (the Table II budget, hours)")
+    parser.add_argument("--workers", type=int, default=2, help="parallel runs (default 2)")
+    parser.add_argument("--root", metavar="DIR", help="results root (default: results/)")
+
+
+def _experiment(args: argparse.Namespace) -> dict[str, Any]:
+    from .experiment import ratios, run_experiment, table_two
+
+    out = run_experiment(args.mode, root=args.root, workers=args.workers,
+                         progress=not args.json)
+    rows = table_two(out["runs"])
+    return {"ok": all(s.get("ok") for s in out["status"]), "mode": out["mode"],
+            "root": out["root"], "status": out["status"], "wall_s": out["wall_s"],
+            "table": rows, "ratios": ratios(rows)}
+
+
+register(Command("train", "co-train agents T and P (MACRO)", _train_args, _learning(_train)))
+register(Command("baseline", "run the BOBO or RLBO baseline", _baseline_args,
+                 _learning(_baseline)))
+register(Command("experiment", "the Table II experiment: 3 methods x 3 repeats, resumable",
+                 _experiment_args, _learning(_experiment)))
 
 
 def build_parser() -> _Parser:
