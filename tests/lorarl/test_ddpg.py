@@ -174,3 +174,23 @@ def test_bad_hyper_parameters_are_typed_errors():
         DDPGConfig(gamma=1.0)
     with pytest.raises(ValueError, match="batch_size"):
         DDPGConfig(batch_size=0)
+
+
+def test_learns_the_best_action_of_a_bandit():
+    """One-step episodes with reward -mean((a - a*)^2): the policy must approach a*."""
+    seed_everything(5)
+    cfg = replace(SMALL, hidden=16, gamma=0.0, batch_size=16, buffer_size=2000, warmup_steps=64,
+                  actor_lr=3e-3, critic_lr=3e-3, noise_sigma=0.4, noise_decay=0.995,
+                  noise_min=0.1, updates_per_transition=1.0)
+    agent = DDPG(_layout(), cfg, generator_seed=5)
+    best = torch.tensor([0.5, -0.3, 0.2])
+    g = torch.Generator().manual_seed(6)
+    for _ in range(300):
+        s = torch.rand(2, 4, 18, generator=g)
+        a = agent.act(s)
+        r = -((a - best) ** 2).mean(dim=1)
+        agent.observe(s, a, r, s, [1.0, 1.0])
+    with torch.no_grad():
+        mu = agent.net.policy(agent.layout, torch.rand(64, 4, 18, generator=g))
+    err = (mu - best).abs().mean(dim=0)
+    assert err.max() < 0.15, err
