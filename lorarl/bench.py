@@ -52,7 +52,7 @@ def _layout(circuit: str, tech: str) -> tuple[GraphLayout, torch.Tensor]:
 
 
 def run(circuit: str = "two_stage", tech: str = "45nm", repeats: int = 50, batch: int = 64,
-        simulate: bool = True) -> dict:
+        simulate: bool = True, hidden: int | None = None) -> dict:
     """Time the learning steps (and one simulation); returns a JSON-ready dict of medians (ms).
 
     Used by the book chapter "LoRA-RL: method".
@@ -60,12 +60,14 @@ def run(circuit: str = "two_stage", tech: str = "45nm", repeats: int = 50, batch
     torch.set_num_threads(1)
     seed_everything(0)
     layout, g = _layout(circuit, tech)
+    base = DDPGConfig() if hidden is None else DDPGConfig(hidden=hidden)
     out: dict = {"circuit": circuit, "tech": tech, "batch": batch, "threads": 1,
+                 "hidden": base.hidden,
                  "nodes": layout.num_nodes, "edges": layout.num_edges,
                  "params": layout.num_params}
     for fused in (True, False):
         for rank in (None, 4):
-            agent = DDPG(layout, replace(DDPGConfig(), fused_adam=fused, batch_size=batch))
+            agent = DDPG(layout, replace(base, fused_adam=fused, batch_size=batch))
             if rank is not None:
                 agent.insert_adapters(r=rank)
             gen = torch.Generator().manual_seed(1)

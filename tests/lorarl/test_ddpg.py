@@ -194,3 +194,14 @@ def test_learns_the_best_action_of_a_bandit():
         mu = agent.net.policy(agent.layout, torch.rand(64, 4, 18, generator=g))
     err = (mu - best).abs().mean(dim=0)
     assert err.max() < 0.15, err
+
+
+def test_benchmark_script_reports_every_timing():
+    from lorarl import bench
+
+    out = bench.run("two_stage", "45nm", repeats=1, batch=8, simulate=False, hidden=16)
+    for key in ("update_full_fused", "update_lora4_fused", "update_full_plain",
+                "update_lora4_plain", "backbone_forward", "critic_forward_backward"):
+        assert out[key]["median_ms"] > 0 and out[key]["repeats"] == 1
+    assert out["batch"] == 8 and out["threads"] == 1 and out["params"] == 13
+    assert out["hidden"] == 16
