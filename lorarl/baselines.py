@@ -69,7 +69,7 @@ class BaselineConfig:
     bo_refit: int = 5
     """BO re-fits the GP hyper-parameters every this many proposals (in between, the last
     ones are conditioned on the new data): a fit costs seconds, a simulation milliseconds."""
-    start_spread: float = 0.1
+    start_spread: float = 0.2
     """Half-width of the start distribution (as :class:`lorarl.env.EnvConfig`)."""
     scale: str = "log"
     """Normalised coordinate, ``"log"`` or ``"linear"`` (as the environment)."""

@@ -33,12 +33,17 @@ that the black-box baselines search (:mod:`lorarl.baselines`) is logarithmic.
 
 Start distribution and episode length. Each episode starts at the target's reference sizing
 perturbed uniformly in the normalised coordinates, ``u_0 = clip(u_ref + U(-s, s)^n, 0, 1)`` with
-``s = start_spread = 0.1`` (a factor of up to 2 on every width in 45 nm), so it never starts at
-the reference (which would reach the target FoM at step 0) but near enough that most starts are
-functional amplifiers. Episodes last ``episode_length = 10`` steps: with ``action_scale = 0.05``
-two steps undo the start offset along any coordinate and the other eight can improve on the
-reference; short episodes keep the paper's measure, episodes to the target, within the compute
-budget of the experiment grid (:mod:`lorarl.grid`). Episodes end by truncation at that length
+``s = start_spread = 0.2`` (on the log scale a factor of up to 10^0.6 = 4 on every width at
+45 nm, whose bounds span three decades). It never starts at the reference (which would reach
+the target FoM at step 0), and the spread is wide enough that the target is not reached without
+learning: with ``s = 0.1`` the start designs of circuits A and C already scored above the Table 1
+targets on average, while with ``s = 0.2`` about half of the starts are infeasible or fail and a
+policy of random actions ends most episodes on an infeasible design (the experiments chapter
+measures this start distribution). Episodes last ``episode_length = 10`` steps: with
+``action_scale = 0.05`` an episode reaches ``+-0.5`` around its start along every coordinate,
+more than the start offset, so every start can be brought back to the reference and beyond;
+short episodes keep the paper's measure, episodes to the target, within the compute budget of
+the experiment grid (:mod:`lorarl.grid`). Episodes end by truncation at that length
 (``terminated`` is always false: sizing is a continuing task with a time limit).
 
 Used by the book chapters "LoRA-RL: method" and "LoRA-RL: experiments".
@@ -117,15 +122,15 @@ class EnvConfig:
     design (simulated, but PM < 60 deg or a device out of saturation)."""
     failure_penalty: float = 0.5
     """Reward of a step whose simulation fails (the design is rejected)."""
-    fom_clip: float = 3.0
-    """FoM above this counts as this in the reward (a few designs with a collapsed second
-    stage reach FoM in the hundreds; without the clip one lucky step dominates the critic's
-    targets). ``info["fom"]`` is never clipped."""
+    fom_clip: float = 10.0
+    """FoM above this counts as this in the reward (a few designs reach FoM in the tens or
+    hundreds; without the clip one lucky step dominates the critic's targets).
+    ``info["fom"]`` is never clipped."""
     start: str = "perturbed"
     """Start distribution: ``"perturbed"`` (the reference sizing plus ``U(-start_spread,
     start_spread)`` on every normalised size) or ``"uniform"`` (anywhere in the box)."""
-    start_spread: float = 0.1
-    """Half-width of the ``"perturbed"`` start box in normalised units."""
+    start_spread: float = 0.2
+    """Half-width of the ``"perturbed"`` start box in normalised units (module docstring)."""
     scale: str = "log"
     """Normalised coordinate: ``"log"`` (default) or ``"linear"`` (the paper's section 4.1)."""
     seed: int = 0
