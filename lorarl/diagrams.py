@@ -45,7 +45,8 @@ def _layers(net: ActorCritic) -> list[tuple[str, int, int]]:
     return out
 
 
-def draw_lora_transfer(net: ActorCritic | None = None, r: int = 4, alpha: float = 1.0):
+def draw_lora_transfer(net: ActorCritic | None = None, r: int = 4, alpha: float = 1.0,
+                       pretrain_episodes: int | None = None):
     """LoRA-RL Figure 1: pre-train every weight on the reference circuit, then freeze the
     backbone and train rank-``r`` adapters :math:`W_0 + (\\alpha/r) B A` on a new circuit or node.
 
@@ -78,8 +79,9 @@ def draw_lora_transfer(net: ActorCritic | None = None, r: int = 4, alpha: float 
     ax.text(8.25, y0 - 0.35, f"$W = W_0 + \\frac{{\\alpha}}{{r}} B A$,  r = {r}, "
             f"$\\alpha$ = {alpha:g};  B = 0 at the start", ha="center", va="top", fontsize=8,
             color=INK)
-    ax.text(1.6, y0 - 0.35, "DDPG on ~10,000 episodes", ha="center", va="top", fontsize=8,
-            color=INK)
+    ax.text(1.6, y0 - 0.35, "DDPG, every weight trained" + (
+        f", ~{pretrain_episodes:,} episodes" if pretrain_episodes else ""),
+        ha="center", va="top", fontsize=8, color=INK)
     return fig
 
 

@@ -110,7 +110,10 @@ class LoRALinear(nn.Module):
         y = self.base(x)
         if self.merged:
             return y
-        return y + self.scaling * ((x @ self.lora_A.t()) @ self.lora_B.t())
+        # y + (alpha/r) (x A^T) B^T, the addition fused into the second product (addmm)
+        xa = x.reshape(-1, self.in_features) @ self.lora_A.t()
+        y = torch.addmm(y.reshape(-1, self.out_features), xa, (self.scaling * self.lora_B).t())
+        return y.reshape(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, r={self.r}, "
