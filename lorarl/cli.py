@@ -44,7 +44,7 @@ EXIT_OK, EXIT_BUG, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULTS = {
     "quick": {"pretrain_episodes": 4, "transfer_episodes": 4, "eval_episodes": 2,
               "baseline_budget": 24},
-    "full": {"pretrain_episodes": 3000, "transfer_episodes": 400, "eval_episodes": 200,
+    "full": {"pretrain_episodes": 2000, "transfer_episodes": 400, "eval_episodes": 200,
              "baseline_budget": 4400},
 }
 

@@ -52,7 +52,7 @@ MODES = ("quick", "full")
 #: simulations of the random/CMA-ES and of the BO baselines, circuits of the 22 nm transfer and
 #: of the baselines, ranks swept.
 BUDGETS: dict[str, dict[str, Any]] = {
-    "full": {"seeds": (0, 1, 2), "pretrain_episodes": 3000, "transfer_episodes": 400,
+    "full": {"seeds": (0, 1, 2), "pretrain_episodes": 2000, "transfer_episodes": 400,
              "eval_episodes": 200, "eval_episodes_other": 50, "baseline_sims": 4400,
              "bo_sims": 150,
              "circuits_22nm": CIRCUITS, "baseline_circuits": CIRCUITS, "sweep": (1, 2, 16)},
