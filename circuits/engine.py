@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import ctypes.util
 import logging
+import math
 import os
 import re
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -60,6 +62,48 @@ _ABORTED = re.compile(r"simulation\(s\) aborted|analysis aborted|cannot recover"
 _FATAL = re.compile(r"cannot recover|awaits to be detached", re.I)
 
 
+#: Longest command line sent to ngspice (bytes). ngspice 39 silently drops the end of a longer
+#: line: of ``alter`` commands joined by ``;``, a line of 999 bytes sets them all, one of 1049
+#: bytes loses its last one (``tests/circuits/test_engine.py`` checks both).
+MAX_COMMAND = 900
+
+
+class CommandError(ValueError):
+    """An ``alter`` command that cannot be sent safely (two values on one line, a ``;``, a
+    line longer than :data:`MAX_COMMAND`)."""
+
+
+def chain_alters(alters: Sequence[str], limit: int = MAX_COMMAND) -> list[str]:
+    """``alter`` commands joined by ``;`` into as few lines of at most ``limit`` bytes as fit.
+
+    Each alter sets one value (``"m.x1.m1 w=1e-06"``): ngspice's ``alter`` given two
+    (``w=1u l=2u``) silently sets only the first, so such a command is refused, as is a ``;``
+    inside one (it would start another command). Used by :meth:`NgspiceSession.run` for the
+    bench's re-simulation (section "The simulation engine").
+
+    Raises
+    ------
+    CommandError
+        For a command with more or less than one ``=``, with a ``;``, or longer than ``limit``.
+    """
+    lines: list[str] = []
+    current = ""
+    for alter in alters:
+        if alter.count("=") != 1 or ";" in alter or "\n" in alter:
+            raise CommandError(f"an alter command sets exactly one value: {alter[:80]!r}")
+        command = f"alter {alter}"
+        if len(command) > limit:
+            raise CommandError(f"alter command longer than {limit} bytes")
+        if current and len(current) + 1 + len(command) > limit:
+            lines.append(current)
+            current = command
+        else:
+            current = f"{current};{command}" if current else command
+    if current:
+        lines.append(current)
+    return lines
+
+
 def classify(log: str) -> Failure | None:
     """The failure ngspice's output reports, or ``None`` if it reports none."""
     for failure, pattern in _PATTERNS:
@@ -80,12 +124,14 @@ class Job:
     finish : applied in the worker to the raw result and ``params``; what it returns comes back
         as :attr:`Raw.result` instead of the vectors (it must be picklable; like ``vectors``
         it is remembered with the netlist).
-    alters : instead of ``params``, ``alter`` commands (``"m.x1.m1 w=1e-06 l=2e-07"``) that set
-        device values directly; no ``reset`` (re-parse) is needed. They must set every value
-        that depends on a design parameter, so that a job never inherits the previous one's.
+    alters : instead of ``params``, ``alter`` commands that set device values directly, one
+        value each (``"m.x1.m1 w=1e-06"``); no ``reset`` (re-parse) is needed. They must set
+        every value that depends on a design parameter, so that a job never inherits the
+        previous one's. They are sent joined by ``;`` (:func:`chain_alters`).
     vectors : ``(analysis, vector)`` pairs to return, e.g. ``("op", "vdd#branch")`` or
         ``("ac", "out")``; the analysis is the prefix of the plot name ngspice makes. A worker
-        remembers them with the netlist: a job for the loaded key may leave both empty.
+        remembers the last ``vectors`` and ``finish`` it was sent, and the netlist of the last
+        key: a later job may leave all three empty.
     """
 
     key: str
@@ -112,6 +158,21 @@ class Raw:
     elapsed_s: float = 0.0
     loaded_key: str | None = None
     result: Any = None
+    #: Time (s) inside ngspice's own calls for the new values and the analysis (``alter`` or
+    #: ``alterparam`` + ``reset``, and ``run``); loading a netlist is not counted.
+    ngspice_s: float = 0.0
+
+    def pack(self) -> tuple:
+        """Plain tuple for the pipe (cheaper to pickle than the object); :meth:`unpack`."""
+        return (self.vectors, self.failure.value if self.failure else None, self.message,
+                self.log, self.restart, self.elapsed_s, self.loaded_key, self.result,
+                self.ngspice_s)
+
+    @classmethod
+    def unpack(cls, packed: tuple) -> Raw:
+        vectors, failure, message, log, restart, elapsed, key, result, ngspice_s = packed
+        return cls(vectors, Failure(failure) if failure else None, message, log, restart,
+                   elapsed, key, result, ngspice_s)
 
 
 def locate_library() -> str:
@@ -188,12 +249,16 @@ class NgspiceSession:
         self.loaded_key: str | None = None
         self._vectors: tuple[tuple[str, str], ...] = ()
         self.finish: Callable[[Raw, dict[str, float]], Any] | None = None
+        self._known: tuple[str | None, str] = (None, "")  # the last key's netlist
         self._command("set num_threads=1")
 
     # -- low level ------------------------------------------------------------------------------
 
     def _output(self) -> str:
-        return "\n".join(self._ng._stdout + self._ng._stderr)
+        ng = self._ng
+        if not (ng._stdout or ng._stderr):
+            return ""
+        return "\n".join(ng._stdout + ng._stderr)
 
     def _command(self, command: str) -> str:
         if self._commands >= self.HISTORY_FLUSH:
@@ -221,6 +286,52 @@ class NgspiceSession:
         info = self._lib.ngGet_Vec_Info(name.encode("utf-8"))
         if info == self._ffi.NULL or info.v_length <= 0:
             return None
+        return self._array(info)
+
+    def _plots(self) -> list[str]:
+        return self._ng.plot_names
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    def _timed(self, command: str) -> tuple[str, float]:
+        """Output of one command and the time (s) ngspice took for it."""
+        start = time.perf_counter()
+        out = self._command(command)
+        return out, time.perf_counter() - start
+
+    def _read(self, plots: list[str], vectors: Sequence[tuple[str, str]]
+              ) -> tuple[dict[tuple[str, str], np.ndarray | float], list[str]]:
+        """The requested vectors of the current plots, and the names of those missing or not
+        finite. A one-point real vector (an operating-point value) is read as a float straight
+        from ngspice's memory; longer ones are copied into arrays."""
+        by_analysis = {p.rstrip("0123456789"): p for p in reversed(plots)}
+        lib, null = self._lib, self._ffi.NULL
+        found: dict[tuple[str, str], np.ndarray | float] = {}
+        bad: list[str] = []
+        isfinite = math.isfinite
+        for pair in vectors:
+            analysis, name = pair
+            plot = by_analysis.get(analysis)
+            if plot is None:
+                bad.append(f"{analysis}:{name}")
+                continue
+            info = lib.ngGet_Vec_Info(f"{plot}.{name}".encode())
+            if info == null or info.v_length <= 0:
+                bad.append(f"{analysis}:{name}")
+                continue
+            if info.v_length == 1 and info.v_realdata != null:
+                value = info.v_realdata[0]
+                found[pair] = value
+                if not isfinite(value):
+                    bad.append(f"{analysis}:{name}")
+                continue
+            data = self._array(info)
+            found[pair] = data
+            if not np.isfinite(data).all():
+                bad.append(f"{analysis}:{name}")
+        return found, bad
+
+    def _array(self, info: Any) -> np.ndarray:
         n = info.v_length
         if info.v_compdata != self._ffi.NULL:
             buf = self._ffi.buffer(info.v_compdata, n * 16)
@@ -228,60 +339,66 @@ class NgspiceSession:
         buf = self._ffi.buffer(info.v_realdata, n * 8)
         return np.frombuffer(buf, dtype=np.float64).copy()
 
-    def _plots(self) -> list[str]:
-        return self._ng.plot_names
-
-    # -- jobs -----------------------------------------------------------------------------------
-
     def run(self, job: Job) -> Raw:
-        """Load (if needed), set parameters, simulate, and read the requested vectors."""
+        """Load (if needed), set parameters, simulate, and read the requested vectors.
+
+        New values go in as ``alter`` commands joined by ``;`` (:func:`chain_alters`), or as
+        ``alterparam`` + ``reset``; the time of those calls and of ``run`` is
+        :attr:`Raw.ngspice_s`.
+        """
         log_parts: list[str] = []
+        if job.netlist:
+            self._known = (job.key, job.netlist)
         if job.key != self.loaded_key:
-            if not job.netlist:
+            netlist = job.netlist or (self._known[1] if self._known[0] == job.key else "")
+            if not netlist:
                 return Raw(vectors={}, failure=Failure.ENGINE, message="netlist not sent")
             self.unload()
             self._vectors = job.vectors
             self.finish = job.finish
-            out = self._load(job.netlist)
+            out = self._load(netlist)
             log_parts.append(out)
             if "(ngSpice_Circ returned an error)" in out or _loading_failed(out):
                 self.loaded_key = None
                 return self._fail(log_parts, classify(out) or Failure.NETLIST,
                                   restart=bool(_FATAL.search(out)))
             self.loaded_key = job.key
+        else:
+            if job.vectors:
+                self._vectors = job.vectors
+            if job.finish is not None:
+                self.finish = job.finish
+        spent = 0.0
         if job.alters:
-            for command in job.alters:
-                out = self._command(f"alter {command}")
+            try:
+                lines = chain_alters(job.alters)
+            except CommandError as exc:
+                return Raw(vectors={}, failure=Failure.ENGINE, message=str(exc))
+            for line in lines:
+                out, dt = self._timed(line)
+                spent += dt
                 if out.strip():  # notices (a binned model re-selected) are not failures
                     log_parts.append(out)
                     if classify(out) or "error" in out.lower():
                         return self._fail(log_parts, classify(out) or Failure.NETLIST)
         elif job.params:
             for name, value in job.params.items():
-                log_parts.append(self._command(f"alterparam {name}={value:.12g}"))
-            out = self._command("reset")
+                out, dt = self._timed(f"alterparam {name}={value:.12g}")
+                spent += dt
+                log_parts.append(out)
+            out, dt = self._timed("reset")
+            spent += dt
             log_parts.append(out)
             if _loading_failed(out):
                 self.loaded_key = None
                 return self._fail(log_parts, classify(out) or Failure.NETLIST,
                                   restart=bool(_FATAL.search(out)))
-        out = self._command("run")
+        out, dt = self._timed("run")
+        spent += dt
         log_parts.append(out)
-        plots = self._plots()
-        vectors: dict[tuple[str, str], np.ndarray] = {}
-        missing = []
-        for analysis, name in job.vectors or self._vectors:
-            plot = next((p for p in plots if p.rstrip("0123456789") == analysis), None)
-            data = self._vector(f"{plot}.{name}") if plot else None
-            if data is None:
-                missing.append(f"{analysis}:{name}")
-            elif data.size == 1 and data.dtype == np.float64:
-                vectors[(analysis, name)] = float(data[0])
-            else:
-                vectors[(analysis, name)] = data
+        vectors, missing = self._read(self._plots(), job.vectors or self._vectors)
         self._command("destroy all")
         log = "\n".join(p for p in log_parts if p)
-        missing += [f"{a}:{n}" for (a, n), v in vectors.items() if not np.isfinite(v).all()]
         failure = None
         if missing or _ABORTED.search(log):
             # Warnings alone (a gmin-stepping attempt that failed before source stepping
@@ -292,8 +409,9 @@ class NgspiceSession:
             if missing and not raw.message:
                 raw.message = f"no result for {', '.join(missing[:4])}"
             raw.vectors = vectors
+            raw.ngspice_s = spent
             return raw
-        return Raw(vectors=vectors, log=log)
+        return Raw(vectors=vectors, log=log, ngspice_s=spent)
 
     def _fail(self, log_parts: list[str], failure: Failure, restart: bool = False) -> Raw:
         log = "\n".join(p for p in log_parts if p)

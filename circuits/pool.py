@@ -1,10 +1,15 @@
 """Simulation workers: ngspice in child processes, killed and restarted at a wall-clock timeout.
 
 Each worker process hosts one :class:`circuits.engine.NgspiceSession` (ngspice pinned to one
-thread). The parent sends :class:`~circuits.engine.Job` objects through a pipe and waits at most
-``timeout`` seconds for each answer; a worker that does not answer in time, or dies, is killed and
-replaced, and the job gets a ``TIMEOUT`` (or ``ENGINE``) failure. A pool of N workers serves a
-batch in parallel (:meth:`WorkerPool.run_many`) and returns results in the order of the jobs.
+thread). The parent sends :class:`~circuits.engine.Job` objects through a pipe, several per
+message (a chunk), as plain tuples without what the worker already holds (the netlist of the key
+it has loaded, the vectors and finisher it was last sent); the worker answers each job as soon as
+it is done, with a plain tuple (:meth:`~circuits.engine.Raw.pack`). Every job has its own
+deadline: ``timeout`` seconds from the moment it became the worker's current job (the previous
+answer, or the chunk's sending). A worker that misses it, or dies, is killed and replaced; that
+job gets a ``TIMEOUT`` (or ``ENGINE``) failure and the jobs queued behind it go back to the
+queue. A pool of N workers serves a batch in parallel (:meth:`WorkerPool.run_many`) and returns
+results in the order of the jobs.
 
 Each worker is also a sandbox (:mod:`circuits.sandbox`): before ngspice is loaded it forbids
 starting programs (a seccomp filter; a worker that cannot install it refuses to start with
@@ -19,6 +24,7 @@ Used by the section "The simulation engine" of the chapter "Circuits, process mo
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import math
@@ -45,6 +51,10 @@ START_TIMEOUT = 60.0
 MAX_TIMEOUT = 86400.0
 #: Largest number of worker processes of one pool.
 MAX_WORKERS = 1024
+#: Most jobs sent to a worker in one message, and how few a worker may have left before it
+#: is sent its next chunk (so that it never waits for the parent).
+MAX_CHUNK = 32
+LOW_WATER = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,36 +99,45 @@ def _serve_jobs(conn: Connection, scratch: str, sandboxed: bool) -> None:
     conn.send(("ready", (os.getpid(), sandboxed)))
     while True:
         try:
-            job = conn.recv()
+            message = conn.recv()
         except (EOFError, OSError):
             return
-        if job is None:
+        if message is None:
             return
-        if isinstance(job, _Command):
+        if isinstance(message, _Command):
             try:
-                out = session._command(job.text)
+                out = session._command(message.text)
             except Exception as exc:  # e.g. a command that is not ASCII
                 out = f"{type(exc).__name__}: {exc}"
             conn.send(("output", out))
             continue
-        start = time.perf_counter()
+        for packed in message:  # a chunk of jobs, answered one by one
+            raw = _run_one(session, Job(*packed))
+            conn.send(raw.pack())
+            if raw.restart:
+                return
+
+
+def _run_one(session: Any, job: Job) -> Raw:
+    """One job in a worker: the simulation, then the finisher (never raises)."""
+    start = time.perf_counter()
+    try:
+        raw = session.run(job)
+    except Exception as exc:  # never let one job kill the worker silently
+        raw = Raw(vectors={}, failure=Failure.ENGINE, message=f"{type(exc).__name__}: {exc}",
+                  restart=True)
+    raw.elapsed_s = time.perf_counter() - start
+    raw.loaded_key = session.loaded_key
+    if session.finish is not None and raw.loaded_key == job.key:
         try:
-            raw = session.run(job)
-        except Exception as exc:  # never let one job kill the worker silently
-            raw = Raw(vectors={}, failure=Failure.ENGINE, message=f"{type(exc).__name__}: {exc}",
-                      restart=True)
-        raw.elapsed_s = time.perf_counter() - start
-        raw.loaded_key = session.loaded_key
-        if session.finish is not None and raw.loaded_key == job.key:
-            try:
-                raw.result = session.finish(raw, job.params)
-                raw.vectors, raw.log = {}, ""  # the result holds what the caller needs
-            except Exception as exc:  # a finisher's bug must not kill the worker
-                raw.result = None
-                raw.message = f"finishing failed: {type(exc).__name__}: {exc}"
-        conn.send(raw)
-        if raw.restart:
-            return
+            raw.result = session.finish(raw, job.params)
+            raw.vectors = {}  # the result holds what the caller needs
+            if raw.result is not None:
+                raw.log = ""
+        except Exception as exc:  # a finisher's bug must not kill the worker
+            raw.result = None
+            raw.message = f"finishing failed: {type(exc).__name__}: {exc}"
+    return raw
 
 
 @contextlib.contextmanager
@@ -211,9 +230,30 @@ class _Worker:
             child.close()
         self.ready = False
         self.sandboxed = False
-        self.deadline = 0.0
-        self.index = -1
-        self.loaded_key: str | None = None
+        #: indices of the jobs sent and not answered, in order; the first is running since
+        #: ``started`` (monotonic seconds)
+        self.queue: collections.deque[int] = collections.deque()
+        self.started = 0.0
+        # what the worker holds: the key of the last netlist, the last vectors and finisher
+        self.sent_key: str | None = None
+        self.sent_vectors: object = None
+        self.sent_finish: object = None
+
+    def pack(self, job: Job) -> tuple:
+        """``job`` as a plain tuple, without what this worker already holds."""
+        if job.key != self.sent_key:
+            self.sent_key, self.sent_vectors, self.sent_finish = job.key, job.vectors, job.finish
+            return (job.key, job.netlist, job.params, job.vectors, job.alters, job.finish)
+        vectors, finish = job.vectors, job.finish
+        if vectors is self.sent_vectors:
+            vectors = ()
+        elif vectors:
+            self.sent_vectors = vectors
+        if finish is self.sent_finish:
+            finish = None
+        elif finish is not None:
+            self.sent_finish = finish
+        return (job.key, "", job.params, vectors, job.alters, finish)
 
     def wait_ready(self) -> None:
         if self.ready:
@@ -347,8 +387,8 @@ class WorkerPool:
         """
         results: list = [None] * len(jobs)
         done = finish or (lambda _i, raw: raw)
-        pending = list(range(len(jobs)))[::-1]
-        busy: dict[int, _Worker] = {}  # worker slot -> worker
+        pending = collections.deque(range(len(jobs)))
+        busy: dict[int, _Worker] = {}  # worker slot -> worker with jobs not answered
         with self._lock:
             try:
                 self._serve(jobs, results, done, pending, busy)
@@ -359,51 +399,89 @@ class WorkerPool:
                 raise
         return results
 
+    def _chunk(self, left: int) -> int:
+        """Jobs per message: large for a long queue, smaller towards its end (so that the
+        workers finish together)."""
+        return max(1, min(MAX_CHUNK, left // (2 * self.n)))
+
     def _serve(self, jobs: list[Job], results: list, done: Callable[[int, Raw], Any],
-               pending: list[int], busy: dict[int, _Worker]) -> None:
+               pending: collections.deque[int], busy: dict[int, _Worker]) -> None:
         """The scheduling loop of :meth:`run_many` (fills ``results`` in place)."""
         while pending or busy:
             for slot in range(self.n):
-                if slot in busy or not pending:
+                if not pending:
+                    break
+                worker = busy.get(slot)
+                if worker is not None and len(worker.queue) > LOW_WATER:
                     continue
-                worker = self._worker(slot)
-                index = pending.pop()
-                worker.index, worker.deadline = index, time.monotonic() + self.timeout
-                job = jobs[index]
-                if worker.loaded_key == job.key:  # the worker has it: skip sending the text
-                    job = dataclasses.replace(job, netlist="", vectors=(), finish=None)
+                if worker is None:
+                    worker = self._worker(slot)
+                chunk = [pending.popleft() for _ in range(min(self._chunk(len(pending)),
+                                                              len(pending)))]
                 try:
-                    worker.conn.send(job)
+                    worker.conn.send([worker.pack(jobs[i]) for i in chunk])
                 except (BrokenPipeError, OSError):
-                    self._replace(slot)
-                    pending.append(index)
+                    pending.extendleft(reversed(chunk))
+                    self._lost(slot, worker, results, done, pending, busy,
+                               "ngspice worker died during the simulation")
                     continue
+                if not worker.queue:
+                    worker.started = time.monotonic()
+                worker.queue.extend(chunk)
                 busy[slot] = worker
             if not busy:
                 continue
-            now = time.monotonic()
-            soonest = min(w.deadline for w in busy.values())
-            ready = wait([w.conn for w in busy.values()], timeout=max(0.0, soonest - now))
+            soonest = min(w.started for w in busy.values()) + self.timeout
+            ready = wait([w.conn for w in busy.values()],
+                         timeout=max(0.0, soonest - time.monotonic()))
             for slot, worker in list(busy.items()):
                 if worker.conn in ready:
-                    try:
-                        raw = worker.conn.recv()
-                    except (EOFError, OSError):
-                        raw = Raw(vectors={}, failure=Failure.ENGINE,
-                                  message="ngspice worker died during the simulation",
-                                  restart=True)
-                    worker.loaded_key = raw.loaded_key
-                    del busy[slot]
-                    if raw.restart:
-                        self._replace(slot)
-                    results[worker.index] = done(worker.index, raw)
-                elif time.monotonic() >= worker.deadline:
+                    self._receive(slot, worker, results, done, pending, busy)
+                elif time.monotonic() >= worker.started + self.timeout:
                     raw = Raw(vectors={}, failure=Failure.TIMEOUT,
                               message=f"no result within the {self.timeout:g} s timeout; "
                                       "the simulation was killed", elapsed_s=self.timeout)
-                    del busy[slot]
-                    self._replace(slot)
-                    results[worker.index] = done(worker.index, raw)
+                    self._lost(slot, worker, results, done, pending, busy, raw=raw)
+
+    def _receive(self, slot: int, worker: _Worker, results: list,
+                 done: Callable[[int, Raw], Any], pending: collections.deque[int],
+                 busy: dict[int, _Worker]) -> None:
+        """Every answer ``worker`` has sent so far (at least one)."""
+        while True:
+            try:
+                packed = worker.conn.recv()
+            except (EOFError, OSError):
+                self._lost(slot, worker, results, done, pending, busy,
+                           "ngspice worker died during the simulation")
+                return
+            raw = Raw.unpack(packed)
+            if raw.restart:  # the worker stops after this answer
+                self._lost(slot, worker, results, done, pending, busy, raw=raw)
+                return
+            index = worker.queue.popleft()
+            worker.started = time.monotonic()
+            if not worker.queue:
+                del busy[slot]
+            results[index] = done(index, raw)
+            if not worker.queue or not worker.conn.poll():
+                return
+
+    def _lost(self, slot: int, worker: _Worker, results: list, done: Callable[[int, Raw], Any],
+              pending: collections.deque[int], busy: dict[int, _Worker], message: str = "",
+              raw: Raw | None = None) -> None:
+        """A worker that stops (dead, past its deadline, or asking to restart): its current
+        job gets ``raw`` (else an ``ENGINE`` failure with ``message``), the jobs queued behind
+        it go back to the front of ``pending``, and the worker is replaced."""
+        queue = list(worker.queue)
+        worker.queue.clear()
+        busy.pop(slot, None)
+        self._replace(slot)
+        if not queue:
+            return
+        pending.extendleft(reversed(queue[1:]))
+        if raw is None:
+            raw = Raw(vectors={}, failure=Failure.ENGINE, message=message, restart=True)
+        results[queue[0]] = done(queue[0], raw)
 
     def close(self, wait: float = 10.0) -> None:
         """Stop every worker (and remove its scratch directory).

@@ -111,6 +111,8 @@ class SimulationResult:
     response: np.ndarray | None = field(default=None, repr=False)
     elapsed_s: float = 0.0
     log: str = field(default="", repr=False)
+    #: Time (s) inside ngspice's own calls: the new values (``alter``) and the analysis.
+    ngspice_s: float = field(default=0.0, repr=False)
 
     @property
     def all_saturated(self) -> bool:

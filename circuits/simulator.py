@@ -67,6 +67,8 @@ class Simulator:
     def __init__(self, workers: int = 1, timeout: float = 30.0, sandbox: bool = True) -> None:
         self.pool = WorkerPool(workers, timeout, sandbox=sandbox)
         self._benches: dict[tuple, OpenLoopBench] = {}
+        # fingerprints of the amplifier objects seen (the object is kept: its id stays its own)
+        self._fingerprints: dict[int, tuple[Amplifier, str]] = {}
         self._lock = threading.RLock()
 
     def __enter__(self) -> Simulator:
@@ -100,8 +102,13 @@ class Simulator:
         amp = resolve_amplifier(circuit)
         t = get_technology(tech)
         s = settings or BenchSettings()
-        key = (_fingerprint(amp), t, s)
         with self._lock:
+            known = self._fingerprints.get(id(amp))
+            if known is None or known[0] is not amp:
+                if len(self._fingerprints) >= 256:
+                    self._fingerprints.clear()
+                known = self._fingerprints[id(amp)] = (amp, _fingerprint(amp))
+            key = (known[1], t, s)
             bench = self._benches.get(key)
             if bench is None:
                 bench = OpenLoopBench(amp, t, s)
@@ -117,8 +124,8 @@ class Simulator:
         bench.prepared = True
         if bench.tech.name not in bench.amp.references:
             return
-        params = bench.amp.check({}, bench.tech)
-        ref = _finish(bench, self.pool.run(bench.job(params)), params)
+        params = bench.check({})
+        ref = bench.result(self.pool.run(bench.job(params)), params)
         if ref.node_voltages:
             bench.set_nodeset(ref.node_voltages)
         if ref.ok and ref.ugbw_hz and ref.power_w:
@@ -171,7 +178,7 @@ class Simulator:
             valid = [c for c in checked if not isinstance(c, ParameterError)]
             results = iter(self.pool.run_many(
                 [job for _p, job in valid],
-                lambda i, raw: _finish(bench, raw, valid[i][0])))
+                lambda i, raw: bench.result(raw, valid[i][0])))
             out = []
             for item, given in zip(checked, param_sets, strict=True):
                 if isinstance(item, ParameterError):
@@ -189,18 +196,13 @@ class Simulator:
             return self.pool.run_many(list(jobs))
 
 
-def _finish(bench: OpenLoopBench, raw: Raw, params: Mapping[str, float]) -> SimulationResult:
-    """The worker's finished result, or the parent's for raws it made (timeouts, crashes)."""
-    return raw.result if raw.result is not None else bench.result(raw, params)
-
-
 def _job(bench: OpenLoopBench, params: object) -> tuple[dict[str, float], Job] | ParameterError:
     """The checked parameters and engine job of one candidate, or why it cannot be simulated."""
     if not isinstance(params, Mapping):
         return ParameterError(f"a candidate must map parameter names to values, not "
                               f"{type(params).__name__}")
     try:
-        checked = bench.amp.check(params, bench.tech)
+        checked = bench.check(params)
         return checked, bench.job(checked)
     except ParameterError as exc:
         return exc

@@ -16,6 +16,11 @@ Design parameters and bench settings are ``.param``s, so a loaded bench is re-si
 Every line the bench takes from an amplifier's netlist is written again by the allow-list of
 :mod:`circuits.netlist` (a hand-built :class:`~circuits.amplifier.Amplifier` is checked as a
 read one is), and the ``alter`` commands and vector names are built from checked names only.
+
+What a simulation reads is chosen by :attr:`BenchSettings.detail` (:data:`DETAILS`): the worker
+reads only those vectors, measures the response itself and sends back plain numbers
+(:class:`CompactReader`), which :meth:`OpenLoopBench.result` turns into a
+:class:`~circuits.results.SimulationResult` in the calling process.
 """
 
 from __future__ import annotations
@@ -66,6 +71,12 @@ FEEDBACK_C = 1e9
 BENCH_NETS = {"inp": "inp", "inn": "inn", "out": "out", "vdd": "vdd", "vss": "0"}
 #: Names of the bench's own parameters (no design parameter may use them).
 BENCH_PARAMS = ("bench_vdd", "bench_vcm", "bench_cl")
+#: What a simulation reads (:attr:`BenchSettings.detail`), each level adding to the one before:
+#: ``"metrics"``: DC gain, UGBW, phase margin, power, FoM and the node voltages (the circuit
+#: graph's node features, the bench's ``.nodeset``); ``"devices"``: and every transistor's
+#: operating point (Id, gm, gds, Vgs, Vth, Vds, Vdsat: the saturation check, gm/Id);
+#: ``"full"``: and the AC response (``frequency``, ``response``) and ngspice's log.
+DETAILS = ("metrics", "devices", "full")
 
 
 @dataclass(frozen=True)
@@ -77,8 +88,16 @@ class BenchSettings:
     vcm : input common mode (V); ``None`` takes the reference's, else VDD/2.
     load_cap : load capacitance (F); ``None`` takes the amplifier's.
     f_start, f_stop : AC sweep limits (Hz).
-    points_per_decade : AC sweep density.
+    points_per_decade : AC sweep density. 8 is the sparsest grid at which the cubic
+        interpolation of the unity-gain crossing stays within half the 0.05 % bound of a
+        200-per-decade sweep, measured over 500 sizings of each amplifier at 45 nm
+        (:func:`circuits.accuracy.chosen_grid`; chapter "Circuits, process models and
+        simulation", section "The test bench").
     temperature : simulation temperature (deg C).
+    detail : what each simulation reads (:data:`DETAILS`): ``"full"`` (default: everything,
+        the AC response included), ``"devices"`` (no AC response, no log) or ``"metrics"``
+        (no transistor operating points either: ``devices`` is empty and ``all_saturated``
+        false). The values read are the same at every level.
 
     Raises :class:`~circuits.errors.ParameterError` for values that are not finite or not
     physical (a non-positive load, an empty sweep, no points per decade).
@@ -88,8 +107,9 @@ class BenchSettings:
     load_cap: float | None = None
     f_start: float = 0.1
     f_stop: float = 1e11
-    points_per_decade: int = 10
+    points_per_decade: int = 8
     temperature: float = 27.0
+    detail: str = "full"
 
     def __post_init__(self) -> None:
         problems = []
@@ -108,6 +128,8 @@ class BenchSettings:
                             "number >= 1")
         if not (math.isfinite(self.temperature) and self.temperature > -273.15):
             problems.append(f"temperature={self.temperature!r} deg C is not physical")
+        if self.detail not in DETAILS:
+            problems.append(f"detail={self.detail!r} is not one of {', '.join(DETAILS)}")
         if problems:
             raise ParameterError("bench settings: " + "; ".join(problems))
 
@@ -143,7 +165,21 @@ class OpenLoopBench:
         ]
         self.netlist = self._netlist()
         self.key = hashlib.sha1(self.netlist.encode()).hexdigest()
+        self._nodes = self._node_names()
         self.vectors = self._vectors()
+        self.reader = CompactReader(
+            nodes=tuple(self._nodes),
+            devices=tuple(v for _d, _p, names in self._device_vectors for v in names.values())
+            if s.detail != "metrics" else (),
+            response=s.detail == "full")
+        # per-bench work done once: the starting values, the bounds, the alter templates
+        self._base = amp.base(tech)
+        self._names = frozenset(amp.parameter_names)
+        self._limits = [(p.name, *_tolerant(p.bounds(tech))) for p in amp.parameters]
+        self._alter_templates = [
+            (path, k, e, name if name in self._names else None)
+            for path, fields in (self.alter_plan or []) for k, e in fields.items()
+            for name in [_plain_name(e)]]
         self.reference_metrics: tuple[float, float] | None = None
         self.prepared = False
 
@@ -237,12 +273,41 @@ class OpenLoopBench:
         return [self.tech.op_vector(INSTANCE, d, q) for d in self.transistors
                 for q in OP_QUANTITIES]
 
+    def _node_names(self) -> list[str]:
+        return ["inp", "inn", "out", "vdd"] + [f"{INSTANCE}.{n}" for n in self.internal_nets()]
+
     def _vectors(self) -> tuple[tuple[str, str], ...]:
-        nodes = ["inp", "inn", "out", "vdd"] + [f"{INSTANCE}.{n}" for n in self.internal_nets()]
-        vecs = [("op", n) for n in nodes] + [("op", "vdd#branch")]
-        vecs += [("op", v) for v in self._op_vectors()]
+        """The vectors a simulation reads at this bench's :attr:`BenchSettings.detail`."""
+        vecs = [("op", n) for n in self._nodes] + [("op", "vdd#branch")]
+        if self.settings.detail != "metrics":
+            vecs += [("op", v) for v in self._op_vectors()]
         vecs += [("ac", "frequency"), ("ac", "out")]
         return tuple(vecs)
+
+    def check(self, params: Mapping[str, float]) -> dict[str, float]:
+        """:meth:`Amplifier.check <circuits.amplifier.Amplifier.check>` in this technology,
+        with the starting values and bounds worked out once per bench (the same result, the
+        same errors: a value that fails the quick test is checked again by the amplifier,
+        which says why).
+
+        Raises
+        ------
+        ParameterError
+            For an unknown name, a value that is not a number, not finite or out of bounds.
+        """
+        if not self._names.issuperset(params):
+            return self.amp.check(params, self.tech)
+        full = {**self._base, **params}
+        out = {}
+        try:
+            for name, lo, hi in self._limits:
+                value = float(full[name])
+                if not (lo <= value <= hi and math.isfinite(value)):
+                    return self.amp.check(params, self.tech)
+                out[name] = value
+        except (TypeError, ValueError):
+            return self.amp.check(params, self.tech)
+        return out
 
     def internal_nets(self) -> list[str]:
         """Nets inside the amplifier that are not pins, in order of first appearance."""
@@ -313,54 +378,123 @@ class OpenLoopBench:
             ``invalid_parameter`` result for this candidate.
         """
         if self.alter_plan is None:
-            return Job(self.key, self.netlist, dict(params), self.vectors, finish=self.result)
+            return Job(self.key, self.netlist, dict(params), self.vectors, finish=self.reader)
         alters = []
-        for path, fields in self.alter_plan:
-            for k, e in fields.items():
+        for path, k, e, name in self._alter_templates:
+            if name is not None:  # a parameter itself: validated, finite
+                value = float(params[name])
+            else:
                 try:
                     value = evaluate(e, params)
                 except NetlistError as exc:
                     raise ParameterError(f"{self.amp.name}: {path.split('.')[-1]} {k}={e} "
                                          f"cannot be computed at these values: {exc}") from None
-                alters.append(f"{path} {k}={value:.12g}")
+            alters.append(f"{path} {k}={value:.12g}")
         return Job(self.key, self.netlist, dict(params), self.vectors, tuple(alters),
-                   self.result)
+                   self.reader)
 
     def result(self, raw: Raw, params: Mapping[str, float]) -> SimulationResult:
-        """Turn a worker's raw vectors into a :class:`SimulationResult`."""
+        """Turn a worker's answer into a :class:`SimulationResult`.
+
+        The answer is the plain tuple of :class:`CompactReader` (``raw.result``), or, for a
+        job run without it, the raw vectors; both give the same result.
+        """
         base = dict(circuit=self.amp.name, technology=self.tech.name, params=dict(params),
-                    elapsed_s=raw.elapsed_s, log=raw.log)
+                    elapsed_s=raw.elapsed_s, ngspice_s=raw.ngspice_s, log=raw.log)
         if raw.failure is not None:
             return SimulationResult(ok=False, failure=raw.failure,
                                     reason=_reason(raw.failure, raw.message), **base)
-        v = raw.vectors
-        nodes = {name: float(v[("op", name)]) for a, name in self.vectors
-                 if a == "op" and not name.startswith("@") and "#" not in name}
-        devices = {
-            d.name: DeviceOP(name=d.name, polarity=pol,
-                             **{q: float(v[("op", name)]) for q, name in names.items()})
-            for d, pol, names in self._device_vectors
-        }
-        power = self.tech.vdd * abs(float(v[("op", "vdd#branch")]))
-        freq = np.real(v[("ac", "frequency")])
-        resp = v[("ac", "out")] / AC_AMPLITUDE
-        common = dict(node_voltages=nodes, devices=devices, power_w=power, frequency=freq,
-                      response=resp, **base)
-        try:
-            m = measure_ac(freq, resp)
-        except MeasurementError as exc:
+        if raw.result is None and not raw.vectors:  # the worker could not finish it
+            return SimulationResult(ok=False, failure=Failure.ENGINE,
+                                    reason=_reason(Failure.ENGINE, raw.message), **base)
+        compact = raw.result if raw.result is not None else self.reader(raw, params)
+        nodes, branch, devs, metrics, error, arrays, log = compact
+        if log:
+            base["log"] = log
+        devices = {}
+        if devs:
+            values = iter(devs)
+            for d, pol, _names in self._device_vectors:
+                devices[d.name] = DeviceOP(d.name, pol, *(next(values) for _ in OP_QUANTITIES))
+        power = self.tech.vdd * abs(branch)
+        common = dict(node_voltages=dict(zip(self._nodes, nodes, strict=True)),
+                      devices=devices, power_w=power, **base)
+        if arrays is not None:
+            common["frequency"] = np.frombuffer(arrays[0], dtype=np.float64).copy()
+            common["response"] = np.frombuffer(arrays[1], dtype=np.complex128).copy()
+        if metrics is None:
             return SimulationResult(ok=False, failure=Failure.MEASUREMENT,
-                                    reason=f"measurement: {exc}", **common)
-        result = SimulationResult(ok=True, gain_db=m.gain_db, ugbw_hz=m.ugbw_hz,
-                                  pm_deg=m.pm_deg, **common)
-        if m.ugbw_hz is None:
+                                    reason=f"measurement: {error}", **common)
+        gain_db, ugbw_hz, pm_deg = metrics
+        result = SimulationResult(ok=True, gain_db=gain_db, ugbw_hz=ugbw_hz, pm_deg=pm_deg,
+                                  **common)
+        if ugbw_hz is None:
             result.ok = False
             result.failure = Failure.MEASUREMENT
             result.reason = ("measurement: no unity-gain crossing "
-                             f"(DC gain {m.gain_db:.1f} dB)")
+                             f"(DC gain {gain_db:.1f} dB)")
         elif self.reference_metrics is not None:
-            result.fom = fom(m.ugbw_hz, power, *self.reference_metrics)
+            result.fom = fom(ugbw_hz, power, *self.reference_metrics)
         return result
+
+
+@dataclass(frozen=True)
+class CompactReader:
+    """What a worker makes of a bench simulation: plain numbers for the pipe.
+
+    Runs in the worker (as the job's ``finish``): it takes the vectors read there, measures the
+    AC response (:func:`~circuits.results.measure_ac`) and returns a tuple
+    ``(nodes, branch, devices, metrics, error, arrays, log)``: the node voltages in the order of
+    ``nodes`` (V), the supply branch current (A), the operating-point values of ``devices`` (in
+    order; empty at detail ``"metrics"``), ``(gain_db, ugbw_hz, pm_deg)`` or ``None`` with the
+    measurement ``error``, the response's ``(frequency, response)`` bytes (float64, complex128;
+    only when ``response``) and the log (only when ``response``).
+    :meth:`OpenLoopBench.result` turns it into a :class:`SimulationResult` (section "The
+    simulation engine").
+
+    Attributes
+    ----------
+    nodes : node-voltage vector names of the operating-point plot.
+    devices : transistor operating-point vector names, flattened device by device.
+    response : whether the AC response and the log come back too (detail ``"full"``).
+    """
+
+    nodes: tuple[str, ...]
+    devices: tuple[str, ...]
+    response: bool
+
+    def __call__(self, raw: Raw, params: Mapping[str, float] | None = None) -> tuple | None:
+        if raw.failure is not None:
+            return None
+        v = raw.vectors
+        nodes = tuple(float(v[("op", n)]) for n in self.nodes)
+        branch = float(v[("op", "vdd#branch")])
+        devices = tuple(float(v[("op", n)]) for n in self.devices)
+        freq = np.real(v[("ac", "frequency")])
+        resp = v[("ac", "out")] / AC_AMPLITUDE
+        try:
+            m = measure_ac(freq, resp)
+            metrics, error = (m.gain_db, m.ugbw_hz, m.pm_deg), ""
+        except MeasurementError as exc:
+            metrics, error = None, str(exc)
+        arrays = (freq.tobytes(), resp.tobytes()) if self.response else None
+        return nodes, branch, devices, metrics, error, arrays, raw.log if self.response else ""
+
+
+def _tolerant(bounds: tuple[float, float]) -> tuple[float, float]:
+    """Bounds widened as :meth:`Amplifier.check <circuits.amplifier.Amplifier.check>` widens
+    them (1e-9 relative)."""
+    lo, hi = bounds
+    return lo - 1e-9 * abs(lo), hi + 1e-9 * abs(hi)
+
+
+_PLAIN = re.compile(r"\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
+
+
+def _plain_name(expr: str) -> str | None:
+    """The parameter an expression is, when it is a parameter alone (``{w1}``)."""
+    m = _PLAIN.fullmatch(expr.strip())
+    return m.group(1) if m else None
 
 
 def _title(text: str) -> str:
