@@ -71,7 +71,7 @@ def experiment_config(mode: str) -> ExperimentConfig:
     * full: D-VAE on 10,000 topologies; MACRO 200 epochs x 128 (25,600 simulations per run);
       BOBO 5 random + 20 BO latent points; RLBO 5 epochs x 5 topologies; every topology of
       the baselines sized with 15 + 40 points (IV-B1).
-    * quick: D-VAE on 1,000 topologies for 5 epochs; MACRO 4 epochs x 16; BOBO 1 + 1 latent
+    * quick: D-VAE on 1,000 topologies for 5 epochs; MACRO 6 epochs x 64; BOBO 1 + 1 latent
       points and RLBO 1 epoch x 2 topologies, sized with 4 + 1 points.
     """
     if mode == "full":
@@ -80,7 +80,7 @@ def experiment_config(mode: str) -> ExperimentConfig:
         sizing = SizingConfig(n_init=4, n_iter=1, num_restarts=2, raw_samples=32)
         return ExperimentConfig(
             mode="quick", dvae=DVAEConfig(n_train=1000, epochs=5),
-            macro=TrainConfig(epochs=4, n_batch=16, checkpoint_every=2),
+            macro=TrainConfig(epochs=6, n_batch=64, checkpoint_every=2),
             bobo=BOBOConfig(n_init=1, n_iter=1, sizing=sizing, box_samples=200),
             rlbo=RLBOConfig(epochs=1, n_batch=2, sizing=sizing))
     raise ExperimentError(f"mode must be 'quick' or 'full', not {mode!r}")
@@ -225,8 +225,9 @@ def _row(method: str, label: str, metrics: dict) -> dict:
             "gain_db": best.get("gain_db"), "pm_deg": best.get("pm_deg"),
             "gbw_mhz": None if best.get("gbw_hz") is None else best["gbw_hz"] / 1e6,
             "power_uw": None if best.get("power_w") is None else best["power_w"] * 1e6,
-            "time_h": (to_best.get("wall_s") or 0.0) / 3600.0,
-            "sims_to_best": to_best.get("simulations"),
+            "time_h": to_best["wall_s"] / 3600.0 if best and to_best.get("wall_s") is not None
+            else None,
+            "sims_to_best": to_best.get("simulations") if best else None,
             "simulations": metrics.get("n_simulations"),
             "wall_h": (metrics.get("wall_s") or 0.0) / 3600.0,
             "types": best.get("types")}
@@ -250,10 +251,16 @@ def table_two(runs: dict[str, list]) -> list[dict]:
             rows.append(row)
             if row["fom"] is not None:
                 found.append(row)
-        if found:
-            avg = {key: float(np.mean([r[key] for r in found if r[key] is not None]))
-                   for key in keys}
-            rows.append({"method": method, "exp": "avg", **avg, "types": None})
+        avg = {}
+        for key in keys:
+            vals = [r[key] for r in found if r[key] is not None]
+            avg[key] = float(np.mean(vals)) if vals else None
+        if not found:   # the run totals still average over the repeats that ran
+            ran = [r for r in rows if r["method"] == method]
+            for key in ("simulations", "wall_h"):
+                vals = [r[key] for r in ran if r[key] is not None]
+                avg[key] = float(np.mean(vals)) if vals else None
+        rows.append({"method": method, "exp": "avg", **avg, "types": None})
     return rows
 
 
@@ -282,7 +289,149 @@ def estimate_full_budget(sizing_s: float, epoch_s: float, workers: int = 2) -> d
             "longest_run_s": max(per.values())}
 
 
-__all__ = ["METHODS", "MODES", "ExperimentConfig", "ExperimentError", "estimate_full_budget",
+def _fmt(x, spec: str) -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def table_two_rows(rows: list[dict], paper: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of Table II with the paper's values beside ours ("ours / paper"), for
+    :func:`macro.plots.markdown_table`. A repeat without a spec-meeting design shows "–"."""
+    ref = {(r["method"], r["exp"]): r for r in paper["rows"]}
+    names = {"bobo": "BOBO", "rlbo": "RLBO", "macro": "MACRO"}
+    cols = (("fom", ",.0f", ",.0f"), ("gain_db", ".1f", ".1f"), ("pm_deg", ".1f", ".1f"),
+            ("gbw_mhz", ".2f", ".1f"), ("power_uw", ".1f", ".1f"), ("time_h", ".2f", ".2f"))
+    header = ["method", "", "FoM", "gain (dB)", "PM (deg)", "GBW (MHz)", "power (uW)",
+              "time (h)", "simulations to best / all"]
+    out = []
+    for r in rows:
+        p = ref.get((r["method"], r["exp"]), {})
+        cells = [f"{_fmt(r[c], f1)} / {_fmt(p.get(c), f2)}" for c, f1, f2 in cols]
+        sims = f"{_fmt(r['sims_to_best'], ',.0f')} / {_fmt(r['simulations'], ',.0f')}"
+        out.append([names[r["method"]], r["exp"], *cells, sims])
+    return header, out
+
+
+def plot_convergence(runs: dict[str, list]):
+    """Best spec-meeting FoM against simulations, every run of every method (book chapter
+    "MACRO: Table II, behaviour-level search")."""
+    import matplotlib.pyplot as plt
+
+    colors = {"bobo": "tab:orange", "rlbo": "tab:green", "macro": "tab:blue"}
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for method in METHODS:
+        for k, run in enumerate(runs.get(method, [])):
+            if run is None:
+                continue
+            metrics = run.metrics if hasattr(run, "metrics") else run
+            pts = [(n, f) for n, f in metrics.get("convergence", []) if f is not None]
+            if not pts:
+                continue
+            n, f = zip(*pts, strict=True)
+            n = [*n, metrics.get("n_simulations", n[-1])]
+            f = [*f, f[-1]]
+            ax.step(n, f, where="post", color=colors[method], alpha=0.85,
+                    ls=("-", "--", ":")[k % 3], label=f"{method.upper()} exp{k + 1}")
+    ax.set_xscale("log")
+    ax.set_xlabel("simulations")
+    ax.set_ylabel("best spec-meeting FoM")
+    if ax.lines:
+        ax.legend(fontsize=7, ncol=3)
+    else:
+        ax.text(0.5, 0.5, "no spec-meeting design in these runs", ha="center",
+                transform=ax.transAxes)
+    fig.tight_layout()
+    return fig
+
+
+def plot_best_topologies(rows: list[dict]):
+    """The best topology of each method's first repeat that met the specs (the
+    behaviour-level halves of Figs. 6-8). Book chapter "MACRO: Table II, behaviour-level
+    search"."""
+    import matplotlib.pyplot as plt
+
+    from .plots import draw_topology
+    from .topology import Topology
+
+    picks = {}
+    for r in rows:
+        if r["exp"] != "avg" and r.get("types") and r["method"] not in picks:
+            picks[r["method"]] = r
+    fig, axes = plt.subplots(1, max(1, len(picks)), figsize=(5.2 * max(1, len(picks)), 3.2))
+    axes = np.atleast_1d(axes)
+    for ax, (method, r) in zip(axes, picks.items(), strict=False):
+        draw_topology(Topology(tuple(r["types"])), ax=ax,
+                      title=f"{method.upper()} {r['exp']}: FoM {r['fom']:,.0f}")
+    if not picks:
+        axes[0].axis("off")
+        axes[0].text(0.5, 0.5, "no spec-meeting design in these runs", ha="center")
+    fig.tight_layout()
+    return fig
+
+
+def plot_trajectory(trajectory: dict):
+    """Figure 4: agent T's five design steps (chosen type and its probability) and agent P's
+    Gaussian for each parameter (mean, sigma and the value taken, in normalised coordinates).
+    Book chapter "MACRO: Table II, behaviour-level search"."""
+    import matplotlib.pyplot as plt
+
+    steps, params = trajectory["topology_steps"], trajectory["parameter_steps"]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6), gridspec_kw={"width_ratios": [1, 2]})
+    a.barh(range(len(steps)), [s["prob"] for s in steps], color="tab:blue")
+    a.set_yticks(range(len(steps)),
+                 [f"step {k + 1}: {s['pair']} = {s['type']} ({s['label']})"
+                  for k, s in enumerate(steps)], fontsize=8)
+    a.invert_yaxis()
+    a.set_xlim(0, 1)
+    a.set_xlabel("probability of the chosen type")
+    a.set_title("agent T (topology)", fontsize=10)
+    x = np.arange(len(params))
+    b.errorbar(x, [p["mu"] for p in params], yerr=[p["sigma"] for p in params], fmt="o",
+               color="tab:red", ms=4, capsize=3, label="mean ± sigma")
+    b.plot(x, [p["unit"] for p in params], "k_", ms=12, label="value taken")
+    b.set_xticks(x, [p["name"] for p in params], rotation=60, ha="right", fontsize=7)
+    b.set_ylim(-0.05, 1.05)
+    b.set_ylabel("normalised value")
+    b.set_title("agent P (parameters, along the signal)", fontsize=10)
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def comparison_text(rows: list[dict], paper: dict, mode: str) -> str:
+    """The sentences that compare our Table II with the paper's, written from the numbers
+    (book chapter "MACRO: Table II, behaviour-level search")."""
+    avg = {r["method"]: r for r in rows if r["exp"] == "avg" and r["fom"] is not None}
+    ref = {r["method"]: r for r in paper["rows"] if r["exp"] == "avg"}
+    names = {"bobo": "BOBO", "rlbo": "RLBO", "macro": "MACRO"}
+    out = []
+    if mode == "quick":
+        out.append("These are quick-mode runs with a tiny budget (a few epochs and topologies): "
+                   "they exercise the code, and their numbers are not a reproduction of the "
+                   "paper's; the full experiment (`python -m macro experiment --mode full`) "
+                   "gives the comparison.")
+    missing = [names[m] for m in METHODS if m not in avg]
+    if missing:
+        out.append(f"No spec-meeting design was found by {', '.join(missing)} in these runs.")
+    for m in METHODS:
+        if m in avg:
+            ours, theirs = avg[m]["fom"], ref[m]["fom"]
+            word = "above" if ours > theirs else "below"
+            out.append(f"{names[m]}'s average FoM, {ours:,.0f}, is {ours / theirs:.2f} times the "
+                       f"paper's ({theirs:,.0f}), {word} it.")
+    if "macro" in avg:
+        beaten = [names[b] for b in ("bobo", "rlbo") if b in avg
+                  and avg[b]["fom"] >= avg["macro"]["fom"]]
+        if beaten:
+            out.append(f"Unlike the paper, MACRO does not beat {' and '.join(beaten)} on average "
+                       "FoM here.")
+        elif all(b in avg for b in ("bobo", "rlbo")):
+            out.append("As in the paper, MACRO's average FoM is the highest of the three.")
+    return " ".join(out)
+
+
+__all__ = ["METHODS", "MODES", "ExperimentConfig", "ExperimentError", "comparison_text",
+           "estimate_full_budget",
            "experiment_config", "load_runs", "method_config", "paper_table_two",
-           "prepare_dvae", "ratios", "run_experiment", "run_name", "table_two"]
+           "plot_best_topologies", "plot_convergence", "plot_trajectory", "prepare_dvae",
+           "ratios", "run_experiment", "run_name", "table_two", "table_two_rows"]
 
