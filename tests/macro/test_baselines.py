@@ -103,3 +103,17 @@ def test_cli_bad_input_exits_2(argv):
     assert out.returncode == 2, out.stderr
     reply = json.loads(out.stdout)
     assert reply["ok"] is False and reply["error"] == "bad_input" and reply["reason"]
+
+
+def test_run_experiment_saves_runs_and_skips_finished_ones(tmp_path):
+    from macro.experiment import load_runs, run_experiment
+
+    first = run_experiment("quick", root=tmp_path, workers=1, methods=("macro",))
+    assert [s["skipped"] for s in first["status"]] == [False, False, False]
+    assert (tmp_path / "macro/experiment/quick/dvae.pt").exists()
+    assert not any((tmp_path / "macro/experiment/quick/checkpoints").iterdir())
+    again = run_experiment("quick", root=tmp_path, workers=1, methods=("macro",))
+    assert [s["skipped"] for s in again["status"]] == [True, True, True]
+    runs = load_runs("quick", tmp_path, ("macro",))["macro"]
+    assert [r.metrics["n_simulations"] for r in runs] == [384, 384, 384]
+    assert runs[0].provenance["seed"] == 0 and runs[2].config["repeat"] == 3
