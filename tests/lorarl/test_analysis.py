@@ -52,3 +52,13 @@ def test_tables_and_ablations_aggregate_over_seeds():
     assert ab["malfunction_ratio"] == pytest.approx(0.05 / 0.15)
     assert A.fmt({"mean": 1.234, "std": 0.1, "n": 2}, 2) == "1.23 ± 0.10"
     assert A.fmt({"mean": None, "std": None, "n": 0}) == "—"
+
+
+def test_learning_curves_mean_and_spread_over_seeds():
+    res = {"a": _run("current_mirror_ota", "lora-r4", 0, 2, 50, 0, 1.0),
+           "b": _run("current_mirror_ota", "lora-r4", 1, 4, 50, 0, 1.0)}
+    c = A.learning_curves(res, "current_mirror_ota", window=1)["lora-r4"]
+    assert c["seeds"] == 2 and c["episode"][0] == 1
+    # seed 0 reaches 2.0 at episode 2, seed 1 at episode 4
+    assert c["mean"][:4].tolist() == [0.0, 1.0, 1.0, 2.0]
+    assert c["std"][1] == pytest.approx(2 ** 0.5)
