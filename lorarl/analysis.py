@@ -178,15 +178,16 @@ def learning_curves(results: Mapping[str, Mapping[str, Any]], circuit: str = "cu
 
 
 def ablations(results: Mapping[str, Mapping[str, Any]], tech: str = "45nm",
-              lora: str = "lora-r4", reference: str = "scratch") -> dict[str, Any]:
+              lora: str = "lora-r4", reference: str = "scratch", window: int = WINDOW
+              ) -> dict[str, Any]:
     """The paper's ablation claims, measured: sample efficiency (episodes to target of GCN-RL
     from scratch / of LoRA-RL, its "A x"), malfunction rate of both (its "halves"), SPICE calls
     saved (1 - simulations to target of LoRA-RL / of GCN-RL, its "XX %"), per circuit and
     averaged over the circuits where both reached the target."""
     per = {}
     for circuit in LABELS:
-        a = method_summary(results, circuit, tech, reference)
-        b = method_summary(results, circuit, tech, lora)
+        a = method_summary(results, circuit, tech, reference, window)
+        b = method_summary(results, circuit, tech, lora, window)
         if not (a["seeds"] and b["seeds"]):
             continue
         ea, eb = a["episodes_to_target"]["mean"], b["episodes_to_target"]["mean"]
@@ -205,12 +206,12 @@ def ablations(results: Mapping[str, Mapping[str, Any]], tech: str = "45nm",
 
 
 def rank_sweep(results: Mapping[str, Mapping[str, Any]], circuit: str = "current_mirror_ota",
-               tech: str = "45nm", ranks: Sequence[int] = (1, 2, 4, 8, 16)
-               ) -> list[dict[str, Any]]:
+               tech: str = "45nm", ranks: Sequence[int] = (1, 2, 4, 8, 16),
+               window: int = WINDOW) -> list[dict[str, Any]]:
     """Per rank: trainable fraction, episodes to target and final FoM over seeds."""
     rows = []
     for r in ranks:
-        s = method_summary(results, circuit, tech, f"lora-r{r}")
+        s = method_summary(results, circuit, tech, f"lora-r{r}", window)
         if s["seeds"]:
             rows.append({"rank": r, **s})
     return rows
