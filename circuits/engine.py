@@ -250,6 +250,7 @@ class NgspiceSession:
         self._vectors: tuple[tuple[str, str], ...] = ()
         self.finish: Callable[[Raw, dict[str, float]], Any] | None = None
         self._known: tuple[str | None, str] = (None, "")  # the last key's netlist
+        self._names: dict[tuple[str, str], bytes] = {}  # full vector names, encoded
         self._command("set num_threads=1")
 
     # -- low level ------------------------------------------------------------------------------
@@ -309,13 +310,21 @@ class NgspiceSession:
         found: dict[tuple[str, str], np.ndarray | float] = {}
         bad: list[str] = []
         isfinite = math.isfinite
-        for pair in vectors:
+        names = self._names
+        # device quantities (``@m...[gm]``) last: ngspice adds a vector to its plot for each,
+        # which makes every later look-up longer
+        for pair in sorted(vectors, key=_device_last):
             analysis, name = pair
             plot = by_analysis.get(analysis)
             if plot is None:
                 bad.append(f"{analysis}:{name}")
                 continue
-            info = lib.ngGet_Vec_Info(f"{plot}.{name}".encode())
+            full = names.get((plot, name))
+            if full is None:
+                if len(names) > 100_000:
+                    names.clear()
+                full = names[(plot, name)] = f"{plot}.{name}".encode()
+            info = lib.ngGet_Vec_Info(full)
             if info == null or info.v_length <= 0:
                 bad.append(f"{analysis}:{name}")
                 continue
@@ -424,6 +433,10 @@ class NgspiceSession:
             self._command("destroy all")
             self._command("remove_circuit")
             self.loaded_key = None
+
+
+def _device_last(pair: tuple[str, str]) -> bool:
+    return pair[1].startswith("@")
 
 
 def _loading_failed(out: str) -> bool:

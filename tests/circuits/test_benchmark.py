@@ -1,0 +1,24 @@
+"""The engine benchmark reports the time inside ngspice beside the caller's round trip."""
+
+import pytest
+
+from circuits.benchmark import BenchmarkError, run_benchmark
+from circuits.testbench import DETAILS
+
+
+def test_a_tiny_benchmark_reports_ngspice_time_and_the_ratios():
+    rep = run_benchmark(rss_sims=20, latency_sims=12, parallel_sims=8, repeats=1)
+    assert 0 < rep["ngspice_ms"] < rep["roundtrip_ms"]
+    assert rep["roundtrip_over_ngspice"] == pytest.approx(rep["roundtrip_ms"] / rep["ngspice_ms"])
+    assert rep["speedup_roundtrip"] == pytest.approx(rep["batch_ms"] / rep["roundtrip_ms"])
+    assert set(rep["by_detail"]) == set(DETAILS) and rep["detail"] == "full"
+    assert rep["by_detail"]["full"]["roundtrip_ms"] == rep["roundtrip_ms"]
+    for figures in rep["by_detail"].values():
+        assert 0 < figures["ngspice_ms"] < figures["roundtrip_ms"]
+    assert rep["single_ms"] > 0 and rep["engine_ms"] > 0 and rep["parallel_speedup"] > 0
+
+
+@pytest.mark.parametrize("bad", [{"rss_sims": 0}, {"latency_sims": 1.5}, {"repeats": True}])
+def test_bad_counts_are_refused(bad):
+    with pytest.raises(BenchmarkError):
+        run_benchmark(**bad)
