@@ -176,7 +176,7 @@ def _run(config: BaselineConfig, sim: Simulator,
     lo = np.clip(u0 - config.radius, 0.0, 1.0)
     hi = np.clip(u0 + config.radius, 0.0, 1.0)
     state = {"sims": 0, "sim_time": 0.0, "best": 0.0, "best_u": None, "to_target": None,
-             "failed": 0, "infeasible": 0}
+             "failed": 0, "infeasible": 0, "bo_fallbacks": 0}
     curve: list[float] = []
     xs: list[np.ndarray] = []
     results: list[SimulationResult] = []
@@ -216,7 +216,7 @@ def _run(config: BaselineConfig, sim: Simulator,
     elif config.method == "cma":
         _cma(config, u0, lo, hi, evaluate, done)
     else:
-        _bo(config, lo, hi, rng, xs, results, evaluate, done)
+        _bo(config, lo, hi, rng, xs, results, evaluate, done, state)
     best_u = state["best_u"]
     return {
         "config": config.to_dict(), "target_fom": target, "sims": state["sims"],
@@ -227,6 +227,7 @@ def _run(config: BaselineConfig, sim: Simulator,
         "failed_sims": state["failed"], "infeasible_sims": state["infeasible"],
         "best_curve": curve, "wall_s": time.perf_counter() - t0,
         "sim_time_s": state["sim_time"],
+        "bo_fallbacks": state["bo_fallbacks"],  # BO proposals replaced by random points
     }
 
 
@@ -251,7 +252,7 @@ def _cma(config: BaselineConfig, u0: np.ndarray, lo: np.ndarray, hi: np.ndarray,
 
 def _bo(config: BaselineConfig, lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator,
         xs: list[np.ndarray], results: list[SimulationResult], evaluate: Callable,
-        done: Callable) -> None:
+        done: Callable, state: dict) -> None:
     import torch
     from botorch.acquisition.analytic import LogConstrainedExpectedImprovement
     from botorch.fit import fit_gpytorch_mll
@@ -305,6 +306,7 @@ def _bo(config: BaselineConfig, lo: np.ndarray, hi: np.ndarray, rng: np.random.G
             nxt = cand.detach().numpy()[0]
         except Exception:  # a GP that cannot be fitted: a random point keeps the run going
             nxt = rng.uniform(lo, hi)
+            state["bo_fallbacks"] += 1
         proposals += 1
         evaluate([np.clip(nxt, lo, hi)])
 

@@ -246,6 +246,8 @@ def run_grid(cells: Sequence[Cell], root: str | Path, mode: str, *, jobs: int = 
             status[c.name] = {"status": "skipped"}
         else:
             pending.append(c)
+    # the long pre-trainings first, so that the transfers waiting for them are not left to the end
+    pending.sort(key=lambda c: c.kind != "pretrain")
     t0 = time.perf_counter()
 
     def ready(c: Cell) -> bool | None:

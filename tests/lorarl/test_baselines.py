@@ -36,6 +36,7 @@ def test_baseline_on_a_tiny_budget(sim, method, budget):
                          bo_refit=2)
     r = run_baseline(cfg, sim)
     _check_run(r, cfg)
+    assert r["bo_fallbacks"] == 0  # every BO proposal came from the fitted GPs
     # the first simulation is the start point, a draw of the environment's start distribution
     assert r["start_params"] != r["config"] and len(r["start_params"]) == 13
 
