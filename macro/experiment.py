@@ -69,7 +69,7 @@ def experiment_config(mode: str) -> ExperimentConfig:
     """The inputs of a mode.
 
     * full: D-VAE on 10,000 topologies; MACRO 200 epochs x 128 (25,600 simulations per run);
-      BOBO 5 random + 20 BO latent points; RLBO 5 epochs x 5 topologies; every topology of
+      BOBO 5 random + 15 BO latent points; RLBO 4 epochs x 5 topologies; every topology of
       the baselines sized with 15 + 40 points (IV-B1).
     * quick: D-VAE on 1,000 topologies for 5 epochs; MACRO 6 epochs x 64; BOBO 1 + 1 latent
       points and RLBO 1 epoch x 2 topologies, sized with 4 + 1 points.
@@ -124,6 +124,15 @@ def prepare_dvae(config: ExperimentConfig, root: Path, *, progress: bool = False
              root)
     return model, report
 
+
+def dvae_report(mode: str, root: str | Path | None = None) -> dict | None:
+    """The saved D-VAE report (reconstruction, validity, uniqueness, epoch time) of a mode when
+    its inputs are current, else None."""
+    config = experiment_config(mode)
+    root = Path(root) if root is not None else results_root()
+    saved = load_run(f"macro/experiment/{mode}/dvae",
+                     json_safe({"mode": mode, "dvae": asdict(config.dvae)}), root)
+    return None if saved is None else saved.metrics
 
 def _run_job(job: dict) -> dict:
     """One run in a worker process: compute, save the run folder, remove the checkpoint."""
@@ -429,9 +438,26 @@ def comparison_text(rows: list[dict], paper: dict, mode: str) -> str:
     return " ".join(out)
 
 
-__all__ = ["METHODS", "MODES", "ExperimentConfig", "ExperimentError", "comparison_text",
-           "estimate_full_budget",
-           "experiment_config", "load_runs", "method_config", "paper_table_two",
-           "plot_best_topologies", "plot_convergence", "plot_trajectory", "prepare_dvae",
-           "ratios", "run_experiment", "run_name", "table_two", "table_two_rows"]
+__all__ = [
+    "METHODS",
+    "MODES",
+    "ExperimentConfig",
+    "ExperimentError",
+    "comparison_text",
+    "dvae_report",
+    "estimate_full_budget",
+    "experiment_config",
+    "load_runs",
+    "method_config",
+    "paper_table_two",
+    "plot_best_topologies",
+    "plot_convergence",
+    "plot_trajectory",
+    "prepare_dvae",
+    "ratios",
+    "run_experiment",
+    "run_name",
+    "table_two",
+    "table_two_rows",
+]
 
