@@ -231,7 +231,8 @@ def shared_api() -> tuple[Any, Any]:
 class NgspiceSession:
     """One ngspice instance (one per process), one loaded circuit at a time."""
 
-    #: Free ngspice's command history every so many commands (it grows otherwise).
+    #: Free ngspice's command history every so many commands (it grows otherwise); a command
+    #: counts once per 16 bytes (ngspice keeps every word of it).
     HISTORY_FLUSH = 5000
 
     def __init__(self) -> None:
@@ -265,7 +266,7 @@ class NgspiceSession:
         if self._commands >= self.HISTORY_FLUSH:
             self._lib.ngSpice_Command(self._ffi.NULL)
             self._commands = 0
-        self._commands += 1
+        self._commands += 1 + len(command) // 16  # long lines weigh more
         self._ng.clear_output()
         rc = self._lib.ngSpice_Command(command.encode("ascii"))
         out = self._output()
