@@ -142,6 +142,11 @@ class Simulator:
                       settings: BenchSettings | None = None) -> list[SimulationResult]:
         """Simulate a batch of sizings on all workers; results in the order given.
 
+        The sizings go to the workers in chunks (:mod:`circuits.pool`), each with its own
+        timeout; what each result holds is ``settings.detail``
+        (:attr:`~circuits.testbench.BenchSettings.detail`: everything by default, or only the
+        metrics and node voltages, with or without the transistors' operating points).
+
         A candidate that is not a mapping, has a value out of bounds or not a number, or values
         at which the bench cannot compute a device value (``OpenLoopBench.job`` raises
         :class:`~circuits.errors.ParameterError`: a division by zero, an overflow) gives a

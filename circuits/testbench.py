@@ -288,7 +288,7 @@ class OpenLoopBench:
         """:meth:`Amplifier.check <circuits.amplifier.Amplifier.check>` in this technology,
         with the starting values and bounds worked out once per bench (the same result, the
         same errors: a value that fails the quick test is checked again by the amplifier,
-        which says why).
+        which says why). Used for every simulation (section "The simulation engine").
 
         Raises
         ------
@@ -413,9 +413,9 @@ class OpenLoopBench:
             base["log"] = log
         devices = {}
         if devs:
-            values = iter(devs)
-            for d, pol, _names in self._device_vectors:
-                devices[d.name] = DeviceOP(d.name, pol, *(next(values) for _ in OP_QUANTITIES))
+            n = len(OP_QUANTITIES)
+            for i, (d, pol, _names) in enumerate(self._device_vectors):
+                devices[d.name] = DeviceOP(d.name, pol, *devs[i * n:(i + 1) * n])
         power = self.tech.vdd * abs(branch)
         common = dict(node_voltages=dict(zip(self._nodes, nodes, strict=True)),
                       devices=devices, power_w=power, **base)
