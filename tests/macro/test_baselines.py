@@ -69,12 +69,18 @@ def test_bobo_resumes_to_the_same_result(tmp_path):
              checkpoint=ckpt)
 
 
-def test_rlbo_trains_agent_t_on_sized_topologies(tmp_path):
-    cfg = RLBOConfig(epochs=1, n_batch=2, seed=0, sizing=TINY)
-    out = rlbo(cfg, _vae(), checkpoint=tmp_path / "rlbo.pt")
-    assert out["complete"] and len(out["topologies"]) == 2
-    assert out["n_simulations"] == 5 * out["n_topologies_sized"]
-    assert all(isinstance(v["reward"], float) for v in out["topologies"])
+def test_rlbo_trains_agent_t_and_resumes(tmp_path):
+    random_sizing = SizingConfig(n_init=3, n_iter=0)     # no GP: this test is about RLBO
+    cfg = RLBOConfig(epochs=2, n_batch=2, seed=0, sizing=random_sizing)
+    ckpt = tmp_path / "rlbo.pt"
+    part = rlbo(cfg, _vae(), checkpoint=ckpt, stop_after=1)
+    assert not part["complete"] and len(part["topologies"]) == 2
+    resumed = rlbo(cfg, _vae(), checkpoint=ckpt)
+    straight = rlbo(cfg, _vae())
+    assert resumed["complete"] and len(resumed["topologies"]) == 4
+    assert resumed["n_simulations"] == 3 * resumed["n_topologies_sized"]
+    assert all(isinstance(v["reward"], float) for v in resumed["topologies"])
+    assert resumed["topologies"] == straight["topologies"]
 
 
 def test_table_two_rows_and_ratios():
