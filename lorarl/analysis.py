@@ -250,3 +250,40 @@ def fmt(stat: Mapping[str, Any] | None, digits: int = 0, percent: bool = False) 
     if stat.get("n", 1) > 1:
         return f"{m:.{digits}f} ± {s:.{digits}f}{unit}"
     return f"{m:.{digits}f}{unit}"
+
+
+def start_distribution(circuit: str, tech: str = "45nm", spread: float = 0.2, episodes: int = 50,
+                       seed: int = 0, simulator=None) -> dict[str, Any]:
+    """What the start distribution gives before any learning: the share of feasible, infeasible
+    and failed start designs and their median final feasible FoM, and the same for the designs a
+    policy of uniformly random actions ends its episodes on (``episodes`` episodes, stepped
+    together on the simulator's workers). Used by the book chapter "LoRA-RL: experiments" to
+    show that the target is not met without learning.
+    """
+    from dataclasses import replace
+
+    from .env import EnvConfig, VecSizingEnv
+
+    cfg = replace(EnvConfig(circuit=circuit, tech=tech, seed=seed), start_spread=spread)
+    venv = VecSizingEnv(cfg, episodes, simulator)
+    try:
+        venv.reset(seed=seed)
+        starts = [e.current_info() for e in venv.envs]
+        rng = np.random.default_rng(seed)
+        finals: list[dict] = []
+        for _ in range(cfg.episode_length):
+            _, _, _, trunc, infos = venv.step(rng.uniform(-1, 1, (episodes,
+                                                                  len(venv.param_names))))
+            if trunc.all():
+                finals = [i["final_info"] for i in infos]
+    finally:
+        venv.close()
+
+    def describe(infos: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+        foms = [final_feasible_fom(i) for i in infos]
+        return {"feasible": float(np.mean([i["feasible"] for i in infos])),
+                "failed": float(np.mean([i["failed"] for i in infos])),
+                "median_fom": float(np.median(foms)), "mean_fom": float(np.mean(foms))}
+
+    return {"circuit": circuit, "tech": tech, "spread": spread, "episodes": episodes,
+            "target": cfg.target, "start": describe(starts), "random_policy": describe(finals)}

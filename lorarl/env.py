@@ -530,6 +530,10 @@ class SizingEnv(gymnasium.Env):
             "step": self._steps, "params": dict(params),
         }
 
+    def current_info(self) -> dict:
+        """The ``info`` of the design the environment is at (after a reset: its start)."""
+        return self._info(self._last_result, self._last_params)
+
     def _copy_obs(self) -> dict:
         assert self._obs is not None
         return {k: v.copy() for k, v in self._obs.items()}

@@ -62,3 +62,11 @@ def test_learning_curves_mean_and_spread_over_seeds():
     # seed 0 reaches 2.0 at episode 2, seed 1 at episode 4
     assert c["mean"][:4].tolist() == [0.0, 1.0, 1.0, 2.0]
     assert c["std"][1] == pytest.approx(2 ** 0.5)
+
+
+def test_start_distribution_on_ngspice(sim):
+    d = A.start_distribution("current_mirror_ota", episodes=3, simulator=sim)
+    for part in ("start", "random_policy"):
+        assert 0 <= d[part]["feasible"] + d[part]["failed"] <= 1
+        assert d[part]["median_fom"] <= d[part]["mean_fom"] or d[part]["feasible"] > 0.5
+    assert d["target"] == 1.05 and d["spread"] == 0.2
