@@ -2,8 +2,12 @@
 
 :class:`NgspiceSession` keeps one circuit loaded and re-simulates new parameter values with
 ``alterparam`` + ``reset`` (about a millisecond, against 10-20 ms for parsing a netlist anew in a
-fresh ``ngspice -b`` run). It reads only the vectors a job asks for, destroys the plots after each
-run (plots are what grows memory), and classifies failures from ngspice's own output.
+fresh ``ngspice -b`` run). New device values go in as ``alter`` commands joined by ``;`` into as
+few command lines as fit ngspice's limit (:func:`chain_alters`); it reads only the vectors a job
+asks for (an operating-point value straight from ngspice's memory, checked with
+:func:`math.isfinite`), destroys the plots after each run (plots are what grows memory), and
+classifies failures from ngspice's own output. The time of ngspice's own calls is measured
+(:attr:`Raw.ngspice_s`).
 
 A session is not protected against a simulation that never returns, nor against a command
 that starts a program: run it inside a worker process (:mod:`circuits.pool`) that a parent can
