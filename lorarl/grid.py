@@ -18,8 +18,10 @@ gives the expected time from a measured cost per episode. Every cell writes a ru
 (:class:`lorarl.runlog.RunLog`: config, episode log, summary, provenance) under
 ``<root>/<cell name>``; a cell whose folder holds ``metrics.json`` is finished and skipped, an
 interrupted training cell resumes from its checkpoint (:func:`lorarl.train.transfer`), an
-interrupted baseline runs again. Cells run ``jobs`` at a time in separate processes (each with
-its own one-worker simulator: one learner and one ngspice per core).
+interrupted baseline runs again; a finished training cell's checkpoint is removed (a
+pre-training keeps ``backbone.pt``, which its transfers load). Cells run ``jobs`` at a time in
+separate processes (each with its own one-worker simulator: one learner and one ngspice per
+core); the pre-trainings are started first.
 
 Used by ``python -m lorarl grid`` and the book chapter "LoRA-RL: experiments".
 """
@@ -213,6 +215,12 @@ def run_cell(cell: Cell, root: str | Path, mode: str, progress: bool = False) ->
         seed = cfg["seed"]
     summary = {**summary, "cell": cell.name, "tags": cell.tags, "pid": os.getpid()}
     log.finish(summary, seed=seed, wall_s=time.perf_counter() - t0)
+    if cell.kind != "baseline":
+        # a finished cell is loaded from its summary, never resumed: its checkpoint (network,
+        # optimisers, replay buffer; megabytes) is not kept among the results
+        from .train import CHECKPOINT
+
+        (log.folder / CHECKPOINT).unlink(missing_ok=True)
     return summary
 
 
@@ -266,10 +274,16 @@ def run_grid(cells: Sequence[Cell], root: str | Path, mode: str, *, jobs: int = 
             progress(name, status[name]["status"])
 
     if jobs <= 1:
+        waited = 0
         while pending:
             c = pending.pop(0)
             r = ready(c)
-            if r is None:
+            if r is False and waited < len(pending) + 1:  # a dependency later in the list
+                pending.append(c)
+                waited += 1
+                continue
+            waited = 0
+            if not r:
                 status[c.name] = {"status": "blocked"}
             else:
                 _, _, err = _run_cell_safely(c, str(root), mode)

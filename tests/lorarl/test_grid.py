@@ -85,3 +85,25 @@ def test_cells_run_in_parallel_processes(tmp_path):
     assert out["counts"] == {"done": 2}
     pids = {json.loads((tmp_path / c.name / "metrics.json").read_text())["pid"] for c in cells}
     assert os.getpid() not in pids  # run in the pool's processes, not here
+
+
+def test_training_cells_pass_the_backbone_and_drop_their_checkpoints(tmp_path):
+    pre = Cell("pretrain/a/s0", "pretrain", {"env": {"circuit": "two_stage", "tech": "90nm",
+                                                     "episode_length": 2},
+                                             "episodes": 2, "seed": 0, "workers": 1})
+    tr = Cell("transfer/c/lora-r2/s0", "transfer", {
+        "env": {"circuit": "current_mirror_ota", "tech": "45nm", "episode_length": 2},
+        "method": "lora", "rank": 2, "episodes": 2, "eval_episodes": 2, "seed": 0,
+        "workers": 1}, needs=(pre.name,), tags={"method": "lora-r2"})
+    out = run_grid([tr, pre], tmp_path, "quick", jobs=1)  # dependencies run first
+    assert out["counts"] == {"done": 2}
+    assert (tmp_path / pre.name / "backbone.pt").is_file()
+    for c in (pre, tr):
+        assert not (tmp_path / c.name / "checkpoint.pt").exists()
+        assert (tmp_path / c.name / "episodes.jsonl").is_file()
+    summary = json.loads((tmp_path / tr.name / "metrics.json").read_text())
+    assert summary["method"] == "lora" and summary["evaluation"]["episodes"] == 2
+    assert summary["parameters"]["trainable"] < summary["parameters"]["total"]
+    again = run_grid([pre, tr], tmp_path, "quick", jobs=1)
+    assert again["counts"] == {"skipped": 2}
+    assert len(load_results(tmp_path, [pre, tr])[tr.name]["episodes_log"]) == 2
