@@ -31,11 +31,12 @@ import math
 import multiprocessing as mp
 import numbers
 import os
+import select
 import sys
 import threading
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
 from . import sandbox as _sandbox
@@ -55,6 +56,11 @@ MAX_WORKERS = 1024
 #: is sent its next chunk (so that it never waits for the parent).
 MAX_CHUNK = 32
 LOW_WATER = 4
+#: While every worker has more than ``LOW_WATER`` jobs queued, the parent sleeps for up to this
+#: many of their answers (at most ``MAX_NAP`` seconds, never past a deadline) and then reads
+#: them all at once: fewer wake-ups, more of the processor left to the workers.
+NAP_ANSWERS = 8
+MAX_NAP = 0.02
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,6 +240,7 @@ class _Worker:
         #: ``started`` (monotonic seconds)
         self.queue: collections.deque[int] = collections.deque()
         self.started = 0.0
+        self.pace = 0.0  # average seconds a job takes in the worker (0 until measured: no nap)
         # what the worker holds: the key of the last netlist, the last vectors and finisher
         self.sent_key: str | None = None
         self.sent_vectors: object = None
@@ -432,10 +439,17 @@ class WorkerPool:
             if not busy:
                 continue
             soonest = min(w.started for w in busy.values()) + self.timeout
-            ready = wait([w.conn for w in busy.values()],
-                         timeout=max(0.0, soonest - time.monotonic()))
+            nap = min(MAX_NAP, soonest - time.monotonic(),
+                      *(min(len(w.queue) - LOW_WATER - 1, NAP_ANSWERS) * w.pace
+                        for w in busy.values()))
+            if nap > 1e-3:
+                time.sleep(nap)
+            fds = {w.conn.fileno(): w for w in busy.values()}
+            ready_fds, _, _ = select.select(list(fds), [], [],
+                                            max(0.0, soonest - time.monotonic()))
+            ready = {id(fds[fd]) for fd in ready_fds}
             for slot, worker in list(busy.items()):
-                if worker.conn in ready:
+                if id(worker) in ready:
                     self._receive(slot, worker, results, done, pending, busy)
                 elif time.monotonic() >= worker.started + self.timeout:
                     raw = Raw(vectors={}, failure=Failure.TIMEOUT,
@@ -459,11 +473,13 @@ class WorkerPool:
                 self._lost(slot, worker, results, done, pending, busy, raw=raw)
                 return
             index = worker.queue.popleft()
-            worker.started = time.monotonic()
+            now = time.monotonic()
+            worker.pace = 0.8 * worker.pace + 0.2 * min(raw.elapsed_s, 1.0)
+            worker.started = now
             if not worker.queue:
                 del busy[slot]
             results[index] = done(index, raw)
-            if not worker.queue or not worker.conn.poll():
+            if not worker.queue or not select.select([worker.conn.fileno()], [], [], 0)[0]:
                 return
 
     def _lost(self, slot: int, worker: _Worker, results: list, done: Callable[[int, Raw], Any],

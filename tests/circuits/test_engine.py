@@ -1,8 +1,8 @@
 """The lean re-simulation path: alters joined into few command lines, values read on demand.
 
 Two facts about ngspice 39 shape the path, and are checked here against ngspice itself: one
-``alter`` with two values sets only the first, and a command line over about 1 kB loses its end
-silently.
+``alter`` with two values sets only the first, and a command line over about 1 kB is not run as
+written (its end lost, or worse), without an error.
 """
 
 import dataclasses
@@ -72,8 +72,10 @@ def test_ngspice_loses_the_end_of_a_command_line_over_1kb():
         assert len(line) > 1024
         own._command(line)
         raw = own.run(Job("divider", DIVIDER, {}, READ))
-        # r2 was not set, or the session lost its circuit (both seen with ngspice 39)
-        assert raw.failure is not None or raw.vectors[("op", "out")] == pytest.approx(0.5)
+        # not what the line says: seen with ngspice 39, r2 not set (0.5 V), another value
+        # set (1 mV), or the session's circuit gone
+        assert raw.failure is not None or \
+            raw.vectors[("op", "out")] != pytest.approx(0.75, abs=2e-3)
 
 
 def test_the_engine_splits_long_alter_lists_safely(pool):
