@@ -25,11 +25,12 @@ carries ``failed=True`` and the reason.
 
 Normalised sizes. The paper scales device parameters linearly to [0, 1] by the PDK bounds
 (section 4.1); :class:`EnvConfig` ``scale="linear"`` does that. The default is ``scale="log"``
-(``u = log(v/lo) / log(hi/lo)``): the hand-made reference sizings sit at 1-7 % of the linear
-width box (a 2 um width in a 0.09-90 um range), so a linear step that is small for a wide device
-multiplies a narrow one; on a log scale a step is the same *ratio* for every device. The graph's
-W and L node features stay linear as in the paper; only the coordinate that actions perturb and
-that the black-box baselines search (:mod:`lorarl.baselines`) is logarithmic.
+(``u = log(v/lo) / log(hi/lo)``): most widths of the hand-made reference sizings sit in the
+lowest tenth of the linear width box (a 2 um width in a 0.09-90 um range at 45 nm), so a linear
+step that is small for a wide device multiplies a narrow one; on a log scale a step is the same
+*ratio* for every device. The graph's W and L node features stay linear as in the paper; only
+the coordinate that actions perturb and that the black-box baselines search
+(:mod:`lorarl.baselines`) is logarithmic.
 
 Start distribution and episode length. Each episode starts at the target's reference sizing
 perturbed uniformly in the normalised coordinates, ``u_0 = clip(u_ref + U(-s, s)^n, 0, 1)`` with
