@@ -101,6 +101,11 @@ def method_config(config: ExperimentConfig, method: str, repeat: int) -> dict:
                       "settings": asdict(cfg), "dvae": asdict(config.dvae)})
 
 
+#: The code a run of the experiment depends on (its fingerprint decides whether a saved run is
+#: current): this module and every ``macro`` module it imports, with the package's data files.
+CODE = ("macro.experiment",)
+
+
 def _folder(root: Path, mode: str) -> Path:
     return root / "macro" / "experiment" / mode
 
@@ -120,8 +125,8 @@ def prepare_dvae(config: ExperimentConfig, root: Path, *, progress: bool = False
     model, report = train_dvae(config.dvae, progress=progress)
     save_dvae(model, weights)
     save_run(name, cfg, report, provenance(seed=config.dvae.seed,
-                                            wall_s=time.perf_counter() - t0, started=started),
-             root)
+                                            wall_s=time.perf_counter() - t0, started=started,
+                                            code=CODE), root)
     return model, report
 
 
@@ -164,7 +169,8 @@ def _run_job(job: dict) -> dict:
                 "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     result = {**result, "run_wall_s": time.perf_counter() - t0}
     save_run(run_name(mode, method, repeat), cfg, result,
-             provenance(seed=repeat, wall_s=time.perf_counter() - t0, started=started), root)
+             provenance(seed=repeat, wall_s=time.perf_counter() - t0, started=started,
+                        code=CODE), root)
     ckpt.unlink(missing_ok=True)
     return {"method": method, "repeat": repeat + 1, "ok": True, "skipped": False}
 
