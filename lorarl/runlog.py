@@ -48,6 +48,12 @@ EPISODE_FIELDS = (
 )
 
 
+#: The code a run depends on (its fingerprint decides whether a saved run is current): the
+#: whole ``lorarl`` package, and the ``circuits`` modules that simulate and build graphs, with
+#: what they import and the package's data files (netlists, references, model cards).
+CODE = ("lorarl", "circuits.simulator", "circuits.graph")
+
+
 class RunLogError(RuntimeError):
     """A run folder cannot be used (it holds another run's config, or is unreadable)."""
 
@@ -136,7 +142,7 @@ class RunLog:
         """Write the provenance, then the summary (its presence marks the run finished)."""
         wall = time.perf_counter() - self._t0 if wall_s is None else wall_s
         self.save_json("provenance.json", provenance(seed=seed, wall_s=wall,
-                                                     started=self.started))
+                                                     started=self.started, code=CODE))
         self.save_json("metrics.json", metrics)
 
 
