@@ -44,6 +44,9 @@ test: setup ## Run the test suite, then build the book in quick mode (every note
 	BOOK_QUICK=1 $(PY) -m pytest tests -p no:cacheprovider
 	BOOK_QUICK=1 $(MAKE) --no-print-directory check-book
 
+nbmake: setup ## Execute every notebook under pytest-nbmake in quick mode (make test runs them once, in the book build)
+	BOOK_QUICK=1 $(PY) -m pytest book --nbmake --nbmake-timeout=900 -p no:cacheprovider
+
 bench: setup ## Print the simulation-engine benchmark (JSON)
 	$(PY) -m circuits bench --json
 
@@ -101,4 +104,4 @@ clean: ## Remove the built book and caches (keeps the environment and results)
 distclean: clean ## Also remove the virtual environment
 	rm -rf $(VENV)
 
-.PHONY: help book check-book stale refresh full test bench lint setup mathjax chromium ngspice pdks lock clean distclean
+.PHONY: help book check-book stale refresh full test nbmake bench lint setup mathjax chromium ngspice pdks lock clean distclean
