@@ -1,0 +1,233 @@
+"""gm/Id lookup tables of a technology, computed with ngspice (MACRO IV-C, its reference [15]).
+
+One transistor of width :data:`circuits.characterize.W` (1 um), source and bulk at ground, its
+gate swept from 0 to VDD at ``|Vds| = VDD/2`` for each channel length of a geometric grid, NMOS
+and PMOS (:func:`circuits.characterize.sweeps`). From Id, gm and gds the table keeps, for every
+(L, |Vgs|),
+
+.. math::
+
+    \\frac{g_m}{I_d}, \\qquad J_d = \\frac{I_d}{W}, \\qquad A_i = \\frac{g_m}{g_{ds}},
+
+the three quantities the sizing of :mod:`macro.mapping` reads: gm/Id picks |Vgs|, the intrinsic
+gain ``A_i`` picks L, and the current density ``J_d`` gives ``W = I_d / J_d``.
+
+Tables are cached as a run folder ``results/macro/gmid/<tech>/`` (:func:`circuits.runs.save_run`)
+whose config holds the SHA-256 of the technology's model-card text and the sweep settings: a
+changed model card (or grid) does not match the saved config, so the tables are recomputed.
+
+Used by the book chapter "MACRO: transistor-level mapping" (``book/macro/transistor.ipynb``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from circuits import Technology, get_technology
+from circuits.characterize import sweeps
+from circuits.runs import load_run, provenance, results_root, save_run
+
+#: Run-folder name prefix of the cached tables (``results/macro/gmid/<tech>``).
+RUN_PREFIX = "macro/gmid"
+#: Channel lengths of the table, in multiples of the node's minimum length (geometric grid).
+LENGTH_MULTIPLES = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0)
+#: |Vgs| step of the sweep (V).
+VGS_STEP = 0.02
+#: Significant digits kept in the cached JSON.
+DIGITS = 6
+
+
+class GmIdError(ValueError):
+    """A gm/Id look-up outside the table: the gm/Id is not reached at that length, or the
+    length or gain is outside the characterised range."""
+
+
+@dataclass(frozen=True)
+class PolarityTable:
+    """The gm/Id table of one polarity.
+
+    Attributes
+    ----------
+    polarity : ``"n"`` or ``"p"``.
+    lengths : channel lengths (m), increasing. Shape ``(nL,)``.
+    vgs : |Vgs| grid (V). Shape ``(nV,)``.
+    gm_id : gm/Id (1/V). Shape ``(nL, nV)``.
+    jd : current density Id/W (A/m). Shape ``(nL, nV)``.
+    gain : intrinsic gain gm/gds. Shape ``(nL, nV)``.
+    """
+
+    polarity: str
+    lengths: np.ndarray = field(repr=False)
+    vgs: np.ndarray = field(repr=False)
+    gm_id: np.ndarray = field(repr=False)
+    jd: np.ndarray = field(repr=False)
+    gain: np.ndarray = field(repr=False)
+
+    def _row(self, i: int, gm_id: float) -> tuple[float, float, float] | None:
+        """(|Vgs|, Jd, A_i) at length index ``i`` where gm/Id falls through ``gm_id``, on the
+        strong-inversion side of the gm/Id maximum (None when never reached)."""
+        g = self.gm_id[i]
+        peak = int(np.argmax(g))
+        tail = g[peak:]
+        idx = np.nonzero((tail[:-1] >= gm_id) & (tail[1:] < gm_id))[0]
+        if idx.size == 0:
+            return None
+        k = peak + int(idx[0])
+        t = (g[k] - gm_id) / (g[k] - g[k + 1])
+        vgs = self.vgs[k] + t * (self.vgs[k + 1] - self.vgs[k])
+        jd = float(np.exp(np.log(self.jd[i, k]) + t * (np.log(self.jd[i, k + 1])
+                                                       - np.log(self.jd[i, k]))))
+        gain = self.gain[i, k] + t * (self.gain[i, k + 1] - self.gain[i, k])
+        return float(vgs), jd, float(gain)
+
+    def lookup(self, gm_id: float, length: float) -> tuple[float, float, float]:
+        """(|Vgs| in V, Jd in A/m, intrinsic gain) at ``gm_id`` and channel ``length``,
+        interpolated linearly in log L between the table's lengths.
+
+        Raises
+        ------
+        GmIdError
+            When ``length`` is outside the table or ``gm_id`` is not reached there.
+        """
+        ls = self.lengths
+        if not (ls[0] * (1 - 1e-9) <= length <= ls[-1] * (1 + 1e-9)):
+            raise GmIdError(f"L = {length * 1e6:.3g} um is outside the {self.polarity}MOS table "
+                            f"({ls[0] * 1e6:.3g}-{ls[-1] * 1e6:.3g} um)")
+        length = min(max(length, ls[0]), ls[-1])
+        j = int(np.clip(np.searchsorted(ls, length) - 1, 0, len(ls) - 2))
+        lo, hi = self._row(j, gm_id), self._row(j + 1, gm_id)
+        if lo is None or hi is None:
+            top = float(self.gm_id[j:j + 2].max())
+            raise GmIdError(f"gm/Id = {gm_id:.3g} /V is not reached by the {self.polarity}MOS "
+                            f"at L = {length * 1e6:.3g} um (at most {top:.3g} /V)")
+        t = (np.log(length) - np.log(ls[j])) / (np.log(ls[j + 1]) - np.log(ls[j]))
+        vgs = lo[0] + t * (hi[0] - lo[0])
+        jd = float(np.exp(np.log(lo[1]) + t * (np.log(hi[1]) - np.log(lo[1]))))
+        gain = lo[2] + t * (hi[2] - lo[2])
+        return float(vgs), jd, float(gain)
+
+    def gm_id_at(self, vgs: float, length: float) -> float:
+        """gm/Id (1/V) at |Vgs| ``vgs`` and ``length`` (linear in |Vgs|, log L)."""
+        ls = self.lengths
+        length = min(max(length, ls[0]), ls[-1])
+        j = int(np.clip(np.searchsorted(ls, length) - 1, 0, len(ls) - 2))
+        t = (np.log(length) - np.log(ls[j])) / (np.log(ls[j + 1]) - np.log(ls[j]))
+        a = np.interp(vgs, self.vgs, self.gm_id[j])
+        b = np.interp(vgs, self.vgs, self.gm_id[j + 1])
+        return float(a + t * (b - a))
+
+
+@dataclass(frozen=True)
+class GmIdTables:
+    """NMOS and PMOS gm/Id tables of a technology (:func:`gmid_tables`).
+
+    Attributes
+    ----------
+    tech : technology name.
+    vdd : its supply (V).
+    vds : |Vds| of the sweeps (V).
+    n, p : the tables of each polarity.
+    """
+
+    tech: str
+    vdd: float
+    vds: float
+    n: PolarityTable
+    p: PolarityTable
+
+    def __getitem__(self, polarity: str) -> PolarityTable:
+        if polarity not in ("n", "p"):
+            raise KeyError(f"polarity must be 'n' or 'p', not {polarity!r}")
+        return self.n if polarity == "n" else self.p
+
+    def to_json(self) -> dict:
+        """The tables as a JSON-ready mapping (rounded to :data:`DIGITS` digits)."""
+        def arr(a: np.ndarray) -> list:
+            return [float(f"{x:.{DIGITS}g}") for x in np.asarray(a).ravel()]
+        out: dict = {"tech": self.tech, "vdd": self.vdd, "vds": self.vds}
+        for pol in ("n", "p"):
+            t = self[pol]
+            out[pol] = {"lengths": arr(t.lengths), "vgs": arr(t.vgs), "gm_id": arr(t.gm_id),
+                        "jd": arr(t.jd), "gain": arr(t.gain)}
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> GmIdTables:
+        """Inverse of :meth:`to_json`."""
+        pols = {}
+        for pol in ("n", "p"):
+            d = data[pol]
+            ls, v = np.asarray(d["lengths"], float), np.asarray(d["vgs"], float)
+            shape = (len(ls), len(v))
+            pols[pol] = PolarityTable(pol, ls, v, *(np.asarray(d[k], float).reshape(shape)
+                                                   for k in ("gm_id", "jd", "gain")))
+        return cls(str(data["tech"]), float(data["vdd"]), float(data["vds"]), pols["n"],
+                   pols["p"])
+
+
+def model_card_hash(tech: Technology) -> str:
+    """SHA-256 of the technology's model-card text (what the sweeps simulate)."""
+    return hashlib.sha256(tech.library.encode()).hexdigest()
+
+
+def table_config(tech: str | Technology = "180nm") -> dict:
+    """The inputs that determine a technology's tables (the cached run's config)."""
+    t = get_technology(tech)
+    return {"tech": t.name, "model_card_sha256": model_card_hash(t), "vdd": t.vdd,
+            "vds": t.vdd / 2, "vgs_step": VGS_STEP,
+            "lengths": [float(f"{m * t.lmin:.6g}") for m in LENGTH_MULTIPLES]}
+
+
+def compute_tables(tech: str | Technology = "180nm") -> GmIdTables:
+    """Sweep both polarities at every length of :data:`LENGTH_MULTIPLES` in ngspice and build
+    the tables (about a second at 180 nm). Points below 1 pA (no conduction) are dropped from
+    the gm/Id search by giving them gm/Id 0."""
+    t = get_technology(tech)
+    cfg = table_config(t)
+    lengths = cfg["lengths"]
+    raw = sweeps(t, lengths, vds=cfg["vds"], step=VGS_STEP)
+    pols = {}
+    for pol in ("n", "p"):
+        rows = sorted((s for s in raw if s.polarity == pol), key=lambda s: s.length)
+        vgs = rows[0].vgs
+        idd = np.array([r.id for r in rows])
+        gm = np.array([r.gm for r in rows])
+        gds = np.array([r.gds for r in rows])
+        on = idd > 1e-12
+        gm_id = np.where(on, gm / np.maximum(idd, 1e-30), 0.0)
+        jd = np.maximum(idd, 1e-30) / 1e-6
+        gain = gm / np.maximum(gds, 1e-30)
+        pols[pol] = PolarityTable(pol, np.array(lengths), np.asarray(vgs), gm_id, jd, gain)
+    return GmIdTables(t.name, t.vdd, cfg["vds"], pols["n"], pols["p"])
+
+
+def gmid_tables(tech: str | Technology = "180nm", *, root: Path | None = None,
+                save: bool = True) -> GmIdTables:
+    """The cached tables of ``tech`` when the saved run's config (model-card hash, grid)
+    equals the current one, else freshly computed (and saved when ``save``).
+
+    Used by the book chapter "MACRO: transistor-level mapping", section "gm/Id tables".
+    """
+    t = get_technology(tech)
+    cfg = table_config(t)
+    name = f"{RUN_PREFIX}/{t.name}"
+    run = load_run(name, cfg, root=root, code=["macro.gmid"])
+    if run is not None:
+        return GmIdTables.from_json(run.metrics)
+    started, t0 = datetime.now(UTC), time.perf_counter()
+    tables = compute_tables(t)
+    if save:
+        prov = provenance(wall_s=time.perf_counter() - t0, started=started,
+                          code=["macro.gmid"])
+        save_run(name, cfg, tables.to_json(), prov, root=root or results_root())
+    return tables
+
+
+__all__ = ["GmIdError", "GmIdTables", "PolarityTable", "compute_tables", "gmid_tables",
+           "model_card_hash", "table_config"]
