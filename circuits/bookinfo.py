@@ -13,8 +13,9 @@ Each part of the book keeps a registry of the paper's sections and features it m
 plain data in its package (``lorarl/status.py``, ``macro/status.py``): a tuple ``FEATURES`` of
 ``(section, feature, target)`` entries, ``target`` the dotted path ``"package.module:attribute"``
 of the object that implements the feature. A feature is *implemented* when its target imports
-and a test under ``tests/`` names the attribute; *untested* when it exists but no test names it;
-*not yet* when it does not exist. Nothing in the status page is typed by hand.
+and a test under ``tests/`` imports the target's module and names the attribute; *untested* when
+it exists but no such test does; *not yet* when it does not exist. Nothing in the status page is
+typed by hand.
 """
 
 from __future__ import annotations
@@ -112,7 +113,8 @@ class FeatureStatus:
     exists: bool
     """Whether the target imports and has the attribute."""
     tested: bool
-    """Whether a test file under ``tests/`` names the attribute."""
+    """Whether a test file under ``tests/`` imports the target's module and names the
+    attribute (:func:`names_target`)."""
     reason: str = ""
     """Why the target is missing, or the error importing it raised."""
 
@@ -148,10 +150,32 @@ def _test_sources(tests: Path) -> tuple[str, ...]:
     return tuple(p.read_text(errors="replace") for p in sorted(tests.rglob("test_*.py")))
 
 
+def names_target(source: str, target: str) -> bool:
+    """Whether the source of a test file imports the module of ``target``
+    (``"package.module:attribute"``) and names the attribute (its last part, as a word).
+
+    The module counts as imported when its dotted name appears (``from macro.solver import
+    evaluate``, ``import macro.solver``) or when its package imports it by name (``from lorarl
+    import analysis as A``). A test that only mentions a common word (``train``, ``score``) in
+    another context does not count.
+
+    Used by :func:`feature_status` (book page "Status").
+    """
+    module, _sep, attribute = target.partition(":")
+    name = attribute.rpartition(".")[2]
+    package, _dot, last = module.rpartition(".")
+    imported = re.search(rf"(?<![\w.]){re.escape(module)}\b", source) is not None
+    if not imported and package:
+        imported = re.search(rf"\bfrom\s+{re.escape(package)}\s+import\s+\(?[\w\s,]*?"
+                             rf"\b{re.escape(last)}\b", source) is not None
+    return imported and re.search(rf"\b{re.escape(name)}\b", source) is not None
+
+
 def feature_status(entries: Iterable[Sequence[str]], tests: Path | None = None
                    ) -> list[FeatureStatus]:
     """Check registry entries ``(section, feature, target)``: does the target exist, and does a
-    test (``tests/**/test_*.py``, default the project's) name its attribute?
+    test (``tests/**/test_*.py``, default the project's) import its module and name its
+    attribute (:func:`names_target`)?
 
     An import that fails for another reason than a missing module (a bug in a module being
     written) counts as missing, with the error as the reason.
@@ -168,9 +192,7 @@ def feature_status(entries: Iterable[Sequence[str]], tests: Path | None = None
             exists, reason = False, f"{type(error).__name__}: {error}"
         except Exception as error:  # a broken module is "not yet", with the reason
             exists, reason = False, f"{type(error).__name__} on import: {error}"
-        name = target.rpartition(":")[2].rpartition(".")[2]
-        word = re.compile(rf"\b{re.escape(name)}\b")
-        tested = exists and any(word.search(text) for text in sources)
+        tested = exists and any(names_target(text, target) for text in sources)
         out.append(FeatureStatus(section, feature, target, exists, tested, reason))
     return out
 

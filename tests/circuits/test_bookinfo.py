@@ -56,3 +56,25 @@ def test_build_info_names_commit_mode_versions_and_ngspice(monkeypatch):
     assert info["versions"]["python"] and info["versions"]["jupyter-book"]
     assert info["ngspice"]["ngspice"] and info["machine"]["cpus"] >= 1
     assert info["commit"] is None or len(info["commit"]) == 40
+
+
+def test_a_test_names_a_target_only_when_it_imports_its_module(tmp_path):
+    from circuits.bookinfo import names_target
+
+    target = "circuits.runs:save_run"
+    assert names_target("from circuits.runs import save_run\n", target)
+    assert names_target("from circuits import runs as R\nR.save_run()\n", target)
+    assert names_target("from circuits import (\n    notebook,\n    runs,\n)\nruns.save_run\n",
+                        target)
+    assert names_target("import circuits.runs\ncircuits.runs.save_run()\n", target)
+    # the word alone, another module of that name, or the import without the name: not tested
+    assert not names_target("def test_it():\n    save_run = 1\n", target)
+    assert not names_target("from lorarl.runs import save_run\n", target)
+    assert not names_target("from mycircuits.runs import save_run\n", target)
+    assert not names_target("from circuits.runs_old import save_run\n", target)
+    assert not names_target("from circuits.runs import load_run\n", target)
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_y.py").write_text("def test_it():\n    save_run = 'a word'\n")
+    (status,) = feature_status([("1", "saving", target)], tests=tests)
+    assert status.state == "untested"
