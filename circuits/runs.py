@@ -509,10 +509,14 @@ def saved_runs(root: Path | None = None) -> list[Run]:
 
 
 def quoting_notebooks(name: str, book: Path | None = None) -> list[Path]:
-    """The notebooks of the book (``book/**/*.ipynb``) whose source quotes the run ``name``
-    (its name as a string literal)."""
+    """The notebooks of the book (``book/**/*.ipynb``) whose code quotes the run ``name``: its
+    name as a string literal, or a folder of runs that holds it as a string literal ending in
+    ``/`` (``"macro/experiment/full/"`` quotes every run saved below that folder, for a notebook
+    that loads runs through a library function)."""
     book = book or project_root() / "book"
-    pattern = re.compile(r"""(['"])""" + re.escape(name) + r"\1")
+    folders = [name[:i + 1] for i, char in enumerate(name) if char == "/"]
+    quoted = "|".join(re.escape(n) for n in (name, *folders))
+    pattern = re.compile(r"""(['"])(?:""" + quoted + r")\1")
     found = []
     for notebook in sorted(book.rglob("*.ipynb")):
         if ".ipynb_checkpoints" in notebook.parts:

@@ -201,3 +201,22 @@ def test_a_run_without_a_fingerprint_is_judged_by_git(tmp_path):
     assert stale is True and "circuits/runs.py" in changed
     unknown = staleness("circuits/x", {"git_commit": "0" * 40}, code=["circuits.runs"])
     assert unknown == (None, ())
+
+
+def test_notebooks_quote_a_run_by_its_name_or_its_folder(tmp_path):
+    from circuits.runs import quoting_notebooks
+
+    def notebook(name, code, markdown=""):
+        cells = [{"cell_type": "code", "source": [code]},
+                 {"cell_type": "markdown", "source": [markdown]}]
+        (tmp_path / f"{name}.ipynb").write_text(json.dumps({"cells": cells}))
+
+    notebook("by_name", 'run = load_or_run("macro/experiment/full/bobo-exp1", ...)')
+    notebook("by_folder", "RUNS = 'macro/experiment/full/'\nruns = load_runs('full')")
+    notebook("other_run", 'load_or_run("macro/experiment/full/bobo-exp12", ...)')
+    notebook("other_folder", 'RUNS = "macro/experiment/quick/"\nx = "macro/exp"')
+    notebook("prose_only", "x = 1", "the run `macro/experiment/full/bobo-exp1`")
+    found = [p.stem for p in quoting_notebooks("macro/experiment/full/bobo-exp1", tmp_path)]
+    assert found == ["by_folder", "by_name"]
+    assert [p.stem for p in quoting_notebooks("macro/experiment/full/dvae", tmp_path)] == [
+        "by_folder"]
