@@ -90,7 +90,8 @@ def runs_table(runs: Sequence[Run] | None = None) -> list[list[str]]:
         day = str(r.provenance.get("started", ""))[:10]
         status = r.status()
         if r.stale:
-            status += f" ({len(r.changed)} files changed)"
+            n = len(r.changed)
+            status += f" ({n} file{'' if n == 1 else 's'} changed)"
         quoted = ", ".join(f"`{os.path.relpath(nb, root / 'book')}`"
                            for nb in quoting_notebooks(r.name)) or "none"
         rows.append([f"`{r.name}`", r.mode, f"`{r.commit}`",

@@ -181,7 +181,7 @@ def test_saved_runs_are_listed_with_their_status(demo_package, tmp_path, capsys)
     runs = saved_runs(results)
     assert [(r.name, r.status()) for r in runs] == [("fpdemo/a", "stale"), ("fpdemo/b", "stale")]
     rows = runs_table(runs)
-    assert rows[0][0] == "`fpdemo/a`" and rows[0][4] == "stale (1 files changed)"
+    assert rows[0][0] == "`fpdemo/a`" and rows[0][4] == "stale (1 file changed)"
     assert rows[0][3].endswith(f"on {runs[0].machine()}")
     main(["stale", "--root", str(results)])
     out = capsys.readouterr().out
