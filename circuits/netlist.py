@@ -48,7 +48,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -295,16 +295,21 @@ def _expression_tree(text: str, behavioural: bool = False) -> tuple:
             else:
                 return left
 
-    def unary() -> tuple:
+    def signed(inner: Callable[[], tuple]) -> tuple:
+        """Leading signs, then ``inner``: ``unary`` is ``signed(power)`` (``-2^2`` is
+        ``-(2^2)``), an exponent is ``signed(atom)`` (``2^-3^2`` is ``(2^-3)^2``)."""
         nonlocal nest
         while take("+"):
             pass
         if take("-"):
             enter()
-            node = depth_of(("neg", unary()))
+            node = depth_of(("neg", signed(inner)))
             nest -= 1
             return node
-        return power()
+        return inner()
+
+    def unary() -> tuple:
+        return signed(power)
 
     def power() -> tuple:
         nonlocal i
@@ -313,20 +318,9 @@ def _expression_tree(text: str, behavioural: bool = False) -> tuple:
             t = peek()
             if t is not None and t[0] == "op" and t[1] in ("^", "**"):
                 i += 1
-                left = depth_of(("bin", "^", left, operand()))
+                left = depth_of(("bin", "^", left, signed(atom)))
             else:
                 return left
-
-    def operand() -> tuple:
-        nonlocal nest
-        while take("+"):
-            pass
-        if take("-"):
-            enter()
-            node = depth_of(("neg", operand()))
-            nest -= 1
-            return node
-        return atom()
 
     def probe(name: str) -> tuple:
         """``v(node)``, ``v(node, node)`` or ``i(vsource)`` of a behavioural source."""
