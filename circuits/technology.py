@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -68,10 +69,10 @@ class Technology:
     description: str = ""
 
     def __post_init__(self) -> None:
-        for field_name in ("vdd", "lmin", "wmin", "wmax", "lmax"):
-            value = getattr(self, field_name)
-            if not (isinstance(value, int | float) and value > 0):
-                raise TechnologyError(f"technology {self.name}: {field_name} must be > 0")
+        for field_name in ("vdd", "lmin", "wmin", "wmax", "lmax", "size_unit"):
+            if not _positive(getattr(self, field_name)):
+                raise TechnologyError(f"technology {self.name}: {field_name} must be a finite "
+                                      "number > 0")
         if not (self.lmin <= self.lmax and self.wmin <= self.wmax):
             raise TechnologyError(f"technology {self.name}: size bounds are inverted")
         if self.device_style not in ("model", "subckt"):
@@ -247,6 +248,12 @@ _BUILTIN = {"180nm": lambda: predictive("180nm"), "90nm": lambda: predictive("90
 _REGISTERED: dict[str, Technology] = {}
 
 
+def _positive(value: object) -> bool:
+    """Whether ``value`` is a finite real number above zero (not a bool, not a string)."""
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0)
+
+
 def library_line(path: Path, section: str | None = None) -> str:
     """The ``.include "PATH"`` (or ``.lib "PATH" SECTION``) line of a trusted process library,
     its absolute path quoted (used by every technology of the chapter "Circuits, process models
@@ -310,7 +317,7 @@ def register_library(name: str, path: str | Path, *, nmos: str, pmos: str, vdd: 
     p = Path(path).expanduser().resolve()
     if not p.is_file():
         raise TechnologyError(f"model library not found: {p}")
-    if not (vdd > 0 and lmin > 0):
+    if not (_positive(vdd) and _positive(lmin)):
         raise TechnologyError(f"vdd and lmin must be positive, not {vdd!r} and {lmin!r}")
     try:
         defined = library_definitions(p)

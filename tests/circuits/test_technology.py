@@ -116,3 +116,18 @@ def test_register_library_refuses_a_fifo(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(TechnologyError, match="not found"):
         register_library("fifo", fifo, nmos="a", pmos="b", vdd=1.0, lmin=1e-7)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("vdd", float("inf")), ("vdd", float("nan")), ("vdd", "1.2"), ("vdd", True),
+    ("lmin", float("inf")), ("lmin", -90e-9), ("wmax", float("inf")), ("lmax", float("nan")),
+    ("size_unit", 0.0), ("size_unit", float("inf"))])
+def test_register_library_refuses_sizes_and_supplies_that_are_not_finite_positive(
+        tmp_path, field, value):
+    lib = tmp_path / "my.lib"
+    lib.write_text(model_card("90nm"))
+    given = {"vdd": 1.2, "lmin": 90e-9, field: value}
+    with pytest.raises(TechnologyError, match=r"must be (a finite number > 0|positive)") as info:
+        register_library("inf", lib, nmos="nch90", pmos="pch90", **given)
+    assert field in str(info.value)
+    assert "inf" not in list_technologies()
