@@ -1,16 +1,18 @@
 """gm/Id lookup tables of a technology, computed with ngspice (MACRO IV-C, its reference [15]).
 
 One transistor of width :data:`circuits.characterize.W` (1 um), source and bulk at ground, its
-gate swept from 0 to VDD at ``|Vds| = VDD/2`` for each channel length of a geometric grid, NMOS
-and PMOS (:func:`circuits.characterize.sweeps`). From Id, gm and gds the table keeps, for every
-(L, |Vgs|),
+gate swept from 0 to VDD at each |Vds| of :data:`VDS_FRACTIONS` (VDD/4, VDD/2, 3 VDD/4) for
+each channel length of a geometric grid, NMOS and PMOS (:func:`circuits.characterize.sweeps`).
+From Id, gm and gds the table keeps, for every (|Vds|, L, |Vgs|),
 
 .. math::
 
     \\frac{g_m}{I_d}, \\qquad J_d = \\frac{I_d}{W}, \\qquad A_i = \\frac{g_m}{g_{ds}},
 
 the three quantities the sizing of :mod:`macro.mapping` reads: gm/Id picks |Vgs|, the intrinsic
-gain ``A_i`` picks L, and the current density ``J_d`` gives ``W = I_d / J_d``.
+gain ``A_i`` picks L, and the current density ``J_d`` gives ``W = I_d / J_d``. Look-ups
+interpolate linearly in |Vds| (a device's output conductance at the |Vds| it will see: a mirror
+at 0.66 V has about a quarter more gds than at VDD/2), in log L, and in gm/Id along |Vgs|.
 
 Tables are cached as a run folder ``results/macro/gmid/<tech>/`` (:func:`circuits.runs.save_run`)
 whose config holds the SHA-256 of the technology's model-card text and the sweep settings: a
@@ -37,6 +39,8 @@ from circuits.runs import load_run, provenance, results_root, save_run
 RUN_PREFIX = "macro/gmid"
 #: Channel lengths of the table, in multiples of the node's minimum length (geometric grid).
 LENGTH_MULTIPLES = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0)
+#: |Vds| of the sweeps, as fractions of VDD.
+VDS_FRACTIONS = (0.25, 0.5, 0.75)
 #: |Vgs| step of the sweep (V).
 VGS_STEP = 0.02
 #: Significant digits kept in the cached JSON.
@@ -55,24 +59,27 @@ class PolarityTable:
     Attributes
     ----------
     polarity : ``"n"`` or ``"p"``.
+    vds : |Vds| of the sweeps (V), increasing. Shape ``(nD,)``.
     lengths : channel lengths (m), increasing. Shape ``(nL,)``.
     vgs : |Vgs| grid (V). Shape ``(nV,)``.
-    gm_id : gm/Id (1/V). Shape ``(nL, nV)``.
-    jd : current density Id/W (A/m). Shape ``(nL, nV)``.
-    gain : intrinsic gain gm/gds. Shape ``(nL, nV)``.
+    gm_id : gm/Id (1/V). Shape ``(nD, nL, nV)``.
+    jd : current density Id/W (A/m). Shape ``(nD, nL, nV)``.
+    gain : intrinsic gain gm/gds. Shape ``(nD, nL, nV)``.
     """
 
     polarity: str
+    vds: np.ndarray = field(repr=False)
     lengths: np.ndarray = field(repr=False)
     vgs: np.ndarray = field(repr=False)
     gm_id: np.ndarray = field(repr=False)
     jd: np.ndarray = field(repr=False)
     gain: np.ndarray = field(repr=False)
 
-    def _row(self, i: int, gm_id: float) -> tuple[float, float, float] | None:
-        """(|Vgs|, Jd, A_i) at length index ``i`` where gm/Id falls through ``gm_id``, on the
-        strong-inversion side of the gm/Id maximum (None when never reached)."""
-        g = self.gm_id[i]
+    def _row(self, d: int, i: int, gm_id: float) -> tuple[float, float, float] | None:
+        """(|Vgs|, Jd, A_i) at |Vds| index ``d`` and length index ``i`` where gm/Id falls
+        through ``gm_id``, on the strong-inversion side of the gm/Id maximum (None when never
+        reached)."""
+        g = self.gm_id[d, i]
         peak = int(np.argmax(g))
         tail = g[peak:]
         idx = np.nonzero((tail[:-1] >= gm_id) & (tail[1:] < gm_id))[0]
@@ -80,47 +87,68 @@ class PolarityTable:
             return None
         k = peak + int(idx[0])
         t = (g[k] - gm_id) / (g[k] - g[k + 1])
+        jd = self.jd[d, i]
         vgs = self.vgs[k] + t * (self.vgs[k + 1] - self.vgs[k])
-        jd = float(np.exp(np.log(self.jd[i, k]) + t * (np.log(self.jd[i, k + 1])
-                                                       - np.log(self.jd[i, k]))))
-        gain = self.gain[i, k] + t * (self.gain[i, k + 1] - self.gain[i, k])
-        return float(vgs), jd, float(gain)
+        dens = float(np.exp(np.log(jd[k]) + t * (np.log(jd[k + 1]) - np.log(jd[k]))))
+        gain = self.gain[d, i, k] + t * (self.gain[d, i, k + 1] - self.gain[d, i, k])
+        return float(vgs), dens, float(gain)
 
-    def lookup(self, gm_id: float, length: float) -> tuple[float, float, float]:
-        """(|Vgs| in V, Jd in A/m, intrinsic gain) at ``gm_id`` and channel ``length``,
-        interpolated linearly in log L between the table's lengths.
-
-        Raises
-        ------
-        GmIdError
-            When ``length`` is outside the table or ``gm_id`` is not reached there.
-        """
+    def _brackets(self, length: float, vds: float | None):
         ls = self.lengths
         if not (ls[0] * (1 - 1e-9) <= length <= ls[-1] * (1 + 1e-9)):
             raise GmIdError(f"L = {length * 1e6:.3g} um is outside the {self.polarity}MOS table "
                             f"({ls[0] * 1e6:.3g}-{ls[-1] * 1e6:.3g} um)")
         length = min(max(length, ls[0]), ls[-1])
         j = int(np.clip(np.searchsorted(ls, length) - 1, 0, len(ls) - 2))
-        lo, hi = self._row(j, gm_id), self._row(j + 1, gm_id)
-        if lo is None or hi is None:
-            top = float(self.gm_id[j:j + 2].max())
-            raise GmIdError(f"gm/Id = {gm_id:.3g} /V is not reached by the {self.polarity}MOS "
-                            f"at L = {length * 1e6:.3g} um (at most {top:.3g} /V)")
-        t = (np.log(length) - np.log(ls[j])) / (np.log(ls[j + 1]) - np.log(ls[j]))
-        vgs = lo[0] + t * (hi[0] - lo[0])
-        jd = float(np.exp(np.log(lo[1]) + t * (np.log(hi[1]) - np.log(lo[1]))))
-        gain = lo[2] + t * (hi[2] - lo[2])
-        return float(vgs), jd, float(gain)
+        tl = (np.log(length) - np.log(ls[j])) / (np.log(ls[j + 1]) - np.log(ls[j]))
+        vs = self.vds
+        v = float(vs[len(vs) // 2]) if vds is None else min(max(float(vds), vs[0]), vs[-1])
+        if len(vs) == 1:
+            return j, tl, 0, 0.0
+        d = int(np.clip(np.searchsorted(vs, v) - 1, 0, len(vs) - 2))
+        return j, tl, d, (v - vs[d]) / (vs[d + 1] - vs[d])
 
-    def gm_id_at(self, vgs: float, length: float) -> float:
-        """gm/Id (1/V) at |Vgs| ``vgs`` and ``length`` (linear in |Vgs|, log L)."""
+    def lookup(self, gm_id: float, length: float, vds: float | None = None
+               ) -> tuple[float, float, float]:
+        """(|Vgs| in V, Jd in A/m, intrinsic gain) at ``gm_id``, channel ``length`` and
+        ``vds`` (default: the middle sweep, VDD/2; clipped to the swept range), interpolated
+        linearly in log L and in |Vds|.
+
+        Raises
+        ------
+        GmIdError
+            When ``length`` is outside the table or ``gm_id`` is not reached there.
+        """
+        j, tl, d, tv = self._brackets(length, vds)
+        planes = []
+        for dd in ((d,) if tv == 0.0 else (d, d + 1)):
+            lo, hi = self._row(dd, j, gm_id), self._row(dd, j + 1, gm_id)
+            if lo is None or hi is None:
+                top = float(self.gm_id[dd, j:j + 2].max())
+                raise GmIdError(f"gm/Id = {gm_id:.3g} /V is not reached by the "
+                                f"{self.polarity}MOS at L = {length * 1e6:.3g} um (at most "
+                                f"{top:.3g} /V)")
+            planes.append((lo[0] + tl * (hi[0] - lo[0]),
+                           np.log(lo[1]) + tl * (np.log(hi[1]) - np.log(lo[1])),
+                           lo[2] + tl * (hi[2] - lo[2])))
+        if len(planes) == 1:
+            vgs, logj, gain = planes[0]
+        else:
+            vgs, logj, gain = (a + tv * (b - a) for a, b in zip(*planes, strict=True))
+        return float(vgs), float(np.exp(logj)), float(gain)
+
+    def gm_id_at(self, vgs: float, length: float, vds: float | None = None) -> float:
+        """gm/Id (1/V) at |Vgs| ``vgs``, ``length`` and ``vds`` (linear in |Vgs| and |Vds|,
+        log L)."""
         ls = self.lengths
-        length = min(max(length, ls[0]), ls[-1])
-        j = int(np.clip(np.searchsorted(ls, length) - 1, 0, len(ls) - 2))
-        t = (np.log(length) - np.log(ls[j])) / (np.log(ls[j + 1]) - np.log(ls[j]))
-        a = np.interp(vgs, self.vgs, self.gm_id[j])
-        b = np.interp(vgs, self.vgs, self.gm_id[j + 1])
-        return float(a + t * (b - a))
+        j, tl, d, tv = self._brackets(min(max(length, ls[0]), ls[-1]), vds)
+
+        def at(dd: int) -> float:
+            a = np.interp(vgs, self.vgs, self.gm_id[dd, j])
+            b = np.interp(vgs, self.vgs, self.gm_id[dd, j + 1])
+            return float(a + tl * (b - a))
+
+        return at(d) if tv == 0.0 else at(d) + tv * (at(d + 1) - at(d))
 
 
 @dataclass(frozen=True)
@@ -131,13 +159,11 @@ class GmIdTables:
     ----------
     tech : technology name.
     vdd : its supply (V).
-    vds : |Vds| of the sweeps (V).
     n, p : the tables of each polarity.
     """
 
     tech: str
     vdd: float
-    vds: float
     n: PolarityTable
     p: PolarityTable
 
@@ -150,10 +176,11 @@ class GmIdTables:
         """The tables as a JSON-ready mapping (rounded to :data:`DIGITS` digits)."""
         def arr(a: np.ndarray) -> list:
             return [float(f"{x:.{DIGITS}g}") for x in np.asarray(a).ravel()]
-        out: dict = {"tech": self.tech, "vdd": self.vdd, "vds": self.vds}
+        out: dict = {"tech": self.tech, "vdd": self.vdd}
         for pol in ("n", "p"):
             t = self[pol]
-            out[pol] = {"lengths": arr(t.lengths), "vgs": arr(t.vgs), "gm_id": arr(t.gm_id),
+            out[pol] = {"vds": arr(t.vds), "lengths": arr(t.lengths), "vgs": arr(t.vgs),
+                        "gm_id": arr(t.gm_id),
                         "jd": arr(t.jd), "gain": arr(t.gain)}
         return out
 
@@ -163,12 +190,12 @@ class GmIdTables:
         pols = {}
         for pol in ("n", "p"):
             d = data[pol]
+            vd = np.asarray(d["vds"], float)
             ls, v = np.asarray(d["lengths"], float), np.asarray(d["vgs"], float)
-            shape = (len(ls), len(v))
-            pols[pol] = PolarityTable(pol, ls, v, *(np.asarray(d[k], float).reshape(shape)
-                                                   for k in ("gm_id", "jd", "gain")))
-        return cls(str(data["tech"]), float(data["vdd"]), float(data["vds"]), pols["n"],
-                   pols["p"])
+            shape = (len(vd), len(ls), len(v))
+            pols[pol] = PolarityTable(pol, vd, ls, v, *(np.asarray(d[k], float).reshape(shape)
+                                                       for k in ("gm_id", "jd", "gain")))
+        return cls(str(data["tech"]), float(data["vdd"]), pols["n"], pols["p"])
 
 
 def model_card_hash(tech: Technology) -> str:
@@ -180,31 +207,35 @@ def table_config(tech: str | Technology = "180nm") -> dict:
     """The inputs that determine a technology's tables (the cached run's config)."""
     t = get_technology(tech)
     return {"tech": t.name, "model_card_sha256": model_card_hash(t), "vdd": t.vdd,
-            "vds": t.vdd / 2, "vgs_step": VGS_STEP,
+            "vds": [float(f"{f * t.vdd:.6g}") for f in VDS_FRACTIONS], "vgs_step": VGS_STEP,
             "lengths": [float(f"{m * t.lmin:.6g}") for m in LENGTH_MULTIPLES]}
 
 
 def compute_tables(tech: str | Technology = "180nm") -> GmIdTables:
-    """Sweep both polarities at every length of :data:`LENGTH_MULTIPLES` in ngspice and build
-    the tables (about a second at 180 nm). Points below 1 pA (no conduction) are dropped from
-    the gm/Id search by giving them gm/Id 0."""
+    """Sweep both polarities at every |Vds| of :data:`VDS_FRACTIONS` and length of
+    :data:`LENGTH_MULTIPLES` in ngspice and build the tables (a few seconds at 180 nm). Points
+    below 1 pA (no conduction) get gm/Id 0, out of every gm/Id search."""
     t = get_technology(tech)
     cfg = table_config(t)
     lengths = cfg["lengths"]
-    raw = sweeps(t, lengths, vds=cfg["vds"], step=VGS_STEP)
+    raw = {vds: sweeps(t, lengths, vds=vds, step=VGS_STEP) for vds in cfg["vds"]}
     pols = {}
     for pol in ("n", "p"):
-        rows = sorted((s for s in raw if s.polarity == pol), key=lambda s: s.length)
-        vgs = rows[0].vgs
-        idd = np.array([r.id for r in rows])
-        gm = np.array([r.gm for r in rows])
-        gds = np.array([r.gds for r in rows])
+        planes = []
+        for vds in cfg["vds"]:
+            rows = sorted((s for s in raw[vds] if s.polarity == pol), key=lambda s: s.length)
+            planes.append(rows)
+        vgs = planes[0][0].vgs
+        idd = np.array([[r.id for r in rows] for rows in planes])
+        gm = np.array([[r.gm for r in rows] for rows in planes])
+        gds = np.array([[r.gds for r in rows] for rows in planes])
         on = idd > 1e-12
         gm_id = np.where(on, gm / np.maximum(idd, 1e-30), 0.0)
         jd = np.maximum(idd, 1e-30) / 1e-6
         gain = gm / np.maximum(gds, 1e-30)
-        pols[pol] = PolarityTable(pol, np.array(lengths), np.asarray(vgs), gm_id, jd, gain)
-    return GmIdTables(t.name, t.vdd, cfg["vds"], pols["n"], pols["p"])
+        pols[pol] = PolarityTable(pol, np.array(cfg["vds"]), np.array(lengths),
+                                  np.asarray(vgs), gm_id, jd, gain)
+    return GmIdTables(t.name, t.vdd, pols["n"], pols["p"])
 
 
 def gmid_tables(tech: str | Technology = "180nm", *, root: Path | None = None,

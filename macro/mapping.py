@@ -5,8 +5,8 @@ sub-circuit sized with the gm/Id tables of :mod:`macro.gmid`:
 
 * the input stage (and any extra gm that senses ``vin``): an NMOS differential pair with a PMOS
   current-mirror load and a single-ended output, its tail an NMOS mirror of the bias;
-* later main stages: common-source stages, PMOS drivers with an NMOS current-source load after
-  the first stage, then alternating (so each stage's input sits where the driver needs it);
+* later main stages: common-source stages, a PMOS driver sensing ``n1`` (which sits at VDD
+  minus a PMOS |Vgs|, where the pair's mirror output is) and an NMOS driver sensing ``n2``;
 * extra feed-forward and feedback gm sensing an internal node: a common-source stage of the same
   polarity, length and |Vgs| as the main driver sensing that node (so its current is set by the
   width ratio), or, where the stage must not invert, that common-source stage into a diode and a
@@ -30,11 +30,12 @@ density. A stage that cannot be realised (gm/Id not reached, gain out of the ran
 a width out of the technology's bounds, a gm in series with a capacitor, whose internal node
 has no DC path) raises :class:`MappingError` naming the stage.
 
-Transistor-level signs: a common-source stage inverts. The input pair's output is taken so that
-the whole chain is non-inverting from ``inp`` (the bench closes its DC loop to ``inn``); node
-``k`` then carries ``sigma_k`` times the behaviour-level voltage (``sigma = -1`` at ``n1`` of
-the three-stage op-amp), and an extra stage from ``S`` to ``D`` of behaviour sign ``b`` must
-have transistor sign ``sigma_D * b / sigma_S`` (non-inverting: the mirrored stage).
+Signs: every stage keeps the sign of its behaviour-level stage, so every node carries the
+behaviour-level voltage (and a passive between two nodes means what it means there): a +gm
+stage (inverting) is a common-source stage, or a pair with ``inn`` on its diode side; a -gm
+stage (non-inverting) is a common-source stage into a mirror, or a pair with ``inp`` on its
+diode side. The basic op-amp is then pair (inverting), mirrored PMOS stage, NMOS
+common-source stage: non-inverting from ``inp`` as the bench's DC loop to ``inn`` needs.
 
 Not realised: the behaviour model's node capacitances (the transistors bring their own) and its
 load resistor ``R_LOAD`` (the bench loads ``out`` with the 10 nF capacitor only; each stage's
@@ -48,7 +49,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from circuits import Amplifier, BenchSettings, get_technology
+from circuits import Amplifier, BenchSettings, SimulationResult, Simulator, get_technology
 
 from .design import Design, Stage
 from .gmid import GmIdError, GmIdTables, gmid_tables
@@ -79,6 +80,9 @@ class MappingTargets:
     """gm/Id (1/V) of common-source drivers (ref. [15]: about 10)."""
     gm_id_mirror: float = 6.0
     """gm/Id (1/V) of mirrors, tails and current-source loads (ref. [15]: 5-8)."""
+    l_driver: float = 0.72e-6
+    """Length (m) of the driver of a non-inverting main stage (its gain is set by the mirror,
+    whose length is solved)."""
     l_bias: float = 2.88e-6
     """Length (m) of every mirror, tail and current-source load (16 Lmin at 180 nm: a
     current-source load's gain term stays far above the 40-80 stage gains)."""
@@ -88,7 +92,7 @@ class MappingTargets:
     """Every stage's target gain is ``gain_scale * gm * R`` (1: the behaviour-level gain)."""
 
     def __post_init__(self) -> None:
-        for name in ("gm_id_input", "gm_id_stage", "gm_id_mirror", "l_bias", "i_ref",
+        for name in ("gm_id_input", "gm_id_stage", "gm_id_mirror", "l_driver", "l_bias", "i_ref",
                      "gain_scale"):
             v = getattr(self, name)
             if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
@@ -159,7 +163,12 @@ class MappedDesign:
 
     ``netlist`` is a ``.subckt macro_amp inp inn out vdd vss`` with a ``*@param`` per design
     parameter (every W and L, each passive, ``ibias``); ``amplifier`` is the circuits
-    :class:`~circuits.Amplifier` read from it (load 10 nF), ``params`` its values.
+    :class:`~circuits.Amplifier` read from it (load 10 nF), ``params`` its values;
+    ``nodeset`` the operating point the sizing predicts (bench node names: ``out``, ``inn``
+    at the common mode, ``x1.n1`` at VDD minus the second driver's |Vgs|, ``x1.n2`` at the
+    third driver's), which :func:`simulate_mapped` gives ngspice as its starting point: a
+    feed-forward pair from the input has a second, latched DC solution with the output at a
+    rail, which Newton finds from a cold start.
     """
 
     design: Design
@@ -171,6 +180,7 @@ class MappedDesign:
     netlist: str = field(repr=False)
     amplifier: Amplifier = field(repr=False)
     params: dict = field(repr=False)
+    nodeset: dict = field(repr=False, default_factory=dict)
 
     @property
     def power_estimate(self) -> float:
@@ -189,10 +199,10 @@ def bench_settings(detail: str = "devices") -> BenchSettings:
 
 # -- sizing ------------------------------------------------------------------------------------
 
-def _lookup(tables: GmIdTables, stage: str, pol: str, gm_id: float, length: float
-            ) -> tuple[float, float, float]:
+def _lookup(tables: GmIdTables, stage: str, pol: str, gm_id: float, length: float,
+            vds: float | None = None) -> tuple[float, float, float]:
     try:
-        return tables[pol].lookup(gm_id, length)
+        return tables[pol].lookup(gm_id, length, vds)
     except GmIdError as e:
         raise MappingError(stage, str(e)) from None
 
@@ -206,10 +216,15 @@ def _width(stage: str, role: str, current: float, jd: float, tech) -> float:
     return w
 
 
+def _vds(pol: str, drain: float, source: float) -> float:
+    """|Vds| of a device of polarity ``pol`` from its drain and source voltages."""
+    return max(drain - source, 0.05) if pol == "n" else max(source - drain, 0.05)
+
+
 def solve_length(tables: GmIdTables, stage: str, pol: str, gm_id: float, gain: float,
-                 load_term: float) -> tuple[float, float]:
-    """The driver length whose stage gain ``1 / (1/A_i(L) + load_term)`` equals ``gain``
-    (bisection in log L over the table); returns ``(L, predicted gain)``.
+                 load_term: float, vds: float | None = None) -> tuple[float, float]:
+    """The length whose gain ``1 / (1/A_i(L, vds) + load_term)`` equals ``gain`` (bisection in
+    log L over the table); returns ``(L, predicted gain)``.
 
     Raises
     ------
@@ -220,7 +235,8 @@ def solve_length(tables: GmIdTables, stage: str, pol: str, gm_id: float, gain: f
     lo, hi = math.log(tab.lengths[0]), math.log(tab.lengths[-1])
 
     def g(logl: float) -> float:
-        return 1.0 / (1.0 / _lookup(tables, stage, pol, gm_id, math.exp(logl))[2] + load_term)
+        a = _lookup(tables, stage, pol, gm_id, math.exp(logl), vds)[2]
+        return 1.0 / (1.0 / a + load_term)
 
     g_lo, g_hi = g(lo), g(hi)
     if gain < g_lo:
@@ -240,25 +256,36 @@ def solve_length(tables: GmIdTables, stage: str, pol: str, gm_id: float, gain: f
 
 
 def _load_term(tables: GmIdTables, stage: str, load_pol: str, t: MappingTargets,
-               gm_id_driver: float, length: float | None = None) -> float:
-    """``(gm/Id_load / gm/Id_driver) / A_i,load`` of a load at gm/Id ``gm_id_mirror``."""
-    a_load = _lookup(tables, stage, load_pol, t.gm_id_mirror, length or t.l_bias)[2]
+               gm_id_driver: float, vds: float | None) -> float:
+    """``(gm/Id_load / gm/Id_driver) / A_i,load`` of a current source at gm/Id
+    ``gm_id_mirror``, length ``l_bias`` and |Vds| ``vds``."""
+    a_load = _lookup(tables, stage, load_pol, t.gm_id_mirror, t.l_bias, vds)[2]
     return (t.gm_id_mirror / gm_id_driver) / a_load
 
 
 def size_diffpair(tables: GmIdTables, stage: str, gm: float, gain: float, t: MappingTargets,
-                  inp: str, inn: str, out: str, tech, tail_bias: str = "nbn",
-                  prefix: str | None = None) -> StageSizing:
+                  inp: str, inn: str, out: str, tech, *, v_out: float | None = None,
+                  vcm: float | None = None, prefix: str | None = None) -> StageSizing:
     """An NMOS pair (gm/Id ``gm_id_input``) with a PMOS mirror load: ``inp`` on the diode side
-    (output non-inverting from ``inp``), output ``out``; L from the gain, W from Jd."""
+    (output non-inverting from ``inp``), output ``out`` at DC voltage ``v_out`` (default VDD
+    minus the mirror's |Vgs|), gates at ``vcm`` (default VDD/2); L from the gain at the |Vds|
+    the pair and the mirror output see, W from Jd."""
     p = prefix or stage
-    term = _load_term(tables, stage, "p", t, t.gm_id_input)
-    length, pred = solve_length(tables, stage, "n", t.gm_id_input, gain, term)
-    vgs, jd, _ = _lookup(tables, stage, "n", t.gm_id_input, length)
+    vdd = tech.vdd
+    vcm = vdd / 2 if vcm is None else vcm
+    vsg_m, jd_p, _ = _lookup(tables, stage, "p", t.gm_id_mirror, t.l_bias, vdd / 2)
+    v_out = vdd - vsg_m if v_out is None else v_out
+    vgs = 0.6
+    for _ in range(3):  # the tail voltage depends on the pair's |Vgs|, which depends on L
+        tail_v = vcm - vgs
+        term = _load_term(tables, stage, "p", t, t.gm_id_input, _vds("p", v_out, vdd))
+        length, pred = solve_length(tables, stage, "n", t.gm_id_input, gain, term,
+                                    _vds("n", v_out, tail_v))
+        vgs, jd, _ = _lookup(tables, stage, "n", t.gm_id_input, length, _vds("n", v_out, tail_v))
     idd = abs(gm) / t.gm_id_input
     w = _width(stage, "input pair", idd, jd, tech)
-    _, jd_p, _ = _lookup(tables, stage, "p", t.gm_id_mirror, t.l_bias)
-    _, jd_n, _ = _lookup(tables, stage, "n", t.gm_id_mirror, t.l_bias)
+    _, jd_p, _ = _lookup(tables, stage, "p", t.gm_id_mirror, t.l_bias, vsg_m)
+    _, jd_n, _ = _lookup(tables, stage, "n", t.gm_id_mirror, t.l_bias, max(vcm - vgs, 0.05))
     wl = _width(stage, "mirror load", idd, jd_p, tech)
     wt = _width(stage, "tail", 2 * idd, jd_n, tech)
     d, tail = f"{p}_d", f"{p}_t"
@@ -266,38 +293,45 @@ def size_diffpair(tables: GmIdTables, stage: str, gm: float, gain: float, t: Map
             Transistor(f"{p}_b", out, inn, tail, "n", w, length, idd, "input pair (output)"),
             Transistor(f"{p}_c", d, d, "vdd", "p", wl, t.l_bias, idd, "mirror diode"),
             Transistor(f"{p}_e", out, d, "vdd", "p", wl, t.l_bias, idd, "mirror output"),
-            Transistor(f"{p}_t", tail, tail_bias, "vss", "n", wt, t.l_bias, 2 * idd, "tail"))
+            Transistor(f"{p}_t", tail, "nbn", "vss", "n", wt, t.l_bias, 2 * idd, "tail"))
     return StageSizing(stage, "diffpair", abs(gm), gain, pred, t.gm_id_input, vgs, length, idd,
                        devs)
 
 
+def _rails(pol: str, vdd: float) -> tuple[str, float, str, float, str]:
+    """(source rail, its voltage, other rail, its voltage, bias net of the other polarity)."""
+    return ("vss", 0.0, "vdd", vdd, "nbp") if pol == "n" else ("vdd", vdd, "vss", 0.0, "nbn")
+
+
 def size_cs(tables: GmIdTables, stage: str, gm: float, gain: float, t: MappingTargets,
-            pol: str, sense: str, drive: str, tech, *, length: float | None = None,
+            pol: str, sense: str, drive: str, tech, *, v_out: float, length: float | None = None,
             vgs: float | None = None) -> StageSizing:
     """An inverting common-source stage: driver of polarity ``pol`` (gate ``sense``, drain
-    ``drive``) and a current-source load of the other polarity mirrored from the bias.
+    ``drive`` at DC voltage ``v_out``) and a current-source load of the other polarity
+    mirrored from the bias.
 
     With ``length`` and ``vgs`` given (an extra stage sharing its input node with a main
     driver), the driver takes them and its gm/Id follows from the table; otherwise the driver
     is at gm/Id ``gm_id_stage`` and L is solved for the gain."""
     load = "p" if pol == "n" else "n"
+    rail, v_rail, lrail, v_lrail, lbias = _rails(pol, tech.vdd)
+    vds_d, vds_l = _vds(pol, v_out, v_rail), _vds(load, v_out, v_lrail)
     if length is None:
         gm_id = t.gm_id_stage
         length, pred = solve_length(tables, stage, pol, gm_id, gain,
-                                    _load_term(tables, stage, load, t, gm_id))
+                                    _load_term(tables, stage, load, t, gm_id, vds_l), vds_d)
     else:
-        gm_id = tables[pol].gm_id_at(vgs, length)
+        gm_id = tables[pol].gm_id_at(vgs, length, vds_d)
         if not 1.0 < gm_id < 30.0:
             raise MappingError(stage, f"its input node's |Vgs| {vgs:.3g} V gives gm/Id "
                                       f"{gm_id:.3g} /V")
-        a = _lookup(tables, stage, pol, gm_id, length)[2]
-        pred = 1.0 / (1.0 / a + _load_term(tables, stage, load, t, gm_id))
-    v, jd, _ = _lookup(tables, stage, pol, gm_id, length)
+        a = _lookup(tables, stage, pol, gm_id, length, vds_d)[2]
+        pred = 1.0 / (1.0 / a + _load_term(tables, stage, load, t, gm_id, vds_l))
+    v, jd, _ = _lookup(tables, stage, pol, gm_id, length, vds_d)
     idd = abs(gm) / gm_id
     w = _width(stage, "driver", idd, jd, tech)
-    _, jd_l, _ = _lookup(tables, stage, load, t.gm_id_mirror, t.l_bias)
+    _, jd_l, _ = _lookup(tables, stage, load, t.gm_id_mirror, t.l_bias, vds_l)
     wl = _width(stage, "current-source load", idd, jd_l, tech)
-    rail, lrail, lbias = ("vss", "vdd", "nbp") if pol == "n" else ("vdd", "vss", "nbn")
     devs = (Transistor(f"{stage}_a", drive, sense, rail, pol, w, length, idd, "driver"),
             Transistor(f"{stage}_l", drive, lbias, lrail, load, wl, t.l_bias, idd,
                        "current-source load"))
@@ -305,34 +339,45 @@ def size_cs(tables: GmIdTables, stage: str, gm: float, gain: float, t: MappingTa
 
 
 def size_cs_mirror(tables: GmIdTables, stage: str, gm: float, gain: float, t: MappingTargets,
-                   pol: str, sense: str, drive: str, tech, *, length: float,
-                   vgs: float) -> StageSizing:
-    """A non-inverting transconductor: a common-source driver (polarity ``pol``, length and
-    |Vgs| of the main driver on the same input node) into a diode of the other polarity,
-    mirrored onto ``drive``, with a current-source load of the driver's polarity there. The
-    mirror's length is solved for the gain ``1 / ((gm/Id_m / gm/Id_d) (1/A_mirror(L) +
-    1/A_load(l_bias)))``."""
+                   pol: str, sense: str, drive: str, tech, *, v_out: float, length: float,
+                   vgs: float | None = None) -> StageSizing:
+    """A non-inverting transconductor: a common-source driver of polarity ``pol`` and length
+    ``length`` (at |Vgs| ``vgs``, or at gm/Id ``gm_id_stage`` when None) into a diode of the
+    other polarity, mirrored onto ``drive`` (DC voltage ``v_out``), with a current-source load
+    of the driver's polarity there. The mirror (at gm/Id ``gm_id_stage``: a mirror at
+    ``gm_id_mirror`` of a few uA would be narrower than the minimum width at the short lengths
+    this gain needs) has its length solved for the gain ``1 / ((gm/Id_m / gm/Id_d) /
+    A_mirror(L) + (gm/Id_mirror / gm/Id_d) / A_load(l_bias))``."""
     opp = "p" if pol == "n" else "n"
-    gm_id = tables[pol].gm_id_at(vgs, length)
-    if not 1.0 < gm_id < 30.0:
-        raise MappingError(stage, f"its input node's |Vgs| {vgs:.3g} V gives gm/Id "
-                                  f"{gm_id:.3g} /V")
-    ratio = t.gm_id_mirror / gm_id
-    a_load = _lookup(tables, stage, pol, t.gm_id_mirror, t.l_bias)[2]
-    # gain = 1 / (ratio / A_m(L) + ratio / A_load): solve for A_m through solve_length's form
-    # 1 / (1/A_m + x) = gain / ratio  with x = 1 / A_load
-    lm, pred_scaled = solve_length(tables, stage, opp, t.gm_id_mirror, gain * ratio,
-                                   1.0 / a_load)
+    vdd = tech.vdd
+    rail, v_rail, orail, v_orail, _ = _rails(pol, vdd)
+    lbias = "nbn" if pol == "n" else "nbp"
+    gm_id_m = t.gm_id_stage
+    vds_m, vds_l = _vds(opp, v_out, v_orail), _vds(pol, v_out, v_rail)
+    # the diode sits |Vgs_m| from its rail: the driver's |Vds| is the rest
+    vgs_m0 = _lookup(tables, stage, opp, gm_id_m, t.l_bias, vdd / 2)[0]
+    vds_d = vdd - vgs_m0
+    if vgs is None:
+        gm_id = t.gm_id_stage
+    else:
+        gm_id = tables[pol].gm_id_at(vgs, length, vds_d)
+        if not 1.0 < gm_id < 30.0:
+            raise MappingError(stage, f"its input node's |Vgs| {vgs:.3g} V gives gm/Id "
+                                      f"{gm_id:.3g} /V")
+    ratio = gm_id_m / gm_id
+    a_load = _lookup(tables, stage, pol, t.gm_id_mirror, t.l_bias, vds_l)[2]
+    # gain = 1 / (ratio / A_m(L) + ratio_l / A_load): in solve_length's form
+    # 1 / (1/A_m + x) = gain * ratio  with x = (ratio_l / ratio) / A_load
+    x = (t.gm_id_mirror / gm_id_m) / a_load
+    lm, pred_scaled = solve_length(tables, stage, opp, gm_id_m, gain * ratio, x, vds_m)
     pred = pred_scaled / ratio
-    v, jd, _ = _lookup(tables, stage, pol, gm_id, length)
+    v, jd, _ = _lookup(tables, stage, pol, gm_id, length, vds_d)
     idd = abs(gm) / gm_id
     w = _width(stage, "driver", idd, jd, tech)
-    _, jd_m, _ = _lookup(tables, stage, opp, t.gm_id_mirror, lm)
+    _, jd_m, _ = _lookup(tables, stage, opp, gm_id_m, lm, vds_m)
     wm = _width(stage, "mirror", idd, jd_m, tech)
-    _, jd_l, _ = _lookup(tables, stage, pol, t.gm_id_mirror, t.l_bias)
+    _, jd_l, _ = _lookup(tables, stage, pol, t.gm_id_mirror, t.l_bias, vds_l)
     wl = _width(stage, "current-source load", idd, jd_l, tech)
-    rail, orail = ("vss", "vdd") if pol == "n" else ("vdd", "vss")
-    lbias = "nbn" if pol == "n" else "nbp"
     m = f"{stage}_m"
     devs = (Transistor(f"{stage}_a", m, sense, rail, pol, w, length, idd, "driver"),
             Transistor(f"{stage}_c", m, m, orail, opp, wm, lm, idd, "mirror diode"),
@@ -345,8 +390,8 @@ def size_cs_mirror(tables: GmIdTables, stage: str, gm: float, gain: float, t: Ma
 def bias_network(tables: GmIdTables, t: MappingTargets, tech) -> tuple[Transistor, ...]:
     """``ibias`` into the NMOS diode ``nbn``, mirrored by an NMOS into the PMOS diode ``nbp``
     (both at gm/Id ``gm_id_mirror`` and ``l_bias``)."""
-    _, jd_n, _ = _lookup(tables, "bias", "n", t.gm_id_mirror, t.l_bias)
-    _, jd_p, _ = _lookup(tables, "bias", "p", t.gm_id_mirror, t.l_bias)
+    _, jd_n, _ = _lookup(tables, "bias", "n", t.gm_id_mirror, t.l_bias, tech.vdd / 2)
+    _, jd_p, _ = _lookup(tables, "bias", "p", t.gm_id_mirror, t.l_bias, tech.vdd / 2)
     wn = _width("bias", "NMOS diode", t.i_ref, jd_n, tech)
     wp = _width("bias", "PMOS diode", t.i_ref, jd_p, tech)
     return (Transistor("bias_n", "nbn", "nbn", "vss", "n", wn, t.l_bias, t.i_ref, "NMOS diode"),
@@ -362,23 +407,24 @@ def _tnode(node: str) -> str:
     return {"vin": "inp", "vout": "out", "0": "vss", "gnd": "vss"}.get(node, node)
 
 
-def node_signs(n_main: int = 3) -> dict[str, int]:
-    """``sigma`` of each main node: the transistor-level voltage over the behaviour-level one
-    when the input pair makes the chain non-inverting and later stages invert."""
-    sig, signs = 1, {"vin": 1}
-    behaviour = [-1, 1, -1][:n_main]  # +gm, -gm, +gm: behaviour multipliers -sign
-    t1 = (-1) ** (n_main - 1)
-    for k, b in enumerate(behaviour):
-        t = t1 if k == 0 else -1
-        sig = sig * t * b
-        signs[MAIN_NODES[k + 1]] = sig
-    return signs
+def _pair(tables: GmIdTables, st: Stage, gain: float, t: MappingTargets, tch,
+          v_out: float) -> StageSizing:
+    """A stage sensing ``vin`` as a differential pair: a +gm stage inverts (``inn`` on the
+    diode side), a -gm stage does not."""
+    inp, inn = ("inn", "inp") if st.gm > 0 else ("inp", "inn")
+    return size_diffpair(tables, st.name, st.gm, gain, t, inp, inn, _tnode(st.drive), tch,
+                         v_out=v_out)
 
 
 def map_design(design: Design, tech: str = "180nm",
                targets: MappingTargets = MappingTargets(),
                tables: GmIdTables | None = None) -> MappedDesign:
     """Map a behaviour-level design to a sized transistor-level amplifier (module docstring).
+
+    The main stages are sized from the output back (``main3``, ``main2``, ``main1``): the
+    output sits at the common mode, and each driver's |Vgs| sets the DC voltage of the node it
+    senses, which is the previous stage's output; the devices' |Vds| follow, and the tables are
+    read there.
 
     Raises
     ------
@@ -391,48 +437,47 @@ def map_design(design: Design, tech: str = "180nm",
     tables = tables or gmid_tables(tch)
     t = targets
     stages = design.stages()
-    sigma = node_signs(3)
-    out: list[StageSizing] = []
+    vdd, vcm = tch.vdd, tch.vdd / 2
+    volts = {"vout": vcm, "vin": vcm}
+    main: dict[str, StageSizing] = {}
     main_driver: dict[str, tuple[str, float, float]] = {}  # node -> (polarity, L, |Vgs|)
-    # main chain first: its drivers fix the DC level of the nodes extra stages sense
-    for k, st in enumerate(stages[:3]):
+    for k in (2, 1):
+        st = stages[k]
         gain = t.gain_scale * abs(st.gm) * st.r_out
-        if k == 0:
-            sz = size_diffpair(tables, st.name, st.gm, gain, t, "inp", "inn", _tnode(st.drive),
-                               tch)
-        else:
-            pol = "p" if k % 2 == 1 else "n"
+        pol = "p" if k == 1 else "n"
+        v_out = volts[st.drive]
+        if st.gm > 0:
             sz = size_cs(tables, st.name, st.gm, gain, t, pol, _tnode(st.sense),
-                         _tnode(st.drive), tch)
-            main_driver[st.sense] = (pol, sz.length, sz.vgs)
-        out.append(sz)
-    vcm = tch.vdd / 2
+                         _tnode(st.drive), tch, v_out=v_out)
+        else:
+            sz = size_cs_mirror(tables, st.name, st.gm, gain, t, pol, _tnode(st.sense),
+                                _tnode(st.drive), tch, v_out=v_out, length=t.l_driver)
+        main[st.name] = sz
+        main_driver[st.sense] = (pol, sz.devices[0].length, sz.vgs)
+        volts[st.sense] = sz.vgs if pol == "n" else vdd - sz.vgs
+    st = stages[0]
+    main[st.name] = _pair(tables, st, t.gain_scale * abs(st.gm) * st.r_out, t, tch,
+                          volts[st.drive])
+    out = [main[s.name] for s in stages[:3]]
     for st in stages[3:]:
         gain = t.gain_scale * abs(st.gm) * st.r_out
         drive = st.drive
         if drive.startswith("x_"):
-            target = _series_target(design, st)
-            if target is None:
+            drive_node = _series_target(design, st)
+            if drive_node is None:
                 raise MappingError(st.name, "a gm in series with a capacitor leaves its "
                                             "internal node without a DC path")
-            sig_d = sigma[target]
         else:
-            sig_d = sigma[drive]
-        behaviour = -1 if st.gm > 0 else 1
-        tsign = sig_d * behaviour * sigma[st.sense]
+            drive_node = drive
+        v_out = volts.get(drive_node, vcm)
         if st.sense == "vin":
-            inp, inn = ("inp", "inn") if tsign > 0 else ("inn", "inp")
-            out.append(size_diffpair(tables, st.name, st.gm, gain, t, inp, inn, _tnode(drive),
-                                     tch))
+            out.append(_pair(tables, st, gain, t, tch, v_out))
             continue
         # vout has no main driver sensing it: at the common mode, an NMOS at the bias length
         pol, length, vgs = main_driver.get(st.sense, ("n", t.l_bias, vcm))
-        if tsign < 0:
-            out.append(size_cs(tables, st.name, st.gm, gain, t, pol, _tnode(st.sense),
-                               _tnode(drive), tch, length=length, vgs=vgs))
-        else:
-            out.append(size_cs_mirror(tables, st.name, st.gm, gain, t, pol, _tnode(st.sense),
-                                      _tnode(drive), tch, length=length, vgs=vgs))
+        size = size_cs if st.gm > 0 else size_cs_mirror
+        out.append(size(tables, st.name, st.gm, gain, t, pol, _tnode(st.sense),
+                        _tnode(drive), tch, v_out=v_out, length=length, vgs=vgs))
     bias = bias_network(tables, t, tch)
     passives = tuple(Passive(e.kind, e.name, _tnode(e.a), _tnode(e.b), e.value,
                              _passive_param(e.name))
@@ -440,7 +485,31 @@ def map_design(design: Design, tech: str = "180nm",
     text, params = netlist_text(out, bias, passives, t, tch, design)
     amp = Amplifier.from_text(text, name="macro_" + "_".join(map(str, design.topology.types)),
                               load_cap=C_LOAD)
-    return MappedDesign(design, tch.name, t, tuple(out), bias, passives, text, amp, params)
+    nodeset = {"out": vcm, "inn": vcm, "x1.n1": volts["n1"], "x1.n2": volts["n2"]}
+    return MappedDesign(design, tch.name, t, tuple(out), bias, passives, text, amp, params,
+                        nodeset)
+
+
+def simulate_mapped(mapped: MappedDesign, sim: Simulator | None = None,
+                    params: dict | None = None, detail: str = "devices") -> SimulationResult:
+    """Simulate a mapped design in the open-loop bench with the 10 nF load, from the operating
+    point its sizing predicts (:attr:`MappedDesign.nodeset`); ``params`` override the mapped
+    values. A failed simulation is a result with ``ok`` false and the reason.
+
+    Used by the book chapter "MACRO: transistor-level mapping".
+    """
+    own = sim is None
+    sim = sim or Simulator(workers=1)
+    try:
+        settings = bench_settings(detail)
+        bench = sim.bench(mapped.amplifier, mapped.tech, settings)
+        if bench.nodeset != mapped.nodeset:
+            bench.set_nodeset(mapped.nodeset)
+        return sim.simulate(mapped.amplifier, mapped.tech, {**mapped.params, **(params or {})},
+                            settings)
+    finally:
+        if own:
+            sim.close()
 
 
 def _parasitic(name: str) -> bool:
@@ -514,5 +583,5 @@ def _passive_param_names(design: Design) -> dict[str, tuple[float, float]]:
 
 __all__ = ["MAIN_NODES", "SUBCKT", "MappedDesign", "MappingError", "MappingTargets", "Passive",
            "StageSizing", "Transistor", "bench_settings", "bias_network", "map_design",
-           "netlist_text", "node_signs", "size_cs", "size_cs_mirror", "size_diffpair",
-           "solve_length"]
+           "netlist_text", "simulate_mapped", "size_cs", "size_cs_mirror",
+           "size_diffpair", "solve_length"]

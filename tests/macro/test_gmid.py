@@ -16,13 +16,14 @@ def tables():
 def test_tables_cover_both_polarities_and_lengths(tables):
     for pol in ("n", "p"):
         t = tables[pol]
-        assert t.gm_id.shape == t.jd.shape == t.gain.shape == (len(t.lengths), len(t.vgs))
-        assert np.all(np.diff(t.lengths) > 0)
+        assert t.gm_id.shape == t.jd.shape == t.gain.shape == (len(t.vds), len(t.lengths),
+                                                                len(t.vgs))
+        assert np.all(np.diff(t.lengths) > 0) and np.all(np.diff(t.vds) > 0)
         # strong inversion: gm/Id falls with |Vgs| after its peak; Jd rises
-        row = t.gm_id[0]
+        row = t.gm_id[1, 0]
         peak = int(np.argmax(row))
         assert np.all(np.diff(row[peak + 5:]) < 0)
-        assert np.all(np.diff(t.jd[0][peak:]) > 0)
+        assert np.all(np.diff(t.jd[1, 0][peak:]) > 0)
 
 
 def test_lookup_longer_channel_more_gain_less_density(tables):
@@ -33,6 +34,16 @@ def test_lookup_longer_channel_more_gain_less_density(tables):
     assert 0.3 < vgs_s < 1.2 and 0.3 < vgs_l < 1.2
     # the look-up inverts gm_id_at
     assert tables["n"].gm_id_at(vgs_l, 1.44e-6) == pytest.approx(10.0, rel=0.02)
+
+
+def test_output_conductance_grows_at_low_vds(tables):
+    """Channel-length modulation: the intrinsic gain at a quarter of VDD is well below the one
+    at half VDD (the reason the tables keep |Vds|)."""
+    low = tables["n"].lookup(10.0, 0.72e-6, vds=0.45)[2]
+    mid = tables["n"].lookup(10.0, 0.72e-6)[2]
+    between = tables["n"].lookup(10.0, 0.72e-6, vds=0.675)[2]
+    assert low < 0.8 * mid
+    assert low < between < mid
 
 
 def test_unreachable_gm_id_and_length_are_errors(tables):

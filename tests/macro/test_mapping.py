@@ -1,12 +1,15 @@
 """gm/Id mapping of behaviour-level designs to 180 nm transistors, checked in ngspice."""
 
+import math
+
 import pytest
 import torch
 
 from circuits import Simulator
 from macro.design import Design
 from macro.gmid import gmid_tables
-from macro.mapping import MappingError, MappingTargets, bench_settings, map_design
+from macro.mapping import MappingError, MappingTargets, map_design, simulate_mapped
+from macro.solver import evaluate
 from macro.topology import Topology
 
 torch.set_num_threads(1)
@@ -37,48 +40,58 @@ def test_stages_land_within_ten_percent_of_target_gm_and_gain(tables, sim):
     d = Design(BASIC, {"g1": 2e-4, "rscl1": 50, "g2": 5e-5, "rscl2": 70, "g3": 3e-4,
                        "rscl3": 45})
     m = map_design(d, tables=tables)
-    r = sim.simulate(m.amplifier, "180nm", m.params, settings=bench_settings())
+    r = simulate_mapped(m, sim)
     assert r.ok, r.reason
     devs = r.devices
-    checks = {"main1": ("main1_b", "main1_e", 2e-4, 50), "main2": ("main2_a", "main2_l", 5e-5, 70),
-              "main3": ("main3_a", "main3_l", 3e-4, 45)}
+    checks = {"main1": ("main1_b", "main1_e", 2e-4, 50), "main3": ("main3_a", "main3_l", 3e-4, 45)}
     for stage, (drv, load, gm, gain) in checks.items():
         assert devs[f"M{drv}"].gm == pytest.approx(gm, rel=0.10), stage
         assert _stage_gain(devs, drv, load) == pytest.approx(gain, rel=0.10), stage
+    # main2 (-gm, non-inverting): its driver's gm, and gm * R at the mirror output
+    drv, out, load = devs["Mmain2_a"], devs["Mmain2_e"], devs["Mmain2_l"]
+    assert drv.gm == pytest.approx(5e-5, rel=0.10)
+    assert drv.gm / (out.gds + load.gds) == pytest.approx(70, rel=0.10)
     # the whole chain: the product of the stage gains, as the bench measures it
-    assert r.gain_db == pytest.approx(20 * __import__("math").log10(50 * 70 * 45), abs=2.0)
+    assert r.gain_db == pytest.approx(20 * math.log10(50 * 70 * 45), abs=2.0)
 
 
 def test_basic_three_stage_simulates_in_the_bench(tables, sim):
     m = map_design(Design.default(BASIC), tables=tables)
     assert "*@param w_main1_a width" in m.netlist
     assert set(m.amplifier.parameter_names) == set(m.params)
-    r = sim.simulate(m.amplifier, "180nm", m.params, settings=bench_settings())
+    r = simulate_mapped(m, sim)
     assert r.ok, r.reason
     assert r.gain_db > 90 and r.ugbw_hz > 1e5 and r.power_w < 250e-6
     assert r.power_w == pytest.approx(m.power_estimate, rel=0.15)
 
 
 def test_extra_stages_map_and_simulate(tables, sim):
-    """A feed-forward -gm from vin to vout (a second pair) and a capacitor from n1 to vout
-    map to a circuit that simulates."""
-    topo = Topology((0, 6, 2, 0, 0))
-    d = Design(topo)
-    m = map_design(d, tables=tables)
-    kinds = {s.stage: s.kind for s in m.stages}
-    assert kinds["vin_vout"] == "diffpair"
-    r = sim.simulate(m.amplifier, "180nm", m.params, settings=bench_settings())
+    """Feed-forward pairs from vin (either sign, one through a series R) with a capacitor from
+    n1 to vout simulate from the predicted operating point (a +gm pair from vin has a second,
+    latched DC solution); an R || C between n1 and vout brings the gain down as in the
+    behaviour-level model."""
+    for types in ((0, 5, 2, 0, 0), (0, 6, 2, 0, 0), (0, 7, 0, 0, 0)):
+        m = map_design(Design(Topology(types)), tables=tables)
+        assert {s.stage: s.kind for s in m.stages}["vin_vout"] == "diffpair"
+        r = simulate_mapped(m, sim)
+        assert r.ok, (types, r.reason)
+        assert r.gain_db > 85, types
+    d = Design(Topology((0, 0, 3, 0, 0)))
+    r = simulate_mapped(map_design(d, tables=tables), sim)
     assert r.ok, r.reason
+    assert r.gain_db == pytest.approx(evaluate([d])[0].gain_db, abs=3.0)
 
 
 def test_unrealisable_stage_is_named(tables):
     d = Design.default(BASIC)
-    with pytest.raises(MappingError, match="stage main1") as e:
+    with pytest.raises(MappingError, match=r"stage main1: gm/Id = 60 /V is not reached") as e:
         map_design(d, tables=tables, targets=MappingTargets(gm_id_input=60.0))
     assert e.value.stage == "main1"
+    with pytest.raises(MappingError, match=r"stage bias: NMOS diode width .* is outside"):
+        map_design(d, tables=tables, targets=MappingTargets(i_ref=1e-9))
     with pytest.raises(MappingError, match="above") as e:
         map_design(d, tables=tables, targets=MappingTargets(gain_scale=20.0))
-    assert e.value.stage == "main1"
+    assert e.value.stage == "main3"  # sized first, from the output back
     series_c = Topology((0, 8, 0, 0, 0))  # ff +gm in series with C from vin to vout
     with pytest.raises(MappingError, match="DC path") as e:
         map_design(Design(series_c), tables=tables)
