@@ -265,11 +265,14 @@ class Amplifier:
 def _check_references(amp: Amplifier, source: str) -> None:
     """Refuse reference sizings that could never be simulated: unknown names, values that are
     not finite or out of bounds (in technologies known here), a non-positive load."""
-    if not (math.isfinite(amp.load_cap) and amp.load_cap > 0):
-        raise NetlistError(f"{source}: load_cap must be a positive capacitance, "
-                           f"not {amp.load_cap!r}")
+    cap = amp.load_cap
+    if not (isinstance(cap, int | float) and not isinstance(cap, bool) and math.isfinite(cap)
+            and cap > 0):
+        raise NetlistError(f"{source}: load_cap must be a positive capacitance, not {cap!r}")
     for tech_name, ref in amp.references.items():
         where = f"{source}: reference sizing for {tech_name}"
+        if not isinstance(ref, Reference):
+            raise NetlistError(f"{where}: a Reference, not {type(ref).__name__}")
         unknown = sorted(set(ref.params) - set(amp.parameter_names))
         if unknown:
             raise NetlistError(f"{where}: unknown parameter(s) {unknown}; the parameters are "

@@ -99,3 +99,13 @@ def test_a_reference_file_that_is_a_fifo_is_refused(tmp_path):
     os.mkfifo(tmp_path / "z.json")  # opening it for reading would block forever
     with pytest.raises(NetlistError, match=r"reference file .*z\.json: not a regular file"):
         Amplifier.from_file(tmp_path / "z.sp")
+
+
+@pytest.mark.parametrize("options", [{"load_cap": "1p"}, {"load_cap": True},
+                                     {"load_cap": float("nan")}, {"references": {"45nm": 5}}])
+def test_malformed_python_arguments_are_netlist_errors(options):
+    text = ("*@param rz resistance 10 1e5 a resistor\n.subckt amp inp inn out vdd vss rz=1k\n"
+            "G1 vss out inp inn 1m\nR1 out vss {rz}\n.ends amp\n")
+    assert Amplifier.from_text(text).load_cap == 1e-12
+    with pytest.raises(NetlistError, match=r"load_cap must be|a Reference, not int"):
+        Amplifier.from_text(text, **options)
