@@ -336,21 +336,62 @@ def _guess_kind(name: str) -> str | None:
     return None
 
 
+#: Keys of a reference file (``<stem>.json`` beside a netlist) and of each of its references.
+REFERENCE_FILE_KEYS = frozenset({"circuit", "load_cap", "references"})
+REFERENCE_KEYS = frozenset({"vcm", "params", "designed_for"})
+
+
 def _read_references(path: Path) -> tuple[dict[str, Reference], float]:
+    """The reference sizings and load of a reference file: ``{"load_cap": F, "references":
+    {TECH: {"vcm": V, "params": {NAME: VALUE}, "designed_for": TEXT}}}`` (``circuit``,
+    ``load_cap`` and ``designed_for`` optional); ``({}, 1 pF)`` when there is no file.
+
+    Raises
+    ------
+    NetlistError
+        For a file that is not this structure: not JSON, a key outside it (a misspelt key
+        would silently drop the references), a value that is not a number where one belongs.
+    """
     if not path.exists():
         return {}, 1e-12
     text = read_text_file(path, f"reference file {path}")
+
+    def bad(where: str, what: str) -> NetlistError:
+        return NetlistError(f"{path}: malformed reference file: {where} {what}")
+
+    def number(value: object, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise bad(where, f"must be a number, not {json.dumps(value)[:40]}")
+        return float(value)
+
+    def mapping(value: object, where: str, keys: frozenset | None = None) -> dict:
+        if not isinstance(value, dict):
+            raise bad(where, f"must be an object, not {type(value).__name__}")
+        extra = sorted(set(value) - keys) if keys is not None else []
+        if extra:
+            raise bad(where, f"has unknown keys {extra} (known: {', '.join(sorted(keys))})")
+        return value
+
     try:
         data = json.loads(text)
-        refs = {
-            tech: Reference(vcm=float(r["vcm"]), params={k: float(v) for k, v in
-                                                          r["params"].items()},
-                            designed_for=r.get("designed_for", ""))
-            for tech, r in data.get("references", {}).items()
-        }
-        return refs, float(data.get("load_cap", 1e-12))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise NetlistError(f"{path}: malformed reference file: {exc}") from None
+    except ValueError as exc:
+        raise bad("the file", f"is not JSON: {exc}") from None
+    data = mapping(data, "the file", REFERENCE_FILE_KEYS)
+    refs = {}
+    for tech, r in mapping(data.get("references", {}), "references").items():
+        where = f"references[{json.dumps(tech)}]"
+        r = mapping(r, where, REFERENCE_KEYS)
+        for key in ("vcm", "params"):
+            if key not in r:
+                raise bad(where, f"lacks {key!r}")
+        params = {str(k): number(v, f"{where}.params[{json.dumps(k)}]")
+                  for k, v in mapping(r["params"], f"{where}.params").items()}
+        designed_for = r.get("designed_for", "")
+        if not isinstance(designed_for, str):
+            raise bad(f"{where}.designed_for", "must be text")
+        refs[tech] = Reference(vcm=number(r["vcm"], f"{where}.vcm"), params=params,
+                               designed_for=designed_for)
+    return refs, number(data.get("load_cap", 1e-12), "load_cap")
 
 
 @cache

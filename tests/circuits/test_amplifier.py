@@ -33,6 +33,15 @@ def _write(tmp_path, refs):
     ('{"references": {"45nm": {"vcm": NaN, "params": {}}}}', "vcm=nan is not finite"),
     ('{"references": {"elsewhere": {"vcm": 0.5, "params": {"isup": Infinity}}}}', "not finite"),
     ("[1, 2]", "malformed reference file"),
+    # a misspelt or misplaced key used to drop every reference silently
+    ({"referencs": {"45nm": {"vcm": 0.5, "params": {}}}}, r"unknown keys \['referencs'\]"),
+    ({"45nm": {"vcm": 0.5, "params": {"isup": 5e-6}}}, r"unknown keys \['45nm'\]"),
+    ({"references": {"45nm": {"vcm": 0.5, "param": {}}}}, r"unknown keys \['param'\]"),
+    ({"references": {"45nm": {"params": {}}}}, r"references\[\"45nm\"\] lacks 'vcm'"),
+    ({"references": {"45nm": {"vcm": 0.5, "params": {"isup": "5u"}}}},
+     r"params\[\"isup\"\] must be a number"),
+    ({"references": {"45nm": {"vcm": True, "params": {}}}}, r"vcm must be a number"),
+    ({"references": {"45nm": [0.5]}}, r"references\[\"45nm\"\] must be an object"),
 ])
 def test_malformed_references_are_refused_when_read(tmp_path, refs, match):
     with pytest.raises(NetlistError, match=match):
