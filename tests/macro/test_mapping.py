@@ -96,3 +96,28 @@ def test_unrealisable_stage_is_named(tables):
     with pytest.raises(MappingError, match="DC path") as e:
         map_design(Design(series_c), tables=tables)
     assert e.value.stage == "vin_vout"
+
+
+def test_map_command_writes_an_amplifier_that_circuits_simulates(tmp_path, capsys):
+    import json
+
+    from circuits.cli import main as circuits_main
+    from macro.cli import main
+    from macro.mapcli import register_commands
+
+    register_commands()
+    register_commands()  # idempotent
+    out = tmp_path / "amp.sp"
+    assert main(["map", "--edges", "0,0,4,0,0", "--out", str(out), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["ok"] and res["before"]["ok"] and res["out"] == str(out)
+    assert res["stages"]["main2"]["kind"] == "cs_mirror"
+    assert circuits_main(["simulate-file", str(out), "--tech", "180nm", "--load-cap", "1e-8",
+                          "--json"]) == 0
+    sim = json.loads(capsys.readouterr().out)
+    assert sim["ok"]
+    assert sim["gain_db"] == pytest.approx(res["before"]["gain_db"], abs=0.1)
+    # a gm in series with a capacitor cannot be mapped: bad input naming the stage
+    assert main(["map", "--edges", "0,8,0,0,0", "--json"]) == 2
+    err = json.loads(capsys.readouterr().out)
+    assert err["error"] == "bad_input" and "stage vin_vout" in err["reason"]
