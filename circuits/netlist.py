@@ -1364,37 +1364,14 @@ _INCLUDE_RE = re.compile(
     r"""^\s*(\.include|\.inc|\.lib)\s+("[^"]*"|'[^']*'|[^\s;"']+)(\s+[^\s;]+)?""", re.I)
 
 
-@dataclass(frozen=True)
-class Directive:
-    """An ``.include``/``.inc`` or ``.lib FILE SECTION`` line of a process library: keyword,
-    file, section, and the span of the file name in the line as written."""
-
-    keyword: str
-    target: str
-    section: str | None
-    span: tuple[int, int]
-
-
-def include_directive(text: str) -> Directive | None:
-    """The include directive of a line of a trusted process library, or ``None`` (``.lib
-    NAME`` alone opens a section and includes nothing); a quoted file name may hold spaces."""
-    m = _INCLUDE_RE.match(_strip_comment(text))
-    if m is None:
-        return None
-    keyword, section = m.group(1).lower(), m.group(3)
-    if keyword == ".lib" and section is None:
-        return None
-    start, end = m.span(2)
-    quoted = m.group(2)[0] in "'\""
-    span = (start + 1, end - 1) if quoted else (start, end)
-    return Directive(keyword, m.group(2).strip("'\""), section.strip() if section else None,
-                     span)
-
-
 def include_target(text: str) -> str | None:
-    """The file an include directive names (:func:`include_directive`), or ``None``."""
-    d = include_directive(text)
-    return None if d is None else d.target
+    """The file that a line of a trusted process library includes (``.include FILE``, ``.inc
+    FILE`` or ``.lib FILE SECTION``; a quoted file name may hold spaces), or ``None`` (``.lib
+    NAME`` alone opens a section and includes nothing)."""
+    m = _INCLUDE_RE.match(_strip_comment(text))
+    if m is None or (m.group(1).lower() == ".lib" and m.group(3) is None):
+        return None
+    return m.group(2).strip("'\"")
 
 
 def library_definitions(path: Path) -> dict[str, str]:
@@ -1413,10 +1390,14 @@ def defined_devices(text: str, base: Path, _seen: set[Path] | None = None) -> di
     """Device names that trusted library text and the files it includes define: ``.model``
     names (binned models under their base name) with their type, and ``.subckt`` names as
     ``"subckt"``. Relative includes resolve against ``base``."""
+    def defined(body: str) -> dict[str, str]:
+        found = model_types(body)
+        for m in re.finditer(r"(?im)^\s*\.subckt\s+(\S+)", body):
+            found.setdefault(m.group(1).lower(), "subckt")
+        return found
+
     seen = set() if _seen is None else _seen
-    found = model_types(text)
-    for m in re.finditer(r"(?im)^\s*\.subckt\s+(\S+)", text):
-        found.setdefault(m.group(1).lower(), "subckt")
+    found = defined(text)
     pending = [(text, base)]
     while pending:  # iterative: a long chain of includes cannot exhaust the stack
         body, where = pending.pop()
@@ -1430,10 +1411,8 @@ def defined_devices(text: str, base: Path, _seen: set[Path] | None = None) -> di
                 continue
             seen.add(inc)
             inc_text = _read_library(inc)
-            for name, kind in model_types(inc_text).items():
+            for name, kind in defined(inc_text).items():
                 found.setdefault(name, kind)
-            for m in re.finditer(r"(?im)^\s*\.subckt\s+(\S+)", inc_text):
-                found.setdefault(m.group(1).lower(), "subckt")
             pending.append((inc_text, inc.parent))
     return found
 
