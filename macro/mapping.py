@@ -122,7 +122,8 @@ class StageSizing:
     Attributes
     ----------
     stage : the behaviour-level stage name (``"main1"``, ``"n1_vout"``...).
-    kind : ``"diffpair"``, ``"cs"`` (inverting) or ``"cs_mirror"`` (non-inverting).
+    kind : ``"diffpair"``, ``"cs"`` (inverting) or ``"cs_mirror"`` (non-inverting), with
+        ``"_replica"`` appended when a replica sets its load (:func:`with_replica_bias`).
     gm : target |gm| (S).
     gain : target gain ``gm * R``.
     predicted_gain : the gain the tables predict for the sizing.
@@ -131,6 +132,7 @@ class StageSizing:
     length : the length (m) solved for the gain (the driver's, or the mirror's).
     current : the driver's drain current (A).
     devices : the stage's transistors.
+    extra : netlist lines of its other elements (the replica bias's low-pass filter).
     """
 
     stage: str
@@ -143,6 +145,7 @@ class StageSizing:
     length: float
     current: float
     devices: tuple[Transistor, ...] = field(repr=False)
+    extra: tuple[str, ...] = field(repr=False, default=())
 
 
 @dataclass(frozen=True)
@@ -387,6 +390,46 @@ def size_cs_mirror(tables: GmIdTables, stage: str, gm: float, gain: float, t: Ma
     return StageSizing(stage, "cs_mirror", abs(gm), gain, pred, gm_id, v, lm, idd, devs)
 
 
+#: Low-pass filter of a replica bias's gate: 100 GOhm and 100 pF (a pole at 0.016 Hz, below the
+#: bench's sweep, so the replica carries the DC current and no signal).
+REPLICA_FILTER = (1e11, 1e-10)
+
+
+def with_replica_bias(sz: StageSizing, sense: str) -> StageSizing:
+    """The stage with its current-source load biased by a replica instead of the global bias,
+    for a gm in series with a capacitor, whose output node has no DC path of its own.
+
+    A copy of the stage's DC path (its driver, with the gate fed through a low-pass filter from
+    the same input node, and for a mirrored stage the mirror) drives a diode of the load's
+    polarity; the load mirrors that diode, so the load carries exactly the driver's current and
+    the output node settles where the two match, while the filter keeps the signal out of the
+    replica. The filter (:data:`REPLICA_FILTER`) stands for the slow common-mode loop a chip
+    would use; it is an idealisation of this mapping.
+    """
+    devs = {d.name.rsplit("_", 1)[1]: d for d in sz.devices}
+    p = sz.stage
+    f, q = f"{p}_f", f"{p}_q"
+    a, load = devs["a"], devs["l"]
+    rep = [Transistor(f"{p}_ra", f"{p}_rm" if sz.kind == "cs_mirror" else q, f, a.s,
+                      a.polarity, a.w, a.length, a.current, "replica driver")]
+    if sz.kind == "cs_mirror":
+        c, e = devs["c"], devs["e"]
+        rep += [Transistor(f"{p}_rc", f"{p}_rm", f"{p}_rm", c.s, c.polarity, c.w, c.length,
+                           c.current, "replica mirror diode"),
+                Transistor(f"{p}_re", q, f"{p}_rm", e.s, e.polarity, e.w, e.length, e.current,
+                           "replica mirror output")]
+    rep.append(Transistor(f"{p}_rq", q, q, load.s, load.polarity, load.w, load.length,
+                          load.current, "replica load diode"))
+    new_load = Transistor(load.name, load.d, q, load.s, load.polarity, load.w, load.length,
+                          load.current, "current-source load (replica-biased)")
+    devices = tuple(new_load if d.name == load.name else d for d in sz.devices) + tuple(rep)
+    rf, cf = REPLICA_FILTER
+    cap_rail = a.s
+    extra = (f"R{p}_f {sense} {f} {rf:g}", f"C{p}_f {f} {cap_rail} {cf:g}")
+    return StageSizing(sz.stage, sz.kind + "_replica", sz.gm, sz.gain, sz.predicted_gain,
+                       sz.gm_id, sz.vgs, sz.length, sz.current, devices, extra)
+
+
 def bias_network(tables: GmIdTables, t: MappingTargets, tech) -> tuple[Transistor, ...]:
     """``ibias`` into the NMOS diode ``nbn``, mirrored by an NMOS into the PMOS diode ``nbp``
     (both at gm/Id ``gm_id_mirror`` and ``l_bias``)."""
@@ -408,7 +451,7 @@ def _tnode(node: str) -> str:
 
 
 def _pair(tables: GmIdTables, st: Stage, gain: float, t: MappingTargets, tch,
-          v_out: float) -> StageSizing:
+          v_out: float | None) -> StageSizing:
     """A stage sensing ``vin`` as a differential pair: a +gm stage inverts (``inn`` on the
     diode side), a -gm stage does not."""
     inp, inn = ("inn", "inp") if st.gm > 0 else ("inp", "inn")
@@ -462,22 +505,26 @@ def map_design(design: Design, tech: str = "180nm",
     for st in stages[3:]:
         gain = t.gain_scale * abs(st.gm) * st.r_out
         drive = st.drive
-        if drive.startswith("x_"):
-            drive_node = _series_target(design, st)
-            if drive_node is None:
-                raise MappingError(st.name, "a gm in series with a capacitor leaves its "
-                                            "internal node without a DC path")
-        else:
-            drive_node = drive
-        v_out = volts.get(drive_node, vcm)
+        series_c = drive.startswith("x_") and _series_target(design, st) is None
+        drive_node = _series_target(design, st) if drive.startswith("x_") else drive
         if st.sense == "vin":
-            out.append(_pair(tables, st, gain, t, tch, v_out))
+            # behind a series capacitor the pair's output sits at its mirror diode's voltage
+            # (both inputs are at the common mode at DC): size it there
+            out.append(_pair(tables, st, gain, t, tch, None if series_c
+                             else volts.get(drive_node, vcm)))
             continue
         # vout has no main driver sensing it: at the common mode, an NMOS at the bias length
         pol, length, vgs = main_driver.get(st.sense, ("n", t.l_bias, vcm))
+        if series_c:  # the replica holds the node one mirror |Vgs| from the load's rail
+            load_pol = ("p" if pol == "n" else "n") if st.gm > 0 else pol
+            vsg = _lookup(tables, st.name, load_pol, t.gm_id_mirror, t.l_bias, vdd / 2)[0]
+            v_out = vdd - vsg if load_pol == "p" else vsg
+        else:
+            v_out = volts.get(drive_node, vcm)
         size = size_cs if st.gm > 0 else size_cs_mirror
-        out.append(size(tables, st.name, st.gm, gain, t, pol, _tnode(st.sense),
-                        _tnode(drive), tch, v_out=v_out, length=length, vgs=vgs))
+        sz = size(tables, st.name, st.gm, gain, t, pol, _tnode(st.sense), _tnode(drive), tch,
+                  v_out=v_out, length=length, vgs=vgs)
+        out.append(with_replica_bias(sz, _tnode(st.sense)) if series_c else sz)
     bias = bias_network(tables, t, tch)
     passives = tuple(Passive(e.kind, e.name, _tnode(e.a), _tnode(e.b), e.value,
                              _passive_param(e.name))
@@ -545,7 +592,7 @@ def netlist_text(stages, bias, passives, t: MappingTargets, tech, design: Design
             f"*@param ibias current {t.i_ref / 10:.6g} {t.i_ref * 10:.6g} bias reference "
             "current"]
     params["ibias"] = t.i_ref
-    body = ["Iref vdd nbn DC {ibias}"]
+    body = ["Iref vdd nbn DC {ibias}", *(line for st in stages for line in st.extra)]
     for d in devs:
         wn, ln = f"w_{d.name}", f"l_{d.name}"
         params[wn], params[ln] = d.w, d.length
@@ -581,7 +628,23 @@ def _passive_param_names(design: Design) -> dict[str, tuple[float, float]]:
     return out
 
 
-__all__ = ["MAIN_NODES", "SUBCKT", "MappedDesign", "MappingError", "MappingTargets", "Passive",
-           "StageSizing", "Transistor", "bench_settings", "bias_network", "map_design",
-           "netlist_text", "simulate_mapped", "size_cs", "size_cs_mirror",
-           "size_diffpair", "solve_length"]
+__all__ = [
+    "MAIN_NODES",
+    "SUBCKT",
+    "MappedDesign",
+    "MappingError",
+    "MappingTargets",
+    "Passive",
+    "StageSizing",
+    "Transistor",
+    "bench_settings",
+    "bias_network",
+    "map_design",
+    "netlist_text",
+    "simulate_mapped",
+    "size_cs",
+    "size_cs_mirror",
+    "size_diffpair",
+    "solve_length",
+    "with_replica_bias",
+]
