@@ -212,21 +212,29 @@ def status_table(statuses: Sequence[FeatureStatus]) -> list[list[str]]:
     return [[s.section, s.feature, f"`{s.target}`", mark[s.state]] for s in statuses]
 
 
-def status_box(package: str) -> str:
+def status_box(package: str, statuses: Sequence[FeatureStatus] | None = None) -> str:
     """A short Markdown note for the top of a part: how many of the features its registry
-    lists are implemented and tested, exist without a test, or do not exist yet.
+    lists (or ``statuses``, default :func:`feature_status` of the registry) are implemented and
+    tested, exist without a test, or do not exist yet.
 
     Used by the parts "LoRA-RL" and "MACRO" (glued from the page "Status")."""
-    statuses = feature_status(registry(package))
+    if statuses is None:
+        statuses = feature_status(registry(package))
     count = {state: sum(s.state == state for s in statuses)
              for state in ("implemented", "untested", "not yet")}
+
+    def are(n: int) -> str:
+        return f"{n} is" if n == 1 else f"{n} are"
+
     text = (f"Of the {len(statuses)} features of {PARTS.get(package, package)} that this book "
-            f"tracks, {count['implemented']} are implemented and tested")
+            f"tracks, {are(count['implemented'])} implemented and tested")
     if count["untested"]:
-        text += f", {count['untested']} exist without a test that names them"
+        one = count["untested"] == 1
+        text += (f", {count['untested']} {'exists' if one else 'exist'} without a test that "
+                 f"names {'it' if one else 'them'}")
     if count["not yet"]:
         missing = [s.feature for s in statuses if s.state == "not yet"]
-        text += f", and {count['not yet']} are not implemented yet (first: {missing[0]})"
+        text += f", and {are(count['not yet'])} not implemented yet (first: {missing[0]})"
     return text + "."
 
 

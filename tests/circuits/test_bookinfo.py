@@ -78,3 +78,21 @@ def test_a_test_names_a_target_only_when_it_imports_its_module(tmp_path):
     (tests / "test_y.py").write_text("def test_it():\n    save_run = 'a word'\n")
     (status,) = feature_status([("1", "saving", target)], tests=tests)
     assert status.state == "untested"
+
+
+def test_the_status_box_counts_the_states_in_words():
+    from circuits.bookinfo import status_box
+
+    def status(feature, exists, tested):
+        return FeatureStatus("1", feature, "circuits.runs:x", exists, tested)
+
+    one_each = [status("a", True, True), status("b", True, False), status("c", False, False)]
+    assert status_box("macro", one_each) == (
+        "Of the 3 features of MACRO that this book tracks, 1 is implemented and tested, 1 exists "
+        "without a test that names it, and 1 is not implemented yet (first: c).")
+    two_each = [status("a", True, True), status("d", True, True), status("b", True, False),
+                status("e", True, False), status("c", False, False), status("f", False, False)]
+    assert status_box("lorarl", two_each) == (
+        "Of the 6 features of LoRA-RL that this book tracks, 2 are implemented and tested, 2 "
+        "exist without a test that names them, and 2 are not implemented yet (first: c).")
+    assert status_box("lorarl", two_each[:2]).endswith("2 are implemented and tested.")
