@@ -136,3 +136,16 @@ def test_map_command_writes_an_amplifier_that_circuits_simulates(tmp_path, capsy
     assert main(["map", "--edges", "0,0,24,0,0", "--json"]) == 2
     err = json.loads(capsys.readouterr().out)
     assert err["error"] == "bad_input" and "stage n1_vout" in err["reason"]
+
+
+def test_schematics_draw_and_pass_the_netlist_check(tables):
+    """Every device of the mapped netlist is drawn and every net is one connected piece
+    (draw_mapped runs the schematic builder's check, which raises otherwise)."""
+    from macro.transistor import PER_BAND, draw_mapped
+
+    for types in ((0, 0, 0, 0, 0), (10, 0, 8, 0, 0), (7, 10, 4, 4, 0)):
+        m = map_design(Design(Topology(types)), tables=tables)
+        drawing = draw_mapped(m.amplifier)
+        bands = -(-len(m.amplifier.subckt.devices) // PER_BAND)
+        bb = drawing.get_bbox()
+        assert bb.ymax - bb.ymin > 9.0 * bands, types

@@ -56,3 +56,29 @@ def test_tiny_reoptimisation_keeps_the_best_simulated_design():
     assert again.ok
     assert fom(again.ugbw_hz, again.power_w) == pytest.approx(after["fom"], rel=1e-3)
     assert math.isclose(again.gain_db, after["gain_db"], abs_tol=0.05)
+
+
+def test_table_three_rows_ratios_and_degradation():
+    from macro.transistor import paper_table_three, table_three
+
+    def rec(method, exp, fom_after, fom_behaviour):
+        after = None if fom_after is None else {"fom": fom_after, "gain_db": 100.0,
+                                                 "pm_deg": 60.0, "gbw_hz": 2e6,
+                                                 "power_w": 50e-6, "meets_spec": True}
+        return {"method": method, "exp": exp, "after": after, "before": None,
+                "behaviour": {"fom": fom_behaviour}}
+
+    recs = [rec("bobo", "exp1", 100.0, 200.0), rec("bobo", "exp2", 300.0, 400.0),
+            rec("rlbo", "exp1", 200.0, 400.0), rec("rlbo", "exp2", None, 1e6),
+            rec("macro", "exp1", 800.0, 1000.0)]
+    t = table_three(recs)
+    avg = {r["method"]: r for r in t["rows"] if r["exp"] == "avg"}
+    assert avg["bobo"]["fom"] == 200.0 and avg["rlbo"]["fom"] == 200.0
+    # averages over the repeats that met the specs: rlbo exp2 (none found) is left out
+    assert avg["rlbo"]["behaviour_fom"] == 400.0
+    assert t["ratios"] == {"macro/bobo": 4.0, "macro/rlbo": 4.0}
+    assert t["degradation"] == {"bobo": 200.0 / 300.0, "rlbo": 0.5, "macro": 0.8}
+    paper = paper_table_three()
+    assert paper["ratios"] == {"macro/bobo": 3.1, "macro/rlbo": 2.08}
+    p_avg = {r["method"]: r["fom"] for r in paper["rows"] if r["exp"] == "avg"}
+    assert p_avg["macro"] / p_avg["bobo"] == pytest.approx(3.1, abs=0.01)
