@@ -134,9 +134,7 @@ def code_files(names: Iterable[str]) -> dict[str, Path]:
         if spec is None or (spec.origin is None and not spec.submodule_search_locations):
             raise ValueError(f"no importable package or module named {name!r}")
         top = name.split(".", 1)[0]
-        top_spec = importlib.util.find_spec(top)
-        folder = Path(next(iter(top_spec.submodule_search_locations or ()), "")) \
-            if top_spec is not None and top_spec.submodule_search_locations else None
+        folder = package_folder(top)
         if folder is None:  # a single-file module
             files[Path(spec.origin).name] = Path(spec.origin)
             continue
@@ -156,6 +154,30 @@ def code_files(names: Iterable[str]) -> dict[str, Path]:
     return dict(sorted(files.items()))
 
 
+def package_folder(top: str) -> Path | None:
+    """The source folder of the top-level package ``top`` (the one holding its
+    ``__init__.py``), ``None`` for a single-file module or a name that does not import.
+
+    A folder named like the package in the working directory (``book/macro``, beside the
+    pages of ``book/`` that a notebook runs among) is a namespace package ``top`` to the path
+    finder, which comes before an editable install's finder: ``find_spec(top)`` then names that
+    folder. The folder that holds ``__init__.py`` is then the one ``top.__init__`` resolves to.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec(top)
+    if spec is None or spec.submodule_search_locations is None:
+        return None
+    locations = [Path(loc) for loc in spec.submodule_search_locations]
+    for location in locations:
+        if (location / "__init__.py").is_file():
+            return location
+    init = importlib.util.find_spec(f"{top}.__init__")
+    if init is not None and init.origin and Path(init.origin).name == "__init__.py":
+        return Path(init.origin).parent
+    return locations[0] if locations else None  # a namespace package of its own
+
+
 def _module_path(module: str, folder: Path) -> Path | None:
     parts = module.split(".")[1:]
     candidate = folder.joinpath(*parts)
@@ -171,9 +193,10 @@ def _import_closure(module: str, top: str) -> set[str]:
     ``__init__`` brings that ``__init__``; importing a submodule does not (what the parent's
     ``__init__`` imports does not shape the submodule's result)."""
     import ast
-    import importlib.util
 
-    folder = Path(next(iter(importlib.util.find_spec(top).submodule_search_locations)))
+    folder = package_folder(top)
+    if folder is None:
+        return set()
     seen: set[str] = set()
     todo = [module]
     while todo:

@@ -220,3 +220,53 @@ def test_notebooks_quote_a_run_by_its_name_or_its_folder(tmp_path):
     assert found == ["by_folder", "by_name"]
     assert [p.stem for p in quoting_notebooks("macro/experiment/full/dvae", tmp_path)] == [
         "by_folder"]
+
+
+class _EditableFinder:
+    """Finds the package ``fpshadow`` under ``root`` after the path finder, as an editable
+    install's finder does (``pip install -e``)."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def find_spec(self, fullname, path=None, target=None):
+        import importlib.util
+
+        parts = fullname.split(".")
+        if parts[0] != "fpshadow":
+            return None
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        base = self.root.joinpath(*parts)
+        if (base / "__init__.py").is_file():
+            return importlib.util.spec_from_file_location(
+                fullname, base / "__init__.py", submodule_search_locations=[str(base)])
+        if base.with_suffix(".py").is_file():
+            return importlib.util.spec_from_file_location(fullname, base.with_suffix(".py"))
+        return None
+
+
+def test_a_folder_named_like_the_package_does_not_change_its_fingerprint(tmp_path, monkeypatch):
+    # a notebook of book/ runs in book/, where book/macro (chapters) is named like the package
+    # macro: with an editable install, the import system then sees that folder as a namespace
+    # package `macro`, and the fingerprint must still be taken of the real package
+    import importlib
+    import sys
+
+    from circuits.runs import code_files
+
+    _package(tmp_path / "src", {
+        "fpshadow/__init__.py": "", "fpshadow/work.py": "from . import helper\n",
+        "fpshadow/helper.py": "X = 1\n", "fpshadow/other.py": "Y = 2\n"})
+    _package(tmp_path / "book", {"fpshadow/index.md": "# a chapter\n"})
+    monkeypatch.chdir(tmp_path / "book")
+    monkeypatch.syspath_prepend(str(tmp_path / "book"))
+    monkeypatch.setattr(sys, "meta_path", [*sys.meta_path, _EditableFinder(tmp_path / "src")])
+    importlib.invalidate_caches()
+    try:
+        assert list(code_files(["fpshadow.work"])) == ["fpshadow/helper.py", "fpshadow/work.py"]
+        assert list(code_files(["fpshadow"])) == [
+            "fpshadow/__init__.py", "fpshadow/helper.py", "fpshadow/other.py", "fpshadow/work.py"]
+    finally:
+        for name in [m for m in sys.modules if m.split(".")[0] == "fpshadow"]:
+            del sys.modules[name]
