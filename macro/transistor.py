@@ -174,6 +174,83 @@ def paper_table_three(path: str | Path | None = None) -> dict:
     return json.loads(path.read_text())
 
 
+def _fmt(x, spec: str) -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def table_three_rows(table: dict, paper: dict) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of Table III with the paper's values beside ours ("ours / paper"), and
+    the behaviour-level FoM of the same design, for :func:`macro.plots.markdown_table`. A
+    repeat without a spec-meeting design after re-optimisation shows "–"."""
+    ref = {(r["method"], r["exp"]): r for r in paper["rows"]}
+    names = {"bobo": "BOBO", "rlbo": "RLBO", "macro": "MACRO"}
+    cols = (("fom", ",.0f", ",.0f"), ("gain_db", ".1f", ".1f"), ("pm_deg", ".1f", ".1f"),
+            ("gbw_mhz", ".2f", ".1f"), ("power_uw", ".1f", ".1f"))
+    header = ["method", "", "FoM", "gain (dB)", "PM (deg)", "GBW (MHz)", "power (uW)",
+              "behaviour-level FoM", "CL (nF)", "process (nm)"]
+    out = []
+    for r in table["rows"]:
+        p = ref.get((r["method"], r["exp"]), {})
+        cells = [f"{_fmt(r.get(c), f1)} / {_fmt(p.get(c), f2)}" for c, f1, f2 in cols]
+        avg = r["exp"] == "avg"
+        out.append([names[r["method"]], r["exp"], *cells, _fmt(r.get("behaviour_fom"), ",.0f"),
+                    "–" if avg else "10", "–" if avg else "180"])
+    return header, out
+
+
+def plot_gmid(tables, lengths_um: tuple[float, ...] = (0.18, 0.36, 0.72, 1.44, 2.88)):
+    """The gm/Id curves of both polarities at |Vds| = VDD/2: gm/Id against |Vgs|, current
+    density and intrinsic gain against gm/Id, one line per length."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.4), constrained_layout=True)
+    for row, pol in enumerate(("n", "p")):
+        t = tables[pol]
+        mid = len(t.vds) // 2
+        for length in lengths_um:
+            i = int(np.argmin(np.abs(t.lengths - length * 1e-6)))
+            g = t.gm_id[mid, i]
+            on = g > 0
+            label = f"L = {t.lengths[i] * 1e6:.2f} um"
+            axes[row, 0].plot(t.vgs[on], g[on], label=label)
+            peak = int(np.argmax(g))
+            axes[row, 1].semilogy(g[peak:], t.jd[mid, i, peak:], label=label)
+            axes[row, 2].plot(g[peak:], t.gain[mid, i, peak:], label=label)
+        name = "NMOS" if pol == "n" else "PMOS"
+        axes[row, 0].set(xlabel="|Vgs| (V)", ylabel="gm/Id (1/V)", title=f"{name}: gm/Id")
+        axes[row, 1].set(xlabel="gm/Id (1/V)", ylabel="Id/W (A/m)",
+                         title=f"{name}: current density")
+        axes[row, 2].set(xlabel="gm/Id (1/V)", ylabel="gm/gds", title=f"{name}: intrinsic gain")
+        for ax in axes[row]:
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    plt.close(fig)
+    return fig
+
+
+def example_run(types: list[int], n_init: int, n_iter: int, seed: int = 0,
+                tech: str = "180nm") -> dict:
+    """:func:`example_study` of the default design of the topology ``types`` with a budget of
+    ``n_init + n_iter`` (keyword arguments only, for :func:`circuits.runs.load_or_run`)."""
+    design = Design.default(Topology(tuple(types)))
+    return example_study(design, TransistorConfig("full", tech, n_init, n_iter, seed), tech)
+
+
+def example_study(design: Design, config: TransistorConfig, tech: str = "180nm") -> dict:
+    """The chapter's worked example: the behaviour-level metrics of ``design`` (batched
+    solver), the metrics of its plain mapping and of the re-optimised one (the record of
+    :func:`macro.reoptimise.reoptimise` with ``behaviour`` added)."""
+    from .reoptimise import reoptimise
+    from .solver import evaluate
+
+    ev = evaluate([design])[0]
+    bo = BOConfig(n_init=config.n_init, n_iter=config.n_iter, seed=config.seed)
+    rec = reoptimise(design, tech, bo)
+    return {**rec, "types": list(design.topology.types), "values": dict(design.values),
+            "behaviour": {"fom": ev.fom, "gain_db": ev.gain_db, "pm_deg": ev.pm_deg,
+                          "gbw_hz": ev.gbw_hz, "power_w": ev.power_w}}
+
+
 # -- Figures 6-8 -------------------------------------------------------------------------------
 
 #: Column pitch of the schematic, devices per band, band height, and the rows of device
@@ -263,6 +340,7 @@ def figure_mapped(design: Design, amp: Amplifier, title: str = ""):
     return fig
 
 
-__all__ = ["CODE", "TransistorConfig", "best_designs", "draw_mapped", "figure_mapped",
-           "map_one", "paper_table_three", "run_name", "run_table_three", "table_three",
+__all__ = ["CODE", "TransistorConfig", "best_designs", "draw_mapped", "example_run",
+           "example_study", "figure_mapped", "map_one", "paper_table_three", "plot_gmid",
+           "run_name", "run_table_three", "table_three", "table_three_rows",
            "transistor_config"]
