@@ -9,13 +9,29 @@ from __future__ import annotations
 
 import os
 
+#: Values of ``BOOK_QUICK`` for quick and for full mode (unset or empty: quick).
+QUICK_VALUES = ("1", "true", "yes", "on", "quick")
+FULL_VALUES = ("0", "false", "no", "off", "full")
+
 
 def quick_mode(mode: str = "auto") -> bool:
-    """True for quick mode (``"quick"``, or ``"auto"`` unless ``BOOK_QUICK=0``)."""
+    """True for quick mode (``"quick"``, or ``"auto"`` unless ``BOOK_QUICK`` is ``0``,
+    ``false``, ``no``, ``off`` or ``full``).
+
+    Raises
+    ------
+    ValueError
+        For another mode, or a ``BOOK_QUICK`` that is neither a quick nor a full value (a
+        misspelt ``BOOK_QUICK=ful`` would otherwise build the book in quick mode unnoticed).
+    """
     if mode not in ("auto", "quick", "full"):
         raise ValueError(f"mode must be auto, quick or full, not {mode!r}")
     if mode == "auto":
-        return os.environ.get("BOOK_QUICK", "1").strip().lower() not in ("0", "false", "no")
+        value = os.environ.get("BOOK_QUICK", "").strip().lower()
+        if value and value not in QUICK_VALUES + FULL_VALUES:
+            raise ValueError(f"BOOK_QUICK must be one of {', '.join(QUICK_VALUES)} (quick) or "
+                             f"{', '.join(FULL_VALUES)} (full), not {value!r}")
+        return value not in FULL_VALUES
     return mode == "quick"
 
 

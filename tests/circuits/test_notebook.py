@@ -18,6 +18,12 @@ def test_quick_mode(monkeypatch):
     assert quick_mode("full") is False
     with pytest.raises(ValueError, match="auto, quick or full"):
         quick_mode("fast")
+    for value, quick in (("", True), (" Yes ", True), ("full", False), ("OFF", False)):
+        monkeypatch.setenv("BOOK_QUICK", value)
+        assert quick_mode() is quick
+    monkeypatch.setenv("BOOK_QUICK", "ful")  # a typo is an error, not a quick build
+    with pytest.raises(ValueError, match=r"BOOK_QUICK must be one of .* not 'ful'"):
+        quick_mode()
 
 
 def test_figures_display_as_png_with_the_agg_backend():
