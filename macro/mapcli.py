@@ -4,6 +4,7 @@
 
     python -m macro map --edges A,B,C,D,E [--set NAME=VALUE ...] [--tech 180nm] [--out amp.sp]
                         [--reoptimise [--n-init 20] [--n-iter 50] [--seed 0]] [--json]
+    python -m macro transistor [--mode quick|full] [--json]
 
 writes the mapped amplifier (:func:`macro.mapping.map_design`: a ``.subckt macro_amp inp inn
 out vdd vss`` with ``*@param`` bounds, which ``python -m circuits simulate-file`` reads) to
@@ -13,6 +14,10 @@ bench with the 10 nF load (``before``); with ``--reoptimise`` it runs the constr
 instead (the mapped one when none meets the specs) and prints ``before`` and ``after``. A
 design that cannot be mapped exits with status 2 and the stage named
 (:class:`macro.mapping.MappingError` is bad input).
+
+``transistor`` maps and re-optimises the best design of every finished run of the
+behaviour-level experiment in that mode (:func:`macro.transistor.run_table_three`: one run
+folder per design, resumable) and prints Table III's rows, ratios and degradation ratios.
 
 :func:`register_commands` adds the command to :data:`macro.cli.COMMANDS` (idempotent).
 
@@ -97,11 +102,33 @@ def _map(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _transistor_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mode", choices=("quick", "full"), default="full",
+                        help="which experiment's best designs, and the budget (default full)")
+
+
+def _transistor(args: argparse.Namespace) -> dict[str, Any]:
+    from .transistor import run_table_three, table_three
+
+    records = run_table_three(args.mode, progress=not args.json)
+    if not records:
+        raise UsageError(f"the {args.mode} behaviour-level experiment has no finished runs: "
+                         f"run python -m macro experiment --mode {args.mode} first")
+    table = table_three(records)
+    return {"ok": True, "mode": args.mode, **table,
+            "errors": {f"{r['method']}-{r['exp']}": r["error"] for r in records
+                       if r.get("error")},
+            "wall_s": sum(r.get("wall_s") or 0.0 for r in records)}
+
+
 def register_commands() -> None:
-    """Add ``map`` to the command line of :mod:`macro.cli` (once)."""
+    """Add ``map`` and ``transistor`` to the command line of :mod:`macro.cli` (once)."""
     if "map" not in COMMANDS:
         register(Command("map", "map a design to a transistor-level netlist (gm/Id)",
                          _map_args, _map))
+    if "transistor" not in COMMANDS:
+        register(Command("transistor", "Table III: the experiment's best designs mapped and "
+                         "re-optimised (resumable)", _transistor_args, _transistor))
     if MappingError not in BAD_INPUT:
         BAD_INPUT.append(MappingError)
 
