@@ -27,5 +27,5 @@ FEATURES: tuple[tuple[str, str, str], ...] = (
     ("IV-C", "Mapping to a 180 nm transistor-level amplifier", "macro.mapping:map_design"),
     ("IV-C", "Constrained-BO re-optimisation in ngspice", "macro.reoptimise:reoptimise"),
     ("IV-D, Table III", "Transistor-level results of the best designs",
-     "macro.experiment:table_three"),
+     "macro.transistor:table_three"),
 )
