@@ -239,6 +239,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     else:
         amp = get_amplifier(args.circuit)
     params = dict(args.assignments)
+    amp.check(params, tech)  # a value out of bounds is bad input (exit 2), like an unknown name
     settings = BenchSettings(vcm=args.vcm, load_cap=args.load_cap)
     with Simulator(workers=1, timeout=args.timeout) as sim:
         result = sim.simulate(amp, tech, params, settings)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Failure
-from .runs import json_safe
+from .jsondata import json_safe
 
 #: Quantities read for every transistor at the operating point.
 OP_QUANTITIES = ("id", "gm", "gds", "vgs", "vth", "vds", "vdsat")

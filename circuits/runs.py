@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import platform
 import re
@@ -50,7 +49,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from .jsondata import json_safe
 
 #: Packages whose versions a provenance record lists.
 PACKAGES = ("numpy", "scipy", "torch", "torch-geometric", "PySpice", "matplotlib")
@@ -552,19 +551,3 @@ def quoting_notebooks(name: str, book: Path | None = None) -> list[Path]:
                if c.get("cell_type") == "code"):
             found.append(notebook)
     return found
-
-
-def json_safe(obj: Any) -> Any:
-    """Plain (strict) JSON data: NumPy scalars and arrays as Python numbers and lists, non-finite
-    floats as ``None``, tuples as lists, mapping keys as strings, recursively."""
-    if isinstance(obj, np.ndarray):
-        obj = obj.tolist()
-    elif isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Mapping):
-        return {str(k): json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [json_safe(v) for v in obj]
-    return obj

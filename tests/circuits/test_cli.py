@@ -45,7 +45,7 @@ def test_bad_input_exits_2_with_a_json_failure():
     assert code == 2 and "unknown technology" in err
     code, out, _ = run("simulate", "two_stage", "--tech", "45nm", "--set", "w12=1", "--json")
     res = json.loads(out)
-    assert code == 0 and res["ok"] is False and res["failure"] == "invalid_parameter"
+    assert code == 2 and res["ok"] is False and res["failure"] == "invalid_parameter"
 
 
 @pytest.mark.parametrize(("option", "value"), [
