@@ -108,10 +108,11 @@ def map_one(entry: dict, config: TransistorConfig, *, progress: bool = False) ->
 
 
 def run_table_three(mode: str, *, root: str | Path | None = None, progress: bool = False,
-                    save: bool = True) -> list[dict]:
+                    save: bool = True, compute: bool = True) -> list[dict]:
     """Map and re-optimise every best design of the experiment in ``mode``; each design is a
-    run folder (saved when ``save``), loaded instead of redone when its inputs are unchanged.
-    Returns the records in method order."""
+    run folder (saved when ``save``), loaded instead of redone when its inputs are unchanged
+    (with ``compute`` false, only the saved ones are returned). Returns the records in method
+    order."""
     config = transistor_config(mode)
     root = Path(root) if root is not None else results_root()
     out = []
@@ -122,6 +123,8 @@ def run_table_three(mode: str, *, root: str | Path | None = None, progress: bool
         run = load_run(name, cfg, root, list(CODE))
         if run is not None:
             out.append(run.metrics)
+            continue
+        if not compute:
             continue
         started, t0 = datetime.now(UTC), time.perf_counter()
         rec = json.loads(json.dumps(json_safe(map_one(entry, config, progress=progress))))
