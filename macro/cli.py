@@ -330,6 +330,10 @@ register(Command("baseline", "run the BOBO or RLBO baseline", _baseline_args,
 register(Command("experiment", "the Table II experiment: 3 methods x 3 repeats, resumable",
                  _experiment_args, _learning(_experiment)))
 
+from .mapcli import register_commands as _register_mapping  # noqa: E402 (registers into COMMANDS)
+
+_register_mapping()
+
 
 def build_parser() -> _Parser:
     """The parser with every registered sub-command."""
