@@ -455,12 +455,22 @@ _NOISE = re.compile(r"^(note:|circuit:|doing analysis|no\. of data rows|reset re
                     r"\s*supplies reduced)", re.I)
 
 
+_TITLE = re.compile(r"^circuit:", re.I)
+
+
 def first_error_line(log: str) -> str:
-    """The most informative line of an ngspice log (the first error-like line)."""
-    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    """The most informative line of an ngspice log: the first error-like line, with what it
+    introduces. ngspice writes some errors over several lines (``Error on line:``, then the
+    offending line, then ``unknown parameter (inf)``): a line ending in ``:`` is joined with the
+    next two (``"Error on line: r.x1.r1 out 0 inf / unknown parameter (inf)"``). Used for the
+    reason of a failed simulation (section "The simulation engine")."""
+    lines = [" ".join(ln.split()) for ln in log.splitlines() if ln.strip()]
     for pattern in (p for _, p in _PATTERNS):
-        for ln in lines:
-            if pattern.search(ln):
+        for i, ln in enumerate(lines):
+            if pattern.search(ln) and not _TITLE.match(ln):  # not the deck's title echoed
+                if ln.endswith(":"):
+                    more = [x for x in lines[i + 1:i + 3] if not _NOISE.match(x)]
+                    ln = " ".join([ln, " / ".join(more)]) if more else ln
                 return ln[:300]
     for ln in lines:
         if not _NOISE.match(ln):

@@ -153,7 +153,9 @@ class OpenLoopBench:
         self.load_cap = s.load_cap if s.load_cap is not None else amp.load_cap
         for d in amp.subckt.devices:
             write_device(d)  # every name and value checked, whoever built the amplifier
-        self._models = {**model_types(tech.library), **model_types(amp.netlist.text)}
+        user_models = model_types(amp.netlist.text)
+        self._check_model_clash(user_models)
+        self._models = {**model_types(tech.library), **user_models}
         self._check_models()
         self.transistors = [d for d in amp.subckt.devices if _is_transistor(d, tech)]
         self.nodeset: dict[str, float] = {}
@@ -163,6 +165,7 @@ class OpenLoopBench:
              {q: tech.op_vector(INSTANCE, d, q) for q in OP_QUANTITIES})
             for d in self.transistors
         ]
+        self._check_defaults()
         self.netlist = self._netlist()
         self.key = hashlib.sha1(self.netlist.encode()).hexdigest()
         self._nodes = self._node_names()
@@ -182,6 +185,59 @@ class OpenLoopBench:
             for name in [_plain_name(e)]]
         self.reference_metrics: tuple[float, float] | None = None
         self.prepared = False
+
+    def _check_model_clash(self, user_models: Mapping[str, str]) -> None:
+        """A ``.model`` of the netlist may not take a name the technology gives its own models
+        (``nch45`` at 45 nm) or the generic names (``nch``, ``pch``): the bench would use the
+        technology's card and silently ignore the netlist's.
+
+        Raises
+        ------
+        NetlistError
+            Naming the model and the technology whose name it takes.
+        """
+        taken = set(model_types(self.tech.library))
+        for name in sorted(user_models):
+            if self.tech.polarity(name) is not None or name in taken:
+                raise NetlistError(
+                    f"{self.amp.name}: the netlist defines .model {name}, a name that "
+                    f"technology {self.tech.name} gives its own transistor model (generic "
+                    f"names: nch, pch); the bench would use the technology's card and ignore "
+                    f"the netlist's: rename the netlist's model")
+
+    def _check_defaults(self) -> None:
+        """Every device value that the bench computes from design parameters must be finite at
+        the starting values (:meth:`Amplifier.base <circuits.amplifier.Amplifier.base>`): the
+        bench netlist is loaded with them, and ngspice refuses to load a device whose value is
+        infinite (``R1 out vss {1e9/(rz-1000)}`` with ``rz=1k``), which would fail every
+        simulation, whatever values it asks for.
+
+        Raises
+        ------
+        NetlistError
+            Naming the device, the expression and the values at which it fails.
+        """
+        names = set(self.amp.parameter_names)
+        base = self.amp.base(self.tech)
+        for d in self.amp.subckt.devices:
+            fields = ([("value", d.value)] if d.value and _is_expression(d.value) else [])
+            fields += [(k, v) for k, v in d.params.items() if _is_expression(v)]
+            for key, expr in fields:
+                try:
+                    used, calls = expression_names(expr)
+                except NetlistError:
+                    continue  # not an arithmetic expression (a source's AC part): ngspice's
+                if calls or not used or not used <= names:
+                    continue  # functions or other .params: only ngspice computes them
+                try:
+                    evaluate(expr, base)
+                except NetlistError as exc:
+                    at = ", ".join(f"{n}={base[n]:g}" for n in sorted(used))
+                    raise NetlistError(
+                        f"{self.amp.name}: device {d.name} {key}={expr} cannot be computed at "
+                        f"the starting values ({at}): {exc}; the bench netlist is loaded with "
+                        f"them, so every simulation would fail: change the default or the "
+                        f"expression") from None
 
     def _check_models(self) -> None:
         """Every transistor's model must exist (unless it may come from an included file)."""

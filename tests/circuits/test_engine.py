@@ -189,3 +189,13 @@ def test_the_default_detail_keeps_what_the_sizing_environments_use(sim):
     assert BenchSettings().detail == "full"
     with pytest.raises(Exception, match="detail"):
         BenchSettings(detail="everything")
+
+
+def test_a_failure_reason_gives_the_lines_ngspice_writes_after_error_on_line(pool):
+    # ngspice writes "Error on line 4 ...:", then the line, then the cause on lines of their own
+    deck = ("* a bad value in the title is not the reason\n.param rz=1000\nV1 a 0 DC 1\n"
+            "R1 a 0 {1e9/(rz-1000)}\n.op\n.end\n")
+    raw = pool.run(Job("bad-value", deck, {}, (("op", "a"),)))
+    assert raw.failure == "netlist_error"
+    assert raw.message.startswith("Error on line 4")
+    assert "r1 a 0 inf" in raw.message and "unknown parameter (inf)" in raw.message

@@ -80,3 +80,61 @@ R3 n9 vdd 1meg
     assert a.ok and b.ok, (a.reason, b.reason)
     # the diode's voltage rises by about 1 mA * (500 - 10) ohm with its series resistance
     assert b.node_voltages["x1.nd"] - a.node_voltages["x1.nd"] == pytest.approx(0.49, abs=0.01)
+
+
+SINGULAR = """*@param rz resistance 10 1e5 a resistor
+.subckt amp inp inn out vdd vss rz=1k
+G1 vss out inp inn 1m
+R1 out vss {1e9/(rz-1000)}
+C1 out vss 1p
+.ends amp
+"""
+
+
+def test_a_device_value_that_fails_at_the_starting_values_is_refused_at_the_bench():
+    # loaded with rz=1k, ngspice refused R1 (value inf) and every simulation failed with
+    # "Error on line:", whatever rz was asked for
+    from circuits import Amplifier, NetlistError, OpenLoopBench, get_technology
+
+    tech = get_technology("45nm")
+    with pytest.raises(NetlistError, match=r"device R1 value=\{1e9/\(rz-1000\)\} cannot be "
+                                           r"computed at the starting values \(rz=1000\): "
+                                           r"division by zero"):
+        OpenLoopBench(Amplifier.from_text(SINGULAR), tech)
+    overflow = SINGULAR.replace("{1e9/(rz-1000)}", "{1e300*rz*rz*rz*rz}")
+    with pytest.raises(NetlistError, match=r"device R1 .*rz=1000.*(overflow|not finite)"):
+        OpenLoopBench(Amplifier.from_text(overflow), tech)
+    fine = Amplifier.from_text(SINGULAR.replace("rz=1k", "rz=2k"))
+    assert OpenLoopBench(fine, tech).alter_plan == [("r.x1.r1", {"resistance":
+                                                                 "{1e9/(rz-1000)}"})]
+
+
+def test_simulate_file_names_the_failing_device_value(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    path = tmp_path / "sing.sp"
+    path.write_text(SINGULAR)
+    proc = subprocess.run([sys.executable, "-m", "circuits", "simulate-file", str(path),
+                           "--tech", "45nm", "--json"], capture_output=True, text=True,
+                          timeout=120)
+    res = json.loads(proc.stdout)
+    assert proc.returncode == 2 and res["ok"] is False and res["failure"] == "netlist_error"
+    assert "device R1" in res["reason"] and "rz=1000" in res["reason"]
+    assert "division by zero" in res["reason"]
+
+
+@pytest.mark.parametrize("model", ["nch45", "NCH45", "pch45", "nch", "pch"])
+def test_a_user_model_named_like_the_technologys_is_refused(model):
+    from circuits import Amplifier, NetlistError, OpenLoopBench, get_technology
+
+    net = (f".subckt amp inp inn out vdd vss\nM1 out inp vss vss {model} W=1u L=1u\n"
+           "R1 vdd out 10k\nR2 inn vss 1k\n.ends amp\n"
+           f".model {model} {'pmos' if 'p' in model.lower()[:1] else 'nmos'} level=1\n")
+    tech = get_technology("45nm")
+    with pytest.raises(NetlistError, match=rf"defines \.model {model.lower()}, a name that "
+                                           r"technology 45nm gives its own"):
+        OpenLoopBench(Amplifier.from_text(net), tech)
+    renamed = net.replace(model, "mymos")
+    OpenLoopBench(Amplifier.from_text(renamed), tech)  # a name of its own is accepted
