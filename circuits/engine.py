@@ -256,7 +256,8 @@ class NgspiceSession:
         self._vectors: tuple[tuple[str, str], ...] = ()
         self.finish: Callable[[Raw, dict[str, float]], Any] | None = None
         self._known: tuple[str | None, str] = (None, "")  # the last key's netlist
-        self._names: dict[tuple[str, str], bytes] = {}  # full vector names, encoded
+        # the reading plan of the last plots and vectors (:meth:`_plan`)
+        self._plan_cache: tuple[tuple[str, ...], object, list] | None = None
         self._command("set num_threads=1")
 
     # -- low level ------------------------------------------------------------------------------
@@ -310,41 +311,56 @@ class NgspiceSession:
               ) -> tuple[dict[tuple[str, str], np.ndarray | float], list[str]]:
         """The requested vectors of the current plots, and the names of those missing or not
         finite. A one-point real vector (an operating-point value) is read as a float straight
-        from ngspice's memory; longer ones are copied into arrays."""
-        by_analysis = {p.rstrip("0123456789"): p for p in reversed(plots)}
-        lib, null = self._lib, self._ffi.NULL
+        from ngspice's memory; longer ones are copied into arrays.
+
+        The full names (``op1.@m.x1.m1[gm]``) are worked out once per list of plots and
+        vectors (:meth:`_plan`); device quantities are read last, since ngspice adds a vector
+        to the current plot for each."""
+        plan = self._plan(plots, vectors)
+        get, null = self._lib.ngGet_Vec_Info, self._ffi.NULL
         found: dict[tuple[str, str], np.ndarray | float] = {}
         bad: list[str] = []
         isfinite = math.isfinite
-        names = self._names
-        # device quantities (``@m...[gm]``) last: ngspice adds a vector to its plot for each,
-        # which makes every later look-up longer
-        for pair in sorted(vectors, key=_device_last):
-            analysis, name = pair
-            plot = by_analysis.get(analysis)
-            if plot is None:
-                bad.append(f"{analysis}:{name}")
-                continue
-            full = names.get((plot, name))
+        for pair, full in plan:
             if full is None:
-                if len(names) > 100_000:
-                    names.clear()
-                full = names[(plot, name)] = f"{plot}.{name}".encode()
-            info = lib.ngGet_Vec_Info(full)
-            if info == null or info.v_length <= 0:
-                bad.append(f"{analysis}:{name}")
+                bad.append(f"{pair[0]}:{pair[1]}")
                 continue
-            if info.v_length == 1 and info.v_realdata != null:
-                value = info.v_realdata[0]
-                found[pair] = value
-                if not isfinite(value):
-                    bad.append(f"{analysis}:{name}")
+            info = get(full)
+            if info == null:
+                bad.append(f"{pair[0]}:{pair[1]}")
                 continue
-            data = self._array(info)
-            found[pair] = data
+            n = info.v_length
+            if n == 1:
+                real = info.v_realdata
+                if real != null:
+                    value = found[pair] = real[0]
+                    if not isfinite(value):
+                        bad.append(f"{pair[0]}:{pair[1]}")
+                    continue
+            elif n <= 0:
+                bad.append(f"{pair[0]}:{pair[1]}")
+                continue
+            data = found[pair] = self._array(info)
             if not np.isfinite(data).all():
-                bad.append(f"{analysis}:{name}")
+                bad.append(f"{pair[0]}:{pair[1]}")
         return found, bad
+
+    def _plan(self, plots: list[str], vectors: Sequence[tuple[str, str]]
+              ) -> list[tuple[tuple[str, str], bytes | None]]:
+        """``(pair, full name)`` in reading order (device quantities last; ``None`` for an
+        analysis without a plot), kept while the plots and the vectors stay the same."""
+        key = tuple(plots)
+        cached = self._plan_cache
+        if cached is not None and cached[0] == key and (
+                cached[1] is vectors or cached[1] == vectors):
+            return cached[2]
+        by_analysis = {p.rstrip("0123456789"): p for p in reversed(plots)}
+        plan = []
+        for pair in sorted(vectors, key=_device_last):
+            plot = by_analysis.get(pair[0])
+            plan.append((pair, None if plot is None else f"{plot}.{pair[1]}".encode()))
+        self._plan_cache = (key, vectors, plan)
+        return plan
 
     def _array(self, info: Any) -> np.ndarray:
         n = info.v_length

@@ -519,13 +519,22 @@ class CompactReader:
     devices: tuple[str, ...]
     response: bool
 
+    @property
+    def _device_keys(self) -> tuple[tuple[str, str], ...]:
+        """``("op", name)`` for each of :attr:`devices`, made once."""
+        keys = self.__dict__.get("_keys")
+        if keys is None:
+            keys = tuple(("op", n) for n in self.devices)
+            object.__setattr__(self, "_keys", keys)
+        return keys
+
     def __call__(self, raw: Raw, params: Mapping[str, float] | None = None) -> tuple | None:
         if raw.failure is not None:
             return None
         v = raw.vectors
-        nodes = tuple(float(v[("op", n)]) for n in self.nodes)
-        branch = float(v[("op", "vdd#branch")])
-        devices = tuple(float(v[("op", n)]) for n in self.devices)
+        nodes = tuple(float(v["op", n]) for n in self.nodes)
+        branch = float(v["op", "vdd#branch"])
+        devices = tuple(map(float, map(v.__getitem__, self._device_keys)))
         freq = np.real(v[("ac", "frequency")])
         resp = v[("ac", "out")] / AC_AMPLITUDE
         try:

@@ -199,3 +199,49 @@ def test_a_failure_reason_gives_the_lines_ngspice_writes_after_error_on_line(poo
     assert raw.failure == "netlist_error"
     assert raw.message.startswith("Error on line 4")
     assert "r1 a 0 inf" in raw.message and "unknown parameter (inf)" in raw.message
+
+
+READ_BOTH_WAYS = r"""
+import json, sys
+import numpy as np
+from circuits import BenchSettings, OpenLoopBench, get_amplifier, get_technology
+from circuits.engine import NgspiceSession, chain_alters
+
+amp, tech = get_amplifier("two_stage"), get_technology("45nm")
+bench = OpenLoopBench(amp, tech, BenchSettings(detail="full"))
+session = NgspiceSession()
+base = bench.check({})
+out = []
+for scale in (1.0, 1.1):
+    job = bench.job(bench.check({k: v * scale for k, v in base.items()}))
+    raw = session.run(job)  # the engine's read: planned names, scalars straight from memory
+    assert raw.failure is None, raw.message
+    # the plain read: one look-up per vector in the order asked, every vector copied
+    for line in chain_alters(job.alters):
+        session._command(line)
+    session._command("run")
+    plots = {p.rstrip("0123456789"): p for p in session._ng.plot_names}
+    plain = {}
+    for analysis, name in job.vectors:
+        info = session._lib.ngGet_Vec_Info(f"{plots[analysis]}.{name}".encode())
+        plain[(analysis, name)] = session._array(info)
+    session._command("destroy all")
+    assert set(plain) == set(raw.vectors)
+    for key, data in plain.items():
+        got = np.atleast_1d(raw.vectors[key])
+        assert got.dtype == data.dtype and got.tobytes() == data.tobytes(), key
+    out.append(len(plain))
+print(json.dumps(out))
+"""
+
+
+def test_the_engines_read_equals_a_plain_read_of_every_vector_bit_for_bit():
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", READ_BOTH_WAYS], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counts = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert counts == [4 + 5 + 1 + 8 * 7 + 2] * 2  # pins, internal nets, supply, 8 x 7, AC
