@@ -9,6 +9,12 @@ asks for (an operating-point value straight from ngspice's memory, checked with
 classifies failures from ngspice's own output. The time of ngspice's own calls is measured
 (:attr:`Raw.ngspice_s`).
 
+A transistor quantity (``@m.x1.m1[gm]``) is asked of ngspice after the run, by its full name in
+the operating-point plot (not the current plot, whose look-up table ngspice rebuilds after each
+such read); the names are worked out once per bench (:meth:`NgspiceSession._plan`). Saving them
+during the run instead (``.save``) was measured at almost three times the instructions per
+simulation: the AC analysis then computes every one of them at every frequency.
+
 A session is not protected against a simulation that never returns, nor against a command
 that starts a program: run it inside a worker process (:mod:`circuits.pool`) that a parent can
 kill at a wall-clock timeout and that forbids starting programs (:mod:`circuits.sandbox`).

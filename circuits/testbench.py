@@ -189,7 +189,8 @@ class OpenLoopBench:
     def _check_model_clash(self, user_models: Mapping[str, str]) -> None:
         """A ``.model`` of the netlist may not take a name the technology gives its own models
         (``nch45`` at 45 nm) or the generic names (``nch``, ``pch``): the bench would use the
-        technology's card and silently ignore the netlist's.
+        technology's card and silently ignore the netlist's. A copy of the technology's own
+        card (the same words, bins included) is accepted.
 
         Raises
         ------
@@ -197,8 +198,14 @@ class OpenLoopBench:
             Naming the model and the technology whose name it takes.
         """
         taken = set(model_types(self.tech.library))
+        theirs = ours = None
         for name in sorted(user_models):
             if self.tech.polarity(name) is not None or name in taken:
+                if theirs is None:
+                    theirs, ours = _model_cards(self.tech.library), _model_cards(
+                        self.amp.netlist.text)
+                if ours.get(name) and ours.get(name) == theirs.get(name):
+                    continue  # the technology's own card, word for word: nothing is ignored
                 raise NetlistError(
                     f"{self.amp.name}: the netlist defines .model {name}, a name that "
                     f"technology {self.tech.name} gives its own transistor model (generic "
@@ -544,6 +551,24 @@ class CompactReader:
             metrics, error = None, str(exc)
         arrays = (freq.tobytes(), resp.tobytes()) if self.response else None
         return nodes, branch, devices, metrics, error, arrays, raw.log if self.response else ""
+
+
+def _model_cards(text: str) -> dict[str, tuple[str, ...]]:
+    """The ``.model`` cards of SPICE text by base name (bins ``name.1`` under ``name``): each
+    card's words, lower case, continuation lines joined, in order."""
+    cards: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("+") and current is not None:
+            current.extend(stripped[1:].lower().split())
+            continue
+        current = None
+        words = stripped.lower().split()
+        if len(words) >= 2 and words[0] == ".model":
+            current = cards.setdefault(words[1].split(".")[0], [])
+            current.extend(words)
+    return {name: tuple(words) for name, words in cards.items()}
 
 
 def _tolerant(bounds: tuple[float, float]) -> tuple[float, float]:

@@ -138,3 +138,18 @@ def test_a_user_model_named_like_the_technologys_is_refused(model):
         OpenLoopBench(Amplifier.from_text(net), tech)
     renamed = net.replace(model, "mymos")
     OpenLoopBench(Amplifier.from_text(renamed), tech)  # a name of its own is accepted
+
+
+def test_a_copy_of_the_technologys_own_card_is_accepted_a_changed_one_refused():
+    from circuits import Amplifier, NetlistError, OpenLoopBench, get_technology
+    from circuits.technology import model_card
+
+    card = model_card("45nm")
+    net = (".subckt amp inp inn out vdd vss\nM1 out inp vss vss nch45 W=1u L=1u\n"
+           "R1 vdd out 10k\nR2 inn vss 1k\n.ends amp\n")
+    tech = get_technology("45nm")
+    OpenLoopBench(Amplifier.from_text(net + card), tech)  # the same card: nothing ignored
+    changed = card.replace("version=4.8", "version=4.7", 1)
+    assert changed != card
+    with pytest.raises(NetlistError, match=r"defines \.model nch45"):
+        OpenLoopBench(Amplifier.from_text(net + changed), tech)
