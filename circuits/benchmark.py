@@ -22,6 +22,11 @@ Figures, all from one run on the machine at hand:
 ``by_detail``
     ``roundtrip_ms``, ``ngspice_ms`` and their ratio at each
     :attr:`~circuits.testbench.BenchSettings.detail` level (the default is the headline).
+``device_read_ms``, ``device_query_us``, ``node_query_us``
+    what reading values after a run costs in the worker: all transistor quantities of one
+    simulation, one transistor quantity (a query that ngspice answers by asking the device
+    model), and one node voltage (a value ngspice has stored); medians of the differences
+    between jobs that read more or fewer vectors (:func:`read_costs`).
 ``batch_ms``
     median wall time of a fresh ``ngspice -b`` process on the same bench netlist (parse, the same
     analysis, a raw file written), measured in the same run.
@@ -39,6 +44,7 @@ The book chapter "Circuits, process models and simulation" quotes these figures.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import shutil
@@ -53,6 +59,7 @@ import numpy as np
 import psutil
 
 from .amplifier import get_amplifier
+from .engine import Job
 from .errors import CircuitsError, NgspiceNotFoundError
 from .simulator import Simulator
 from .technology import get_technology
@@ -122,6 +129,49 @@ def _batch_roundtrip(sim: Simulator, amp, tech, sizings: list[dict[str, float]],
     return best
 
 
+def read_costs(circuit: str = "two_stage", tech: str = "45nm", sims: int = 200) -> dict:
+    """The cost of reading results after a run, in a worker (section "The simulation engine").
+
+    The same sizings are run on one worker in batches reading (a) the AC response only,
+    (b) and every node voltage and the supply current, (c) and every transistor quantity; the
+    time the worker spends outside ngspice's ``alter`` and ``run`` calls (reading, bookkeeping,
+    clearing the plots) is compared (the median per batch, the least of two batches each).
+    Returns ``device_read_ms`` ((c) - (b) per simulation), ``device_query_us`` (per transistor
+    quantity), ``node_query_us`` ((b) - (a) per node value) and the counts.
+    """
+    amp, t = get_amplifier(circuit), get_technology(tech)
+    with Simulator(workers=1, timeout=30) as sim:
+        bench = sim.bench(amp, t, BenchSettings(detail="full"))
+        sizings = _sizings(amp, t, sims, seed=3)
+        sim.simulate_many(amp, t, sizings[:5], BenchSettings(detail="full"))  # the nodeset
+    ac = tuple(v for v in bench.vectors if v[0] == "ac")
+    values = tuple(v for v in bench.vectors if v[0] == "op" and not v[1].startswith("@"))
+    devices = tuple(v for v in bench.vectors if v[1].startswith("@"))
+    sets = {"ac": ac, "values": ac + values, "devices": ac + values + devices}
+    jobs = [Job(bench.key, bench.netlist, {}, (), bench.job(bench.check(p)).alters)
+            for p in sizings]
+    outside = {k: float("inf") for k in sets}
+    with Simulator(workers=1, timeout=30) as sim:
+        for _ in range(2):  # each list in a batch of its own (the worker's read plan cached)
+            for name, vectors in sets.items():
+                batch = [dataclasses.replace(jobs[0], vectors=vectors), *jobs[1:]]
+                raws = sim.run_jobs(batch)[1:]  # the first one loads the list
+                bad = next((r for r in raws if r.failure is not None), None)
+                if bad is not None:
+                    raise BenchmarkError(f"benchmark sizing failed: {bad.message}")
+                outside[name] = min(outside[name], statistics.median(
+                    r.elapsed_s - r.ngspice_s for r in raws))
+
+    def median_gap(more: str, fewer: str) -> float:
+        return outside[more] - outside[fewer]
+
+    device_s = median_gap("devices", "values")
+    return {"device_read_ms": device_s * 1e3, "device_queries": len(devices),
+            "device_query_us": device_s / len(devices) * 1e6,
+            "node_query_us": median_gap("values", "ac") / len(values) * 1e6,
+            "node_queries": len(values), "read_sims": sims}
+
+
 def run_benchmark(circuit: str = "two_stage", tech: str = "45nm", rss_sims: int = 5000,
                   latency_sims: int = 300, parallel_sims: int = 1000, repeats: int = 3,
                   progress: Callable[[str], object] | None = None) -> dict:
@@ -169,6 +219,11 @@ def run_benchmark(circuit: str = "two_stage", tech: str = "45nm", rss_sims: int 
             f"{report['ngspice_ms']:.2f} ms of it in ngspice; round trip in a batch "
             f"{report['roundtrip_ms']:.2f} ms ({report['roundtrip_over_ngspice']:.2f}x ngspice), "
             f"one call {report['single_ms']:.2f} ms")
+        report.update(read_costs(circuit, tech, min(latency_sims, 200)))
+        say(f"reads: {report['device_queries']} transistor quantities "
+            f"{report['device_read_ms']:.3f} ms per simulation "
+            f"({report['device_query_us']:.2f} us each; a node value "
+            f"{report['node_query_us']:.2f} us)")
         report["batch_ms"] = batch_time(bench.netlist)
         report["speedup"] = report["batch_ms"] / report["engine_ms"]
         report["speedup_roundtrip"] = report["batch_ms"] / report["roundtrip_ms"]

@@ -35,7 +35,7 @@ import select
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -386,11 +386,14 @@ class WorkerPool:
         """Run one job on the first worker."""
         return self.run_many([job])[0]
 
-    def run_many(self, jobs: list[Job], finish: Callable[[int, Raw], Any] | None = None) -> list:
+    def run_many(self, jobs: Sequence[Job | Raw],
+                 finish: Callable[[int, Raw], Any] | None = None) -> list:
         """Run jobs on all workers in parallel; results come back in the order of ``jobs``.
 
         ``finish(index, raw)``, when given, turns each raw result into the returned item as
-        soon as it arrives, while the workers go on with the next jobs.
+        soon as it arrives, while the workers go on with the next jobs. ``jobs`` is indexed
+        chunk by chunk as the workers need them (it may build each job on demand); an entry
+        that is already a :class:`~circuits.engine.Raw` is its own answer.
         """
         results: list = [None] * len(jobs)
         done = finish or (lambda _i, raw: raw)
@@ -411,7 +414,23 @@ class WorkerPool:
         workers finish together)."""
         return max(1, min(MAX_CHUNK, left // (2 * self.n)))
 
-    def _serve(self, jobs: list[Job], results: list, done: Callable[[int, Raw], Any],
+    def _take(self, jobs: Sequence[Job | Raw], results: list, done: Callable[[int, Raw], Any],
+              pending: collections.deque[int]) -> list[int]:
+        """The next chunk of ``pending`` for a worker. ``jobs[i]`` is read only here, when its
+        chunk is due (a lazy sequence builds each job while the workers simulate the ones
+        before it); an entry that is a :class:`Raw` (a job that could not be built) is
+        answered as it is, without a worker."""
+        size = self._chunk(len(pending))
+        chunk: list[int] = []
+        while pending and len(chunk) < size:
+            i = pending.popleft()
+            if isinstance(jobs[i], Raw):
+                results[i] = done(i, jobs[i])
+            else:
+                chunk.append(i)
+        return chunk
+
+    def _serve(self, jobs: Sequence[Job | Raw], results: list, done: Callable[[int, Raw], Any],
                pending: collections.deque[int], busy: dict[int, _Worker]) -> None:
         """The scheduling loop of :meth:`run_many` (fills ``results`` in place)."""
         while pending or busy:
@@ -423,8 +442,9 @@ class WorkerPool:
                     continue
                 if worker is None:
                     worker = self._worker(slot)
-                chunk = [pending.popleft() for _ in range(min(self._chunk(len(pending)),
-                                                              len(pending)))]
+                chunk = self._take(jobs, results, done, pending)
+                if not chunk:
+                    continue
                 try:
                     worker.conn.send([worker.pack(jobs[i]) for i in chunk])
                 except (BrokenPipeError, OSError):

@@ -189,24 +189,21 @@ def measure_ac(frequency: np.ndarray, response: np.ndarray, interpolation: str =
     """
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, not {interpolation!r}")
+    # Lean on purpose (it runs once per simulation, in the worker): whole-array operations only
+    # where every point matters (magnitude, crossings, accumulated phase), scalars elsewhere.
     f = np.asarray(frequency, dtype=float)
     h = np.asarray(response, dtype=complex)
     if f.shape != h.shape or f.ndim != 1 or f.size < 2:
         raise MeasurementError("frequency and response must be 1-D arrays of the same length")
-    if not (np.isfinite(f[-1]) and f[0] > 0 and (f[1:] > f[:-1]).all()):
+    if not (math.isfinite(f[-1]) and f[0] > 0 and _ALL(np.greater(f[1:], f[:-1]))):
         raise MeasurementError("frequencies must be positive, finite and increasing")
     mag = np.abs(h)
-    if not np.isfinite(mag.sum()):
+    if not math.isfinite(_SUM(mag)):
         raise MeasurementError("response is not finite")
-    if mag.min() <= 0:
+    if _MIN(mag) <= 0:
         raise MeasurementError(f"response is zero at {f[np.argmin(mag)]:.3g} Hz")
-    # unwrapped phase: the principal angle of each step, accumulated (as numpy.unwrap does)
-    phase = np.empty(f.size)
-    phase[0] = np.angle(h[0])
-    np.cumsum(np.angle(h[1:] / h[:-1]), out=phase[1:])
-    phase[1:] += phase[0]
-    phase = np.degrees(phase)
-    phase0 = float(phase[0])
+    angle0 = math.atan2(h[0].imag, h[0].real)
+    phase0 = angle0 * _DEGREES
     off = abs((phase0 + 180) % 360 - 180)  # distance of the low-frequency phase from 0 deg
     if off > 180 - LOW_FREQUENCY_PHASE_TOLERANCE:
         raise MeasurementError(
@@ -218,29 +215,44 @@ def measure_ac(frequency: np.ndarray, response: np.ndarray, interpolation: str =
             f"the phase at the lowest frequency ({f[0]:.3g} Hz) is already {phase0:.0f} deg: the "
             "sweep starts above the dominant pole, so the DC gain is not reached (lower f_start)"
         )
-    phase = phase - 360 * round(phase0 / 360)
     gain_db = 20 * math.log10(mag[0])
-    crossings = np.nonzero((mag[:-1] > 1) & (mag[1:] <= 1))[0]
+    above = np.greater(mag, 1.0)
+    crossings = np.logical_and(above[:-1], np.logical_not(above[1:])).nonzero()[0]
     if crossings.size == 0 or mag[0] <= 1:
         return ACMetrics(float(gain_db), None, None)
-    logf = np.log10(f)
-    logm = np.log10(mag)
+    # unwrapped phase (deg) up to the last point a crossing looks at: the principal angle of
+    # each step, accumulated (as numpy.unwrap does), turned so that it starts within 180 deg of 0
+    last = min(max(int(crossings[-1]) + 3, 4), f.size)
+    step = h[1:last] / h[:last - 1]
+    phase = np.empty(last)
+    phase[0] = angle0
+    np.add.accumulate(np.arctan2(step.imag, step.real), out=phase[1:])
+    phase[1:] += angle0
+    phase *= _DEGREES
+    phase -= 360 * round(phase0 / 360)
     cross = _cubic_crossing if interpolation == "cubic" else _linear_crossing
-    found = [cross(logf, logm, phase, int(i)) for i in crossings]
+    found = [cross(f, mag, phase, int(i)) for i in crossings.tolist()]
     return ACMetrics(float(gain_db), float(found[0][0]), float(min(pm for _, pm in found)))
+
+
+#: Radians to degrees, as :func:`numpy.degrees` computes it.
+_DEGREES = 180.0 / math.pi
+# the reductions of measure_ac, called as ufunc methods (the array methods add a Python layer)
+_ALL, _SUM, _MIN = np.logical_and.reduce, np.add.reduce, np.minimum.reduce
 
 
 #: How the unity-gain crossing is located between two sweep points (see :func:`measure_ac`).
 INTERPOLATIONS = ("cubic", "linear")
 
 
-def _linear_crossing(logf: np.ndarray, logm: np.ndarray, phase: np.ndarray, i: int
+def _linear_crossing(f: np.ndarray, mag: np.ndarray, phase: np.ndarray, i: int
                      ) -> tuple[float, float]:
     """Crossing between points i and i+1 by linear interpolation of log|H| and of the phase
     over log f: (frequency, phase margin)."""
-    lm0, lm1 = float(logm[i]), float(logm[i + 1])
+    lf0, lf1 = np.log10(f[i:i + 2]).tolist()
+    lm0, lm1 = np.log10(mag[i:i + 2]).tolist()
     t = lm0 / (lm0 - lm1)
-    lf = float(logf[i]) + t * float(logf[i + 1] - logf[i])
+    lf = lf0 + t * (lf1 - lf0)
     return 10**lf, 180.0 + float(phase[i]) + t * float(phase[i + 1] - phase[i])
 
 
@@ -259,7 +271,7 @@ def _cubic(xs: list[float], ys: list[float]) -> Callable[[float], float]:
     return value
 
 
-def _cubic_crossing(logf: np.ndarray, logm: np.ndarray, phase: np.ndarray, i: int
+def _cubic_crossing(f: np.ndarray, mag: np.ndarray, phase: np.ndarray, i: int
                     ) -> tuple[float, float]:
     """Crossing between points i and i+1 on the cubics through the four nearest points.
 
@@ -268,14 +280,15 @@ def _cubic_crossing(logf: np.ndarray, logm: np.ndarray, phase: np.ndarray, i: in
     the root of log|H| in [f_i, f_i+1], where it changes sign, is found by the Illinois variant
     of regula falsi, and the phase margin is 180 deg plus the phase cubic there.
     """
-    n = logf.size
+    n = f.size
     if n < 4:
-        return _linear_crossing(logf, logm, phase, i)
+        return _linear_crossing(f, mag, phase, i)
     start = min(max(i - 1, 0), n - 4)
-    xs = logf[start:start + 4].tolist()
-    magnitude = _cubic(xs, logm[start:start + 4].tolist())
-    a, b = float(logf[i]), float(logf[i + 1])
-    fa, fb = float(logm[i]), float(logm[i + 1])
+    xs = np.log10(f[start:start + 4]).tolist()
+    ys = np.log10(mag[start:start + 4]).tolist()
+    magnitude = _cubic(xs, ys)
+    a, b = xs[i - start], xs[i + 1 - start]
+    fa, fb = ys[i - start], ys[i + 1 - start]
     x, side = b, 0
     for _ in range(60 if fb != 0.0 else 0):
         x = b - fb * (b - a) / (fb - fa)

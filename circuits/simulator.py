@@ -177,28 +177,70 @@ class Simulator:
                     raise ParameterError(
                         f"{bench.amp.name} has no parameter(s) {unknown}; its parameters "
                         f"are {', '.join(bench.amp.parameter_names)}")
-            checked: list[tuple[dict[str, float], Job] | ParameterError] = []
-            for params in param_sets:
-                checked.append(_job(bench, params))
-            valid = [c for c in checked if not isinstance(c, ParameterError)]
-            results = iter(self.pool.run_many(
-                [job for _p, job in valid],
-                lambda i, raw: bench.result(raw, valid[i][0])))
-            out = []
-            for item, given in zip(checked, param_sets, strict=True):
-                if isinstance(item, ParameterError):
-                    out.append(SimulationResult(
+            jobs = _LazyJobs(bench, param_sets)
+
+            def finish(i: int, raw: Raw) -> SimulationResult:
+                refused = jobs.refused(i)
+                if refused is not None:
+                    return SimulationResult(
                         ok=False, circuit=bench.amp.name, technology=bench.tech.name,
-                        params=_given(given), failure=Failure.INVALID_PARAMETER,
-                        reason=f"invalid parameter: {item}"))
-                else:
-                    out.append(next(results))
-            return out
+                        params=_given(param_sets[i]), failure=Failure.INVALID_PARAMETER,
+                        reason=f"invalid parameter: {refused}")
+                return bench.result(raw, jobs.params(i))
+
+            return self.pool.run_many(jobs, finish)
 
     def run_jobs(self, jobs: Sequence[Job]) -> list[Raw]:
         """Run raw engine jobs (any netlist; used for device characterisation)."""
         with self._lock:
             return self.pool.run_many(list(jobs))
+
+
+class _LazyJobs(Sequence):
+    """The engine jobs of a batch of candidates, each built when the pool first asks for it
+    (so that the parent builds the next chunk while the workers simulate), and remembered.
+
+    A candidate that cannot be simulated (:func:`_job` gives a :class:`ParameterError`) is a
+    failed :class:`Raw` (``invalid_parameter``), which the pool answers without a worker;
+    :meth:`refused` gives its error.
+    """
+
+    def __init__(self, bench: OpenLoopBench, candidates: list) -> None:
+        self._bench = bench
+        self._candidates = candidates
+        self._built: list[tuple[dict[str, float], Job] | ParameterError | None] = \
+            [None] * len(candidates)
+        self._refusals: dict[int, Raw] = {}
+
+    def __len__(self) -> int:
+        return len(self._candidates)
+
+    def _entry(self, i: int) -> tuple[dict[str, float], Job] | ParameterError:
+        built = self._built[i]
+        if built is None:
+            built = self._built[i] = _job(self._bench, self._candidates[i])
+        return built
+
+    def __getitem__(self, i: int) -> Job | Raw:  # type: ignore[override]
+        built = self._entry(i)
+        if isinstance(built, ParameterError):
+            raw = self._refusals.get(i)
+            if raw is None:
+                raw = self._refusals[i] = Raw(vectors={}, failure=Failure.INVALID_PARAMETER,
+                                              message=str(built))
+            return raw
+        return built[1]
+
+    def refused(self, i: int) -> ParameterError | None:
+        """Why candidate ``i`` was not simulated, or ``None``."""
+        built = self._entry(i)
+        return built if isinstance(built, ParameterError) else None
+
+    def params(self, i: int) -> dict[str, float]:
+        """The checked parameters of candidate ``i`` (which was simulated)."""
+        built = self._entry(i)
+        assert not isinstance(built, ParameterError)
+        return built[0]
 
 
 def _job(bench: OpenLoopBench, params: object) -> tuple[dict[str, float], Job] | ParameterError:

@@ -527,21 +527,23 @@ class CompactReader:
     response: bool
 
     @property
-    def _device_keys(self) -> tuple[tuple[str, str], ...]:
-        """``("op", name)`` for each of :attr:`devices`, made once."""
-        keys = self.__dict__.get("_keys")
+    def _keys(self) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+        """``("op", name)`` for each of :attr:`nodes` and of :attr:`devices`, made once."""
+        keys = self.__dict__.get("_made_keys")
         if keys is None:
-            keys = tuple(("op", n) for n in self.devices)
-            object.__setattr__(self, "_keys", keys)
+            keys = (tuple(("op", n) for n in self.nodes),
+                    tuple(("op", n) for n in self.devices))
+            object.__setattr__(self, "_made_keys", keys)
         return keys
 
     def __call__(self, raw: Raw, params: Mapping[str, float] | None = None) -> tuple | None:
         if raw.failure is not None:
             return None
         v = raw.vectors
-        nodes = tuple(float(v["op", n]) for n in self.nodes)
+        node_keys, device_keys = self._keys
+        nodes = tuple(map(float, map(v.__getitem__, node_keys)))
         branch = float(v["op", "vdd#branch"])
-        devices = tuple(map(float, map(v.__getitem__, self._device_keys)))
+        devices = tuple(map(float, map(v.__getitem__, device_keys)))
         freq = np.real(v[("ac", "frequency")])
         resp = v[("ac", "out")] / AC_AMPLITUDE
         try:

@@ -1,5 +1,7 @@
 """The engine benchmark reports the time inside ngspice beside the caller's round trip."""
 
+import math
+
 import pytest
 
 from circuits.benchmark import BenchmarkError, run_benchmark
@@ -16,6 +18,10 @@ def test_a_tiny_benchmark_reports_ngspice_time_and_the_ratios():
     for figures in rep["by_detail"].values():
         assert 0 < figures["ngspice_ms"] < figures["roundtrip_ms"]
     assert rep["single_ms"] > 0 and rep["engine_ms"] > 0 and rep["parallel_speedup"] > 0
+    # the read costs: circuit A has 8 transistors of 7 quantities each, 9 nodes and a supply
+    assert rep["device_queries"] == 56 and rep["node_queries"] == 10 and rep["read_sims"] == 12
+    assert rep["device_query_us"] == pytest.approx(rep["device_read_ms"] * 1e3 / 56)
+    assert all(math.isfinite(rep[k]) for k in ("device_read_ms", "node_query_us"))
 
 
 @pytest.mark.parametrize("bad", [{"rss_sims": 0}, {"latency_sims": 1.5}, {"repeats": True}])

@@ -96,3 +96,36 @@ def test_chunks_shrink_towards_the_end_of_a_batch():
         assert pool._chunk(3) == 1
     finally:
         pool.close()
+
+
+class _Recorded(list):
+    """A job list that records, for each job the pool reads, how many answers had come."""
+
+    def __init__(self, jobs, answered):
+        super().__init__(jobs)
+        self.answered = answered
+        self.read_at: dict[int, int] = {}
+
+    def __getitem__(self, i):
+        self.read_at.setdefault(i, len(self.answered))
+        return super().__getitem__(i)
+
+
+def test_jobs_are_read_chunk_by_chunk_and_a_ready_answer_is_passed_through():
+    from circuits.engine import Raw
+
+    rs = [1e3 * (1 + i) for i in range(3 * MAX_CHUNK)]
+    answered: list[int] = []
+    refused = Raw(vectors={}, failure=Failure.INVALID_PARAMETER, message="not simulated")
+    jobs = _Recorded([_rc(r) for r in rs[:5]] + [refused] + [_rc(r) for r in rs[5:]], answered)
+
+    def finish(i, raw):
+        answered.append(i)
+        return raw
+
+    with WorkerPool(1, timeout=60) as pool:
+        raws = pool.run_many(jobs, finish)
+    assert raws[5] is refused  # answered as it is, in its place
+    _check_rc(raws[:5] + raws[6:], rs)
+    # the last jobs were read (built, for a lazy list) after the first answers had come back
+    assert jobs.read_at[len(jobs) - 1] > 0 and jobs.read_at[0] == 0
