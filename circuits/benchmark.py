@@ -6,7 +6,8 @@ Figures, all from one run on the machine at hand:
     median wall time of one simulation in a worker: new sizes set with ``alter``, the ``.ac``
     analysis with its operating point, the result vectors read and measured.
 ``ngspice_ms``
-    time per simulation inside ngspice's own calls (the ``alter`` commands and the ``run``),
+    time per simulation inside ngspice's own calls (the ``alter`` commands and the ``run``:
+    the library calls alone, with the output lines ngspice hands to PySpice during them),
     measured in the worker during the batch that gives ``roundtrip_ms``.
 ``roundtrip_ms``
     wall time per simulation of a batch of ``latency_sims`` sizings through one
