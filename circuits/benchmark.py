@@ -26,8 +26,8 @@ Figures, all from one run on the machine at hand:
 ``device_read_ms``, ``device_query_us``, ``node_query_us``
     what reading values after a run costs in the worker: all transistor quantities of one
     simulation, one transistor quantity (a query that ngspice answers by asking the device
-    model), and one node voltage (a value ngspice has stored); medians of the differences
-    between jobs that read more or fewer vectors (:func:`read_costs`).
+    model), and one node voltage (a value ngspice has stored); differences of the median
+    times of jobs that read more or fewer vectors (:func:`read_costs`).
 ``batch_ms``
     median wall time of a fresh ``ngspice -b`` process on the same bench netlist (parse, the same
     analysis, a raw file written), measured in the same run.
@@ -138,8 +138,17 @@ def read_costs(circuit: str = "two_stage", tech: str = "45nm", sims: int = 200) 
     time the worker spends outside ngspice's ``alter`` and ``run`` calls (reading, bookkeeping,
     clearing the plots) is compared (the median per batch, the least of two batches each).
     Returns ``device_read_ms`` ((c) - (b) per simulation), ``device_query_us`` (per transistor
-    quantity), ``node_query_us`` ((b) - (a) per node value) and the counts.
+    quantity), ``node_query_us`` ((b) - (a) per node value) and the counts. A difference of
+    medians can come out slightly negative on a disturbed machine.
+
+    Raises
+    ------
+    BenchmarkError
+        For fewer than 2 sizings (the first job of each batch only loads its list), or when a
+        sizing fails.
     """
+    if isinstance(sims, bool) or not isinstance(sims, int) or sims < 2:
+        raise BenchmarkError(f"read_costs needs at least 2 sizings, not {sims!r}")
     amp, t = get_amplifier(circuit), get_technology(tech)
     with Simulator(workers=1, timeout=30) as sim:
         bench = sim.bench(amp, t, BenchSettings(detail="full"))
@@ -163,13 +172,10 @@ def read_costs(circuit: str = "two_stage", tech: str = "45nm", sims: int = 200) 
                 outside[name] = min(outside[name], statistics.median(
                     r.elapsed_s - r.ngspice_s for r in raws))
 
-    def median_gap(more: str, fewer: str) -> float:
-        return outside[more] - outside[fewer]
-
-    device_s = median_gap("devices", "values")
+    device_s = outside["devices"] - outside["values"]
     return {"device_read_ms": device_s * 1e3, "device_queries": len(devices),
             "device_query_us": device_s / len(devices) * 1e6,
-            "node_query_us": median_gap("values", "ac") / len(values) * 1e6,
+            "node_query_us": (outside["values"] - outside["ac"]) / len(values) * 1e6,
             "node_queries": len(values), "read_sims": sims}
 
 
@@ -220,7 +226,7 @@ def run_benchmark(circuit: str = "two_stage", tech: str = "45nm", rss_sims: int 
             f"{report['ngspice_ms']:.2f} ms of it in ngspice; round trip in a batch "
             f"{report['roundtrip_ms']:.2f} ms ({report['roundtrip_over_ngspice']:.2f}x ngspice), "
             f"one call {report['single_ms']:.2f} ms")
-        report.update(read_costs(circuit, tech, min(latency_sims, 200)))
+        report.update(read_costs(circuit, tech, max(2, min(latency_sims, 200))))
         say(f"reads: {report['device_queries']} transistor quantities "
             f"{report['device_read_ms']:.3f} ms per simulation "
             f"({report['device_query_us']:.2f} us each; a node value "

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from circuits.benchmark import BenchmarkError, run_benchmark
+from circuits.benchmark import BenchmarkError, read_costs, run_benchmark
 from circuits.testbench import DETAILS
 
 
@@ -28,3 +28,10 @@ def test_a_tiny_benchmark_reports_ngspice_time_and_the_ratios():
 def test_bad_counts_are_refused(bad):
     with pytest.raises(BenchmarkError):
         run_benchmark(**bad)
+
+
+def test_the_smallest_latency_count_still_measures_the_reads():
+    rep = run_benchmark(rss_sims=2, latency_sims=1, parallel_sims=2, repeats=1)
+    assert rep["read_sims"] == 2 and rep["device_queries"] == 56
+    with pytest.raises(BenchmarkError, match="at least 2"):
+        read_costs(sims=1)
