@@ -50,8 +50,8 @@ nbmake: setup ## Execute every notebook under pytest-nbmake in quick mode (make 
 bench: setup ## Print the simulation-engine benchmark (JSON)
 	$(PY) -m circuits bench --json
 
-lint: setup ## ruff check of the packages, tests and scripts
-	$(VENV)/bin/ruff check circuits lorarl macro tests
+lint: setup ## ruff check of the packages, tests, scripts and notebooks
+	$(VENV)/bin/ruff check circuits lorarl macro tests book
 
 setup: $(STAMP) ngspice mathjax ## Create the virtual environment, install ngspice and MathJax when missing
 
