@@ -32,6 +32,7 @@ them, and ``make refresh`` re-runs those notebooks in full mode (book page "Repr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -53,6 +54,8 @@ from .jsondata import json_safe
 
 #: Packages whose versions a provenance record lists.
 PACKAGES = ("numpy", "scipy", "torch", "torch-geometric", "PySpice", "matplotlib")
+#: The project's own top-level packages (:func:`code_dependencies` follows imports among them).
+PROJECT_PACKAGES = ("circuits", "lorarl", "macro")
 #: Files of a package that are not code or data a run depends on.
 _IGNORED_PARTS = frozenset({"__pycache__", ".ipynb_checkpoints"})
 _IGNORED_SUFFIXES = (".pyc", ".pyo", ".tmp")
@@ -186,13 +189,55 @@ def _module_path(module: str, folder: Path) -> Path | None:
     return None
 
 
+@dataclass(frozen=True)
+class _ImportStatement:
+    """One ``import`` statement of a source file, as :func:`_imports` reads it."""
+
+    module: str | None
+    """``import a.b``: ``"a.b"``; ``from a.b import c``: ``"a.b"`` (``None`` for ``from .``)."""
+    names: tuple[tuple[str, str | None], ...]
+    """The names imported by ``from``, with their ``as`` names (empty for ``import``)."""
+    level: int
+    """The number of leading dots of a relative ``from`` import (0: absolute)."""
+    is_from: bool
+    top_level: bool
+    """Whether the statement is in the module's body (not inside a function or a block)."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_imports(path: str, _mtime_ns: int, _size: int) -> tuple[_ImportStatement, ...] | None:
+    import ast
+
+    try:
+        tree = ast.parse(Path(path).read_text())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    body = {id(node) for node in tree.body}
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [_ImportStatement(a.name, (), 0, False, id(node) in body) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            out.append(_ImportStatement(node.module, tuple((a.name, a.asname) for a in node.names),
+                                        node.level, True, id(node) in body))
+    return tuple(out)
+
+
+def _imports(path: Path) -> tuple[_ImportStatement, ...] | None:
+    """The import statements of the source file ``path`` in source order (``None`` when it
+    cannot be read or parsed), parsed once per version of the file."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return _parse_imports(str(path), st.st_mtime_ns, st.st_size)
+
+
 def _import_closure(module: str, top: str) -> set[str]:
     """``module`` and the modules of package ``top`` it imports, transitively, from the
     source's ``import`` statements (relative ones resolved). A name imported from a package's
     ``__init__`` brings that ``__init__``; importing a submodule does not (what the parent's
     ``__init__`` imports does not shape the submodule's result)."""
-    import ast
-
     folder = package_folder(top)
     if folder is None:
         return set()
@@ -207,25 +252,97 @@ def _import_closure(module: str, top: str) -> set[str]:
             continue
         seen.add(current)
         package = current if path.name == "__init__.py" else current.rsplit(".", 1)[0]
-        try:
-            tree = ast.parse(path.read_text())
-        except (OSError, SyntaxError):
+        statements = _imports(path)
+        if statements is None:
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                todo += [a.name for a in node.names if a.name.split(".")[0] == top]
-            elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")
-                    anchor = anchor[:len(anchor) - (node.level - 1)]
-                    base = ".".join(anchor + ([base] if base else []))
-                if base.split(".")[0] != top:
-                    continue
-                for alias in node.names:  # a submodule by name, else a name the base defines
-                    sub = f"{base}.{alias.name}"
-                    todo.append(sub if _module_path(sub, folder) is not None else base)
+        for st in statements:
+            if not st.is_from:
+                if st.module.split(".")[0] == top:
+                    todo.append(st.module)
+                continue
+            base = st.module or ""
+            if st.level:
+                anchor = package.split(".")
+                anchor = anchor[:len(anchor) - (st.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            if base.split(".")[0] != top:
+                continue
+            for name, _ in st.names:  # a submodule by name, else a name the base defines
+                sub = f"{base}.{name}"
+                todo.append(sub if _module_path(sub, folder) is not None else base)
     return seen
+
+
+def code_dependencies(module: str, packages: Iterable[str] = PROJECT_PACKAGES) -> list[str]:
+    """The module names a result made by ``module`` depends on across the project's top-level
+    ``packages``: ``module`` and every module of another of those packages that it imports,
+    directly or through the modules it reaches (read from the source, not executed). Pass the
+    list to :func:`code_fingerprint` (each name then brings its closure in its own package).
+
+    A name imported from another package's ``__init__`` (``from circuits import Simulator``)
+    is traced to the module the ``__init__`` imports it from (``circuits.simulator``), so that
+    a result does not depend on the whole package; a name the ``__init__`` defines itself, or
+    one it imports lazily, brings the ``__init__`` (that is, the whole package).
+
+    Used by the runs of ``macro.transistor`` and ``macro.gmid``, which simulate with
+    ``circuits``.
+
+    Raises
+    ------
+    ValueError
+        When ``module`` is not in one of ``packages``.
+    """
+    tops = tuple(packages)
+    if module.split(".")[0] not in tops:
+        raise ValueError(f"{module!r} is not in the packages {list(tops)}")
+    folders = {top: package_folder(top) for top in tops}
+
+    def statements(name: str) -> tuple[_ImportStatement, ...]:
+        folder = folders.get(name.split(".")[0])
+        path = _module_path(name, folder) if folder is not None else None
+        return (_imports(path) or ()) if path is not None else ()
+
+    def origin(top: str, name: str) -> str:
+        """The module of package ``top`` that defines ``name``, as its ``__init__`` says."""
+        folder = folders[top]
+        if folder is not None and _module_path(f"{top}.{name}", folder) is not None:
+            return f"{top}.{name}"
+        for st in statements(top):  # top-level imports only: lazy ones are not traced
+            if st.top_level and st.is_from and st.level == 1 and st.module and any(
+                    (asname or imported) == name for imported, asname in st.names):
+                return f"{top}.{st.module}"
+        return top
+
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        top = current.split(".")[0]
+        if current == top:
+            continue  # a whole package: code_files takes every file of it
+        for name in _import_closure(current, top):
+            for st in statements(name):
+                if st.level or not st.module:
+                    continue
+                other = st.module.split(".")[0]
+                if other not in tops or other == top:
+                    continue
+                if st.is_from and st.module == other:
+                    todo += [origin(other, imported) for imported, _ in st.names]
+                else:
+                    todo.append(st.module)
+    closures = {name: _import_closure(name, name.split(".")[0]) for name in seen}
+    # a module that the closure of one already kept holds adds nothing (largest first)
+    kept: list[str] = []
+    covered: set[str] = set()
+    for name in sorted(seen, key=lambda n: (-len(closures[n]), n)):
+        if name not in covered:
+            kept.append(name)
+            covered |= closures[name]
+    return sorted(kept)
 
 
 def code_fingerprint(packages: Iterable[str]) -> dict:

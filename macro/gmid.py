@@ -33,7 +33,7 @@ import numpy as np
 
 from circuits import Technology, get_technology
 from circuits.characterize import sweeps
-from circuits.runs import load_run, provenance, results_root, save_run
+from circuits.runs import code_dependencies, load_run, provenance, results_root, save_run
 
 #: Run-folder name prefix of the cached tables (``results/macro/gmid/<tech>``).
 RUN_PREFIX = "macro/gmid"
@@ -241,21 +241,23 @@ def compute_tables(tech: str | Technology = "180nm") -> GmIdTables:
 def gmid_tables(tech: str | Technology = "180nm", *, root: Path | None = None,
                 save: bool = True) -> GmIdTables:
     """The cached tables of ``tech`` when the saved run's config (model-card hash, grid)
-    equals the current one, else freshly computed (and saved when ``save``).
+    equals the current one and the code it depends on (this module and the ``circuits`` engine
+    it simulates with) is unchanged, else freshly computed (and saved when ``save``).
 
     Used by the book chapter "MACRO: transistor-level mapping", section "gm/Id tables".
     """
     t = get_technology(tech)
     cfg = table_config(t)
     name = f"{RUN_PREFIX}/{t.name}"
-    run = load_run(name, cfg, root=root, code=["macro.gmid"])
-    if run is not None:
+    code = code_dependencies(__name__)  # this module and the engine it characterises with
+    run = load_run(name, cfg, root=root, code=code)
+    if run is not None and run.stale is not True:
         return GmIdTables.from_json(run.metrics)
     started, t0 = datetime.now(UTC), time.perf_counter()
     tables = compute_tables(t)
     if save:
         prov = provenance(wall_s=time.perf_counter() - t0, started=started,
-                          code=["macro.gmid"])
+                          code=code)
         save_run(name, cfg, tables.to_json(), prov, root=root or results_root())
     return tables
 

@@ -20,7 +20,10 @@ Used by the book chapter "MACRO: transistor-level mapping" (``book/macro/transis
 
 from __future__ import annotations
 
+import collections
+import functools
 import json
+import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -30,15 +33,27 @@ from typing import Any
 import numpy as np
 
 from circuits import Amplifier
-from circuits.runs import json_safe, load_run, project_root, provenance, results_root, save_run
+from circuits.runs import (
+    code_dependencies,
+    json_safe,
+    load_run,
+    project_root,
+    provenance,
+    results_root,
+    save_run,
+)
 
 from .bo import BOConfig
 from .design import Design
 from .experiment import METHODS, load_runs
 from .topology import Topology
 
-#: The code a Table III run depends on (its fingerprint).
-CODE = ("macro.transistor",)
+
+@functools.cache
+def dependencies() -> tuple[str, ...]:
+    """The modules a Table III run depends on, recorded as its code fingerprint: this module
+    with what it imports of ``macro`` and of ``circuits`` (the engine it simulates with)."""
+    return tuple(code_dependencies(__name__))
 
 
 @dataclass(frozen=True)
@@ -110,9 +125,9 @@ def map_one(entry: dict, config: TransistorConfig, *, progress: bool = False) ->
 def run_table_three(mode: str, *, root: str | Path | None = None, progress: bool = False,
                     save: bool = True, compute: bool = True) -> list[dict]:
     """Map and re-optimise every best design of the experiment in ``mode``; each design is a
-    run folder (saved when ``save``), loaded instead of redone when its inputs are unchanged
-    (with ``compute`` false, only the saved ones are returned). Returns the records in method
-    order."""
+    run folder (saved when ``save``), loaded instead of redone when its inputs and the code it
+    depends on are unchanged (with ``compute`` false, only the saved ones are returned, made by
+    older code or not). Returns the records in method order."""
     config = transistor_config(mode)
     root = Path(root) if root is not None else results_root()
     out = []
@@ -120,8 +135,8 @@ def run_table_three(mode: str, *, root: str | Path | None = None, progress: bool
         name = run_name(mode, entry["method"], entry["exp"])
         cfg = json_safe({**asdict(config), "design": {"types": entry["types"],
                                                        "values": entry["values"]}})
-        run = load_run(name, cfg, root, list(CODE))
-        if run is not None:
+        run = load_run(name, cfg, root, list(dependencies()))
+        if run is not None and (run.stale is not True or not compute):
             out.append(run.metrics)
             continue
         if not compute:
@@ -130,7 +145,7 @@ def run_table_three(mode: str, *, root: str | Path | None = None, progress: bool
         rec = json.loads(json.dumps(json_safe(map_one(entry, config, progress=progress))))
         if save:
             prov = provenance(seed=config.seed, wall_s=time.perf_counter() - t0,
-                              started=started, code=CODE)
+                              started=started, code=dependencies())
             save_run(name, cfg, rec, prov, root)
         out.append(rec)
     return out
@@ -168,6 +183,32 @@ def table_three(records: list[dict]) -> dict[str, Any]:
     ratios = {f"macro/{b}": (avg["macro"] / avg[b] if avg.get("macro") and avg.get(b)
                              else None) for b in ("bobo", "rlbo")}
     return {"rows": rows, "ratios": ratios, "degradation": degradation}
+
+
+def failures(records: list[dict], most_common: int = 2) -> list[dict[str, Any]]:
+    """Why a design's re-optimisation found no point meeting every spec, from its history:
+    per such record, ``method``, ``exp``, ``points`` (evaluated), ``unmapped`` (the mapping
+    refused them), ``simulated`` (mapped and simulated, specs missed), ``failed`` (mapped, the
+    simulation failed) and ``common``: the ``most_common`` mapping refusals as
+    ``(text, count)``, their numbers replaced by ``#`` so that alike cases count together.
+    Records with a spec-meeting point, or without a history, are left out.
+
+    Used by the book chapter "MACRO: transistor-level mapping" (under Table III).
+    """
+    number = re.compile(r"(?<![A-Za-z])[-+]?\d[\d.e+-]*")  # a number, not a stage's digit
+    out = []
+    for rec in records:
+        hist = rec.get("history") or []
+        if not hist or any(h.get("meets_spec") for h in hist):
+            continue
+        unmapped = [h["reason"] for h in hist if (h.get("reason") or "").startswith("mapping")]
+        simulated = sum(1 for h in hist if h.get("fom") is not None)
+        kinds = collections.Counter(number.sub("#", r.split(": ", 1)[-1]) for r in unmapped)
+        out.append({"method": rec["method"], "exp": rec["exp"], "points": len(hist),
+                    "unmapped": len(unmapped), "simulated": simulated,
+                    "failed": len(hist) - len(unmapped) - simulated,
+                    "common": kinds.most_common(most_common)})
+    return out
 
 
 def paper_table_three(path: str | Path | None = None) -> dict:
@@ -343,7 +384,21 @@ def figure_mapped(design: Design, amp: Amplifier, title: str = ""):
     return fig
 
 
-__all__ = ["CODE", "TransistorConfig", "best_designs", "draw_mapped", "example_run",
-           "example_study", "figure_mapped", "map_one", "paper_table_three", "plot_gmid",
-           "run_name", "run_table_three", "table_three", "table_three_rows",
-           "transistor_config"]
+__all__ = [
+    "TransistorConfig",
+    "best_designs",
+    "dependencies",
+    "draw_mapped",
+    "example_run",
+    "example_study",
+    "failures",
+    "figure_mapped",
+    "map_one",
+    "paper_table_three",
+    "plot_gmid",
+    "run_name",
+    "run_table_three",
+    "table_three",
+    "table_three_rows",
+    "transistor_config",
+]

@@ -270,3 +270,60 @@ def test_a_folder_named_like_the_package_does_not_change_its_fingerprint(tmp_pat
     finally:
         for name in [m for m in sys.modules if m.split(".")[0] == "fpshadow"]:
             del sys.modules[name]
+
+
+@pytest.fixture
+def two_packages(tmp_path, monkeypatch):
+    """Throw-away packages ``cdapp`` and ``cdlib``: ``cdapp.work`` imports a name that
+    ``cdlib/__init__`` takes from ``cdlib.core`` (which imports ``cdlib.util``) and the module
+    ``cdlib.extra``; ``cdlib.unused`` is imported by nothing."""
+    import importlib
+    import sys
+
+    src = tmp_path / "src"
+    _package(src, {
+        "cdapp/__init__.py": "",
+        "cdapp/work.py": "from cdlib import thing\nimport cdlib.extra\n\nfrom .local import x\n",
+        "cdapp/local.py": "x = 1\n",
+        "cdlib/__init__.py": "from .core import thing\n\nOWN = 1\n",
+        "cdlib/core.py": "from .util import f\n\nthing = f()\n",
+        "cdlib/util.py": "def f():\n    return 1\n",
+        "cdlib/extra.py": "y = 2\n",
+        "cdlib/unused.py": "z = 3\n",
+    })
+    monkeypatch.syspath_prepend(str(src))
+    importlib.invalidate_caches()
+    yield src
+    for name in [m for m in sys.modules if m.split(".")[0] in ("cdapp", "cdlib")]:
+        del sys.modules[name]
+
+
+def test_code_dependencies_follow_imports_across_packages(two_packages):
+    from circuits.runs import code_dependencies, code_files
+
+    tops = ("cdapp", "cdlib")
+    deps = code_dependencies("cdapp.work", tops)
+    # the name from cdlib's __init__ is traced to the module that defines it
+    assert deps == ["cdapp.work", "cdlib.core", "cdlib.extra"]
+    files = code_files(deps)
+    assert "cdlib/util.py" in files and "cdapp/local.py" in files
+    assert "cdlib/unused.py" not in files and "cdlib/__init__.py" not in files
+    # a name the __init__ defines itself brings the whole package
+    (two_packages / "cdapp" / "work.py").write_text("from cdlib import OWN\n")
+    assert code_dependencies("cdapp.work", tops) == ["cdapp.work", "cdlib"]
+    assert "cdlib/unused.py" in code_files(code_dependencies("cdapp.work", tops))
+    # a module another one already covers is not listed twice
+    (two_packages / "cdapp" / "work.py").write_text(
+        "from cdlib import thing\nfrom cdlib.util import f\n")
+    assert code_dependencies("cdapp.work", tops) == ["cdapp.work", "cdlib.core"]
+    with pytest.raises(ValueError, match="not in the packages"):
+        code_dependencies("json.decoder", tops)
+
+
+def test_the_engine_is_in_the_fingerprint_of_the_transistor_level_runs():
+    from circuits.runs import code_dependencies, code_files
+    from macro.transistor import dependencies
+
+    for files in (code_files(dependencies()), code_files(code_dependencies("macro.gmid"))):
+        assert {"circuits/engine.py", "circuits/simulator.py", "circuits/pool.py",
+                "circuits/characterize.py"} <= set(files)

@@ -76,3 +76,26 @@ def test_cache_is_reused_and_recomputed_when_the_model_card_changes(tmp_path, mo
     monkeypatch.setattr(gmid, "model_card_hash", lambda tech: "another model card")
     gmid_tables("180nm", root=tmp_path)
     assert len(calls) == 2
+
+
+def test_tables_made_by_older_code_are_recomputed(tmp_path, monkeypatch):
+    import json
+
+    calls = []
+    real = gmid.compute_tables
+
+    def counting(tech):
+        calls.append(tech)
+        return real(tech)
+
+    monkeypatch.setattr(gmid, "compute_tables", counting)
+    gmid_tables("180nm", root=tmp_path)
+    prov_path = tmp_path / "macro/gmid/180nm/provenance.json"
+    prov = json.loads(prov_path.read_text())
+    assert "circuits/engine.py" in prov["code"]["files"]  # the engine is part of its code
+    prov["code"]["files"]["circuits/engine.py"] = "0" * 64  # as if made by another engine
+    prov_path.write_text(json.dumps(prov))
+    gmid_tables("180nm", root=tmp_path)
+    assert len(calls) == 2
+    gmid_tables("180nm", root=tmp_path)  # current again: reused
+    assert len(calls) == 2

@@ -82,3 +82,27 @@ def test_table_three_rows_ratios_and_degradation():
     assert paper["ratios"] == {"macro/bobo": 3.1, "macro/rlbo": 2.08}
     p_avg = {r["method"]: r["fom"] for r in paper["rows"] if r["exp"] == "avg"}
     assert p_avg["macro"] / p_avg["bobo"] == pytest.approx(3.1, abs=0.01)
+
+
+def test_failures_say_why_no_point_met_the_specs():
+    from macro.transistor import failures
+
+    def point(reason="", fom=None, meets=False):
+        return {"reason": reason, "fom": fom, "meets_spec": meets}
+
+    recs = [
+        {"method": "bobo", "exp": "exp1", "history": [
+            point("mapping: stage 2 gain 81.5 dB above 60.2 dB at gm/Id 12"),
+            point("mapping: stage 3 gain 90 dB above 61.1 dB at gm/Id 15"),
+            point("mapping: M5 width 0.21 um below the 0.36 um minimum"),
+            point(fom=1e5), point("simulation failed: nonconvergence")]},
+        {"method": "macro", "exp": "exp1", "history": [point(fom=5e5, meets=True)]},
+        {"method": "rlbo", "exp": "exp2", "history": []},
+    ]
+    out = failures(recs)
+    assert [(f["method"], f["exp"]) for f in out] == [("bobo", "exp1")]
+    f = out[0]
+    assert (f["points"], f["unmapped"], f["simulated"], f["failed"]) == (5, 3, 1, 1)
+    # numbers become '#', the digit of a device name stays: alike refusals count together
+    assert f["common"] == [("stage # gain # dB above # dB at gm/Id #", 2),
+                           ("M5 width # um below the # um minimum", 1)]
