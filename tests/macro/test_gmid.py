@@ -60,7 +60,9 @@ def test_json_round_trip(tables):
                                                          rel=1e-4)
 
 
-def test_cache_is_reused_and_recomputed_when_the_model_card_changes(tmp_path, monkeypatch):
+@pytest.fixture
+def computed(monkeypatch):
+    """The technologies whose tables were computed (not loaded) while the test ran."""
     calls = []
     real = gmid.compute_tables
 
@@ -69,6 +71,12 @@ def test_cache_is_reused_and_recomputed_when_the_model_card_changes(tmp_path, mo
         return real(tech)
 
     monkeypatch.setattr(gmid, "compute_tables", counting)
+    return calls
+
+
+def test_cache_is_reused_and_recomputed_when_the_model_card_changes(tmp_path, monkeypatch,
+                                                                    computed):
+    calls = computed
     gmid_tables("180nm", root=tmp_path)
     gmid_tables("180nm", root=tmp_path)
     assert len(calls) == 1
@@ -78,17 +86,10 @@ def test_cache_is_reused_and_recomputed_when_the_model_card_changes(tmp_path, mo
     assert len(calls) == 2
 
 
-def test_tables_made_by_older_code_are_recomputed(tmp_path, monkeypatch):
+def test_tables_made_by_older_code_are_recomputed(tmp_path, computed):
     import json
 
-    calls = []
-    real = gmid.compute_tables
-
-    def counting(tech):
-        calls.append(tech)
-        return real(tech)
-
-    monkeypatch.setattr(gmid, "compute_tables", counting)
+    calls = computed
     gmid_tables("180nm", root=tmp_path)
     prov_path = tmp_path / "macro/gmid/180nm/provenance.json"
     prov = json.loads(prov_path.read_text())
