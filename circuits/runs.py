@@ -205,12 +205,12 @@ class _ImportStatement:
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse_imports(path: str, _mtime_ns: int, _size: int) -> tuple[_ImportStatement, ...] | None:
+def _parse_imports(text: str) -> tuple[_ImportStatement, ...] | None:
     import ast
 
     try:
-        tree = ast.parse(Path(path).read_text())
-    except (OSError, SyntaxError, ValueError):
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
         return None
     body = {id(node) for node in tree.body}
     out = []
@@ -225,12 +225,11 @@ def _parse_imports(path: str, _mtime_ns: int, _size: int) -> tuple[_ImportStatem
 
 def _imports(path: Path) -> tuple[_ImportStatement, ...] | None:
     """The import statements of the source file ``path`` in source order (``None`` when it
-    cannot be read or parsed), parsed once per version of the file."""
+    cannot be read or parsed), parsed once per content of the file."""
     try:
-        st = path.stat()
-    except OSError:
+        return _parse_imports(path.read_text())
+    except (OSError, UnicodeDecodeError):
         return None
-    return _parse_imports(str(path), st.st_mtime_ns, st.st_size)
 
 
 def _import_closure(module: str, top: str) -> set[str]:
@@ -313,6 +312,15 @@ def code_dependencies(module: str, packages: Iterable[str] = PROJECT_PACKAGES) -
                 return f"{top}.{st.module}"
         return top
 
+    def modules(name: str) -> set[str]:
+        """``name`` with its closure in its package; a whole package: all its modules."""
+        top = name.split(".")[0]
+        folder = folders[top]
+        if name != top or folder is None:
+            return _import_closure(name, top)
+        return {".".join((top, *p.relative_to(folder).with_suffix("").parts)).removesuffix(
+            ".__init__") for p in folder.rglob("*.py") if not _IGNORED_PARTS & set(p.parts)}
+
     seen: set[str] = set()
     todo = [module]
     while todo:
@@ -321,25 +329,30 @@ def code_dependencies(module: str, packages: Iterable[str] = PROJECT_PACKAGES) -
             continue
         seen.add(current)
         top = current.split(".")[0]
-        if current == top:
-            continue  # a whole package: code_files takes every file of it
-        for name in _import_closure(current, top):
+        for name in modules(current):
             for st in statements(name):
                 if st.level or not st.module:
                     continue
                 other = st.module.split(".")[0]
                 if other not in tops or other == top:
                     continue
-                if st.is_from and st.module == other:
-                    todo += [origin(other, imported) for imported, _ in st.names]
-                else:
+                if not st.is_from:
                     todo.append(st.module)
-    closures = {name: _import_closure(name, name.split(".")[0]) for name in seen}
-    # a module that the closure of one already kept holds adds nothing (largest first)
+                elif st.module == other:
+                    todo += [origin(other, imported) for imported, _ in st.names]
+                else:  # a submodule by name, else a name the module defines
+                    folder = folders[other]
+                    todo += [f"{st.module}.{imported}" if folder is not None and _module_path(
+                        f"{st.module}.{imported}", folder) is not None else st.module
+                        for imported, _ in st.names]
+    wholes = {name for name in seen if "." not in name}
+    closures = {name: modules(name) for name in seen}
+    # a module that a kept one already holds adds nothing (whole packages first, then the
+    # largest closures); a whole package is never dropped
     kept: list[str] = []
     covered: set[str] = set()
-    for name in sorted(seen, key=lambda n: (-len(closures[n]), n)):
-        if name not in covered:
+    for name in sorted(seen, key=lambda n: (n not in wholes, -len(closures[n]), n)):
+        if name in wholes or (name not in covered and name.split(".")[0] not in wholes):
             kept.append(name)
             covered |= closures[name]
     return sorted(kept)

@@ -273,10 +273,11 @@ def test_a_folder_named_like_the_package_does_not_change_its_fingerprint(tmp_pat
 
 
 @pytest.fixture
-def two_packages(tmp_path, monkeypatch):
-    """Throw-away packages ``cdapp`` and ``cdlib``: ``cdapp.work`` imports a name that
-    ``cdlib/__init__`` takes from ``cdlib.core`` (which imports ``cdlib.util``) and the module
-    ``cdlib.extra``; ``cdlib.unused`` is imported by nothing."""
+def three_packages(tmp_path, monkeypatch):
+    """Throw-away packages ``cdapp``, ``cdlib`` and ``cdext``: ``cdapp.work`` imports a name
+    that ``cdlib/__init__`` takes from ``cdlib.core`` (which imports ``cdlib.util``) and the
+    module ``cdlib.extra``; ``cdlib.unused`` is imported by nothing and imports ``cdext.x``;
+    ``cdlib.sub`` is a subpackage with a module ``mod``."""
     import importlib
     import sys
 
@@ -289,33 +290,41 @@ def two_packages(tmp_path, monkeypatch):
         "cdlib/core.py": "from .util import f\n\nthing = f()\n",
         "cdlib/util.py": "def f():\n    return 1\n",
         "cdlib/extra.py": "y = 2\n",
-        "cdlib/unused.py": "z = 3\n",
+        "cdlib/unused.py": "import cdext.x\n",
+        "cdlib/sub/__init__.py": "",
+        "cdlib/sub/mod.py": "w = 4\n",
+        "cdext/__init__.py": "",
+        "cdext/x.py": "v = 5\n",
     })
     monkeypatch.syspath_prepend(str(src))
     importlib.invalidate_caches()
     yield src
-    for name in [m for m in sys.modules if m.split(".")[0] in ("cdapp", "cdlib")]:
+    for name in [m for m in sys.modules if m.split(".")[0] in ("cdapp", "cdlib", "cdext")]:
         del sys.modules[name]
 
 
-def test_code_dependencies_follow_imports_across_packages(two_packages):
+def test_code_dependencies_follow_imports_across_packages(three_packages):
     from circuits.runs import code_dependencies, code_files
 
-    tops = ("cdapp", "cdlib")
+    tops = ("cdapp", "cdlib", "cdext")
+    work = three_packages / "cdapp" / "work.py"
     deps = code_dependencies("cdapp.work", tops)
     # the name from cdlib's __init__ is traced to the module that defines it
     assert deps == ["cdapp.work", "cdlib.core", "cdlib.extra"]
     files = code_files(deps)
     assert "cdlib/util.py" in files and "cdapp/local.py" in files
     assert "cdlib/unused.py" not in files and "cdlib/__init__.py" not in files
-    # a name the __init__ defines itself brings the whole package
-    (two_packages / "cdapp" / "work.py").write_text("from cdlib import OWN\n")
-    assert code_dependencies("cdapp.work", tops) == ["cdapp.work", "cdlib"]
-    assert "cdlib/unused.py" in code_files(code_dependencies("cdapp.work", tops))
     # a module another one already covers is not listed twice
-    (two_packages / "cdapp" / "work.py").write_text(
-        "from cdlib import thing\nfrom cdlib.util import f\n")
+    work.write_text("from cdlib import thing\nfrom cdlib.util import f\n")
     assert code_dependencies("cdapp.work", tops) == ["cdapp.work", "cdlib.core"]
+    # a submodule imported by name from a subpackage is that module
+    work.write_text("from cdlib.sub import mod\n")
+    assert code_dependencies("cdapp.work", tops) == ["cdapp.work", "cdlib.sub.mod"]
+    # a name the __init__ defines itself brings the whole package, with what any of its
+    # modules imports from the others; a whole package is never dropped for a module of it
+    work.write_text("from cdlib import OWN\nimport cdlib.extra\n")
+    assert code_dependencies("cdapp.work", tops) == ["cdapp.work", "cdext.x", "cdlib"]
+    assert "cdlib/unused.py" in code_files(code_dependencies("cdapp.work", tops))
     with pytest.raises(ValueError, match="not in the packages"):
         code_dependencies("json.decoder", tops)
 
@@ -327,3 +336,6 @@ def test_the_engine_is_in_the_fingerprint_of_the_transistor_level_runs():
     for files in (code_files(dependencies()), code_files(code_dependencies("macro.gmid"))):
         assert {"circuits/engine.py", "circuits/simulator.py", "circuits/pool.py",
                 "circuits/characterize.py"} <= set(files)
+        # what the runs do not use is not in it: the book's checker, the CLIs, the agents
+        assert not {"circuits/bookcheck.py", "circuits/cli.py", "macro/cli.py",
+                    "lorarl/ddpg.py"} & set(files)

@@ -106,3 +106,34 @@ def test_failures_say_why_no_point_met_the_specs():
     # numbers become '#', the digit of a device name stays: alike refusals count together
     assert f["common"] == [("stage # gain # dB above # dB at gm/Id #", 2),
                            ("M5 width # um below the # um minimum", 1)]
+
+
+def test_table_three_runs_are_reused_until_their_code_changes(tmp_path, monkeypatch):
+    import json
+
+    from macro import transistor
+
+    entry = {"method": "macro", "exp": "exp1", "types": [0, 0, 4, 0, 0], "values": {"x": 1.0}}
+    calls = []
+
+    def mapped(e, config, progress=False):
+        calls.append(e["exp"])
+        return {**e, "after": None, "history": []}
+
+    monkeypatch.setattr(transistor, "best_designs", lambda mode, root: [dict(entry)])
+    monkeypatch.setattr(transistor, "map_one", mapped)
+    first = transistor.run_table_three("quick", root=tmp_path)
+    assert calls == ["exp1"] and first[0]["exp"] == "exp1"
+    assert transistor.run_table_three("quick", root=tmp_path) == first and len(calls) == 1
+    # as if made by another engine: shown as saved when not computing, redone when computing
+    prov_path = tmp_path / transistor.run_name("quick", "macro", "exp1") / "provenance.json"
+    prov = json.loads(prov_path.read_text())
+    assert "circuits/engine.py" in prov["code"]["files"]
+    prov["code"]["files"]["circuits/engine.py"] = "0" * 64
+    prov_path.write_text(json.dumps(prov))
+    assert transistor.run_table_three("quick", root=tmp_path, compute=False) == first
+    assert len(calls) == 1
+    transistor.run_table_three("quick", root=tmp_path)
+    assert len(calls) == 2
+    transistor.run_table_three("quick", root=tmp_path)  # current again
+    assert len(calls) == 2
