@@ -8,7 +8,7 @@ test names it. Keep the targets pointing at the real objects as the package grow
 
 #: (paper section, feature, target) for every feature of MACRO (issues 9 and 10's scope).
 FEATURES: tuple[tuple[str, str, str], ...] = (
-    ("II-B, Table I", "Topology space: 25 connection types, 57-way action, masks",
+    ("II-B, III-A, Table I", "Topology space: 25 connection types, 57-way action, masks",
      "macro.topology:Topology"),
     ("II-B", "Enumeration of the 75,625 topologies", "macro.topology:enumerate_topologies"),
     ("II-B", "Behaviour-level design of a topology", "macro.design:Design"),
