@@ -73,7 +73,7 @@ def anatomy_rows(best: Mapping[str, Sequence[Mapping[str, Any] | None]]
     ``best`` maps each method to its repeats' best spec-meeting designs (dicts with ``types``,
     ``values``, ``fom``; ``None`` for a repeat without one). Returns (header, rows).
     """
-    header = ["method", "", "FoM", "power (uW)", "gm stages", "median |gm| (uS)",
+    header = ["method", "", "FoM", "power (uW)", "gm stages", "median gm magnitude (uS)",
               "median gain gm R", "gm at lower bound", "gains at upper bound",
               "parameters at a bound"]
     rows = []
