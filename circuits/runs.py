@@ -232,6 +232,23 @@ def _imports(path: Path) -> tuple[_ImportStatement, ...] | None:
         return None
 
 
+def _reachable(start: str, step: Callable[[str], Iterable[str] | None]) -> set[str]:
+    """Every name reachable from ``start`` through ``step`` (the names one leads to; ``None``
+    for a name that does not exist, which is left out)."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        following = step(current)
+        if following is None:
+            continue
+        seen.add(current)
+        todo += following
+    return seen
+
+
 def _import_closure(module: str, top: str) -> set[str]:
     """``module`` and the modules of package ``top`` it imports, transitively, from the
     source's ``import`` statements (relative ones resolved). A name imported from a package's
@@ -240,24 +257,17 @@ def _import_closure(module: str, top: str) -> set[str]:
     folder = package_folder(top)
     if folder is None:
         return set()
-    seen: set[str] = set()
-    todo = [module]
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
+
+    def imported(current: str) -> list[str] | None:
         path = _module_path(current, folder)
         if path is None:
-            continue
-        seen.add(current)
+            return None
         package = current if path.name == "__init__.py" else current.rsplit(".", 1)[0]
-        statements = _imports(path)
-        if statements is None:
-            continue
-        for st in statements:
+        found: list[str] = []
+        for st in _imports(path) or ():
             if not st.is_from:
                 if st.module.split(".")[0] == top:
-                    todo.append(st.module)
+                    found.append(st.module)
                 continue
             base = st.module or ""
             if st.level:
@@ -268,8 +278,10 @@ def _import_closure(module: str, top: str) -> set[str]:
                 continue
             for name, _ in st.names:  # a submodule by name, else a name the base defines
                 sub = f"{base}.{name}"
-                todo.append(sub if _module_path(sub, folder) is not None else base)
-    return seen
+                found.append(sub if _module_path(sub, folder) is not None else base)
+        return found
+
+    return _reachable(module, imported)
 
 
 def code_dependencies(module: str, packages: Iterable[str] = PROJECT_PACKAGES) -> list[str]:
@@ -321,14 +333,10 @@ def code_dependencies(module: str, packages: Iterable[str] = PROJECT_PACKAGES) -
         return {".".join((top, *p.relative_to(folder).with_suffix("").parts)).removesuffix(
             ".__init__") for p in folder.rglob("*.py") if not _IGNORED_PARTS & set(p.parts)}
 
-    seen: set[str] = set()
-    todo = [module]
-    while todo:
-        current = todo.pop()
-        if current in seen:
-            continue
-        seen.add(current)
+    def imported(current: str) -> list[str]:
+        """The modules of the other packages that ``current`` (with its closure) imports."""
         top = current.split(".")[0]
+        found: list[str] = []
         for name in modules(current):
             for st in statements(name):
                 if st.level or not st.module:
@@ -337,14 +345,17 @@ def code_dependencies(module: str, packages: Iterable[str] = PROJECT_PACKAGES) -
                 if other not in tops or other == top:
                     continue
                 if not st.is_from:
-                    todo.append(st.module)
+                    found.append(st.module)
                 elif st.module == other:
-                    todo += [origin(other, imported) for imported, _ in st.names]
+                    found += [origin(other, n) for n, _ in st.names]
                 else:  # a submodule by name, else a name the module defines
                     folder = folders[other]
-                    todo += [f"{st.module}.{imported}" if folder is not None and _module_path(
-                        f"{st.module}.{imported}", folder) is not None else st.module
-                        for imported, _ in st.names]
+                    found += [f"{st.module}.{n}" if folder is not None and _module_path(
+                        f"{st.module}.{n}", folder) is not None else st.module
+                        for n, _ in st.names]
+        return found
+
+    seen = _reachable(module, imported)
     wholes = {name for name in seen if "." not in name}
     closures = {name: modules(name) for name in seen}
     # a module that a kept one already holds adds nothing (whole packages first, then the
@@ -585,16 +596,19 @@ def save_run(name: str, config: Mapping, metrics: Mapping, prov: Mapping,
 
 
 def load_run(name: str, config: Mapping, root: Path | None = None,
-             code: Iterable[str] | None = None) -> Run | None:
+             code: Iterable[str] | None = None, *, current: bool = False) -> Run | None:
     """The saved run ``name`` when its recorded inputs equal ``config``, else ``None``; its
     ``stale`` field says whether the code (packages ``code``, default: those it recorded) has
-    changed since it was made (:func:`staleness`).
+    changed since it was made (:func:`staleness`). With ``current``, a run made by older code
+    counts as absent too (for a caller about to compute it anew).
 
     A folder without ``config.json`` (an interrupted save), or with unreadable files, counts
     as absent.
     """
     run = read_run(name, root, code)
     if run is None or _canonical(run.config) != _canonical(dict(config)):
+        return None
+    if current and run.stale is True:
         return None
     return run
 

@@ -23,6 +23,7 @@ Used by the book chapter "MACRO: transistor-level mapping" (``book/macro/transis
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -238,6 +239,13 @@ def compute_tables(tech: str | Technology = "180nm") -> GmIdTables:
     return GmIdTables(t.name, t.vdd, pols["n"], pols["p"])
 
 
+@functools.cache
+def dependencies() -> tuple[str, ...]:
+    """The modules the saved tables depend on, recorded as their code fingerprint: this module
+    and the ``circuits`` engine it characterises with."""
+    return tuple(code_dependencies(__name__))
+
+
 def gmid_tables(tech: str | Technology = "180nm", *, root: Path | None = None,
                 save: bool = True) -> GmIdTables:
     """The cached tables of ``tech`` when the saved run's config (model-card hash, grid)
@@ -249,18 +257,18 @@ def gmid_tables(tech: str | Technology = "180nm", *, root: Path | None = None,
     t = get_technology(tech)
     cfg = table_config(t)
     name = f"{RUN_PREFIX}/{t.name}"
-    code = code_dependencies(__name__)  # this module and the engine it characterises with
-    run = load_run(name, cfg, root=root, code=code)
-    if run is not None and run.stale is not True:
+    run = load_run(name, cfg, root=root, code=dependencies(), current=True)
+    if run is not None:
         return GmIdTables.from_json(run.metrics)
     started, t0 = datetime.now(UTC), time.perf_counter()
     tables = compute_tables(t)
     if save:
         prov = provenance(wall_s=time.perf_counter() - t0, started=started,
-                          code=code)
+                          code=dependencies())
         save_run(name, cfg, tables.to_json(), prov, root=root or results_root())
     return tables
 
 
-__all__ = ["GmIdError", "GmIdTables", "PolarityTable", "compute_tables", "gmid_tables",
+__all__ = ["GmIdError", "GmIdTables", "PolarityTable", "compute_tables", "dependencies",
+           "gmid_tables",
            "model_card_hash", "table_config"]

@@ -135,8 +135,8 @@ def run_table_three(mode: str, *, root: str | Path | None = None, progress: bool
         name = run_name(mode, entry["method"], entry["exp"])
         cfg = json_safe({**asdict(config), "design": {"types": entry["types"],
                                                        "values": entry["values"]}})
-        run = load_run(name, cfg, root, list(dependencies()))
-        if run is not None and (run.stale is not True or not compute):
+        run = load_run(name, cfg, root, list(dependencies()), current=compute)
+        if run is not None:
             out.append(run.metrics)
             continue
         if not compute:

@@ -153,6 +153,8 @@ def test_a_run_is_stale_after_a_dependency_changes(demo_package, tmp_path):
                         root=results)
     assert stale.metrics == {"v": 6} and stale.stale is True
     assert stale.changed == ("fpdemo/helper.py",)
+    # a caller about to compute anew takes it as absent
+    assert load_run("fpdemo/r", {"n": 3, "mode": "full"}, root=results, current=True) is None
     text = stale.describe()
     assert "made by older code" in text and full.commit in text and "helper.py" in text
     # a data file changes, or one is added: stale too
@@ -330,10 +332,10 @@ def test_code_dependencies_follow_imports_across_packages(three_packages):
 
 
 def test_the_engine_is_in_the_fingerprint_of_the_transistor_level_runs():
-    from circuits.runs import code_dependencies, code_files
-    from macro.transistor import dependencies
+    from circuits.runs import code_files
+    from macro import gmid, transistor
 
-    for files in (code_files(dependencies()), code_files(code_dependencies("macro.gmid"))):
+    for files in (code_files(transistor.dependencies()), code_files(gmid.dependencies())):
         assert {"circuits/engine.py", "circuits/simulator.py", "circuits/pool.py",
                 "circuits/characterize.py"} <= set(files)
         # what the runs do not use is not in it: the book's checker, the CLIs, the agents
