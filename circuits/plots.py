@@ -29,12 +29,32 @@ NET_COLOURS = {"signal": "#333333", "bias": "#ff7f0e", "supply": "#bbbbbb"}
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]],
                    align: str | None = None) -> str:
-    """A Markdown table (cells already formatted as strings, or numbers shown with ``str``)."""
+    """A Markdown table (cells already formatted as strings, or numbers shown with ``str``); a
+    ``|`` in a header or a cell is escaped, so that it cannot split the row."""
     align = align or "l" + "r" * (len(headers) - 1)
     rule = ["---:" if a == "r" else ":---" for a in align]
-    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(rule) + " |"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+
+    def line(cells) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(headers), "| " + " | ".join(rule) + " |", *map(line, rows)])
+
+
+def span(values, digits: int = 0, unit: str = "") -> str:
+    """``"lo to hi"`` of the values that are not ``None`` (one value when they agree), ``"—"``
+    when there are none: for sentences that quote a range of results (chapter "LoRA-RL:
+    experiments")."""
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return "—"
+    lo, hi = f"{values[0]:,.{digits}f}{unit}", f"{values[-1]:,.{digits}f}{unit}"
+    return lo if lo == hi else f"{lo} to {hi}"
+
+
+def listing(items) -> str:
+    """The items joined by commas, ``"none"`` for no item (chapter "LoRA-RL: experiments")."""
+    items = [str(i) for i in items]
+    return ", ".join(items) if items else "none"
 
 
 #: How each kind of design parameter is shown: unit and scale from SI.

@@ -82,3 +82,16 @@ def test_markdown_table_aligns_columns():
     assert markdown_table(["a", "b"], [[1, 2]]).splitlines()[1] == "| :--- | ---: |"
     with pytest.raises(TypeError):
         markdown_table(["a"], None)
+
+
+def test_markdown_table_keeps_a_pipe_inside_its_cell():
+    lines = markdown_table(["median |gm|", "b"], [["a|b", 2]]).splitlines()
+    assert lines[0] == "| median \\|gm\\| | b |" and lines[2] == "| a\\|b | 2 |"
+
+
+def test_span_and_listing_quote_results():
+    from circuits.plots import listing, span
+
+    assert span([3.0, None, 1200.0], 0, " ms") == "3 ms to 1,200 ms"
+    assert span([2.04, 2.01], 1) == "2.0" and span([None]) == "—"
+    assert listing(["A", "C"]) == "A, C" and listing([]) == "none"
