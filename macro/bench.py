@@ -6,7 +6,9 @@ design through both simulators on the same grid, and compares: whether each is m
 why not), and for the measurable ones the gain (dB), GBW (relative) and PM (deg) differences.
 :func:`speed` times both simulators on the same batches of designs: the batched solver in this
 process (one thread), ngspice on a pool of workers (one thread each), and reports designs per
-second and the speed-up per design and per core.
+second and the speed-up per design and per core; :func:`floor` measures the least linear
+algebra any NumPy or torch solver of the nodal equations needs on those batches, which bounds
+the speed-up such a solver could reach.
 
 Used by the book chapter "The behaviour-level model" (``book/macro/model.ipynb``), through
 :func:`run` and :func:`circuits.runs.load_or_run` (results in ``results/macro/validation``).
@@ -33,8 +35,8 @@ from circuits import Simulator
 
 from .design import Design
 from .evaluation import SWEEP
-from .nodal import assemble
-from .solver import evaluate, measure_sparse, modes
+from .nodal import MAX_NODES, _stamps, assemble
+from .solver import COARSE, evaluate, measure_sparse, modes
 from .topology import sample_topologies
 
 #: Tolerances of the validation (issue "MACRO behaviour level"): gain (dB), GBW (relative),
@@ -148,12 +150,18 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
     time (for ngspice the workers' and this process's, which writes the netlists and reads the
     results; for the batched solver this process's), which depends less on what else the
     machine runs (its load average is recorded before and after).
+
+    ``floor_us_per_design`` is :func:`floor` on the same batches (averaged over the repeats),
+    and ``speedup_bound`` the ngspice time per design over the least of those floors: the
+    largest speed-up any NumPy or torch solver of either route could reach here, were
+    everything but that linear algebra free.
     """
     _threads()
     rng = np.random.default_rng(seed)
     t_fast = t_grid = t_ng = cpu_fast = cpu_ng = 0.0
     n = 0
     parts: dict[str, float] = {}
+    floors: dict[str, float] = {}
     load_before = os.getloadavg()[0]
     with Simulator(workers=workers, timeout=60.0) as sim:
         evaluate(random_designs(4, rng), solver="ngspice", simulator=sim)  # start the workers
@@ -179,6 +187,9 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
             n += batch
             for key, seconds in _breakdown(designs).items():
                 parts[key] = parts.get(key, 0.0) + seconds
+            for key, us in floor(designs).items():
+                if key.endswith("_us"):
+                    floors[key] = floors.get(key, 0.0) + us / repeats
     return {
         "batch": batch, "repeats": repeats, "designs": n, "grid_points": int(SWEEP.frequencies()
                                                                              .size),
@@ -194,8 +205,72 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
         "ngspice_cpu_ms_per_design": 1e3 * cpu_ng / n,
         "batched_cpu_us_per_design": 1e6 * cpu_fast / n,
         "speedup_cpu": (cpu_ng / n) / (cpu_fast / n) if cpu_fast > 0 else None,
+        "floor_us_per_design": floors,
+        "floor_coarse_points": int(SWEEP.frequencies()[::COARSE].size),
+        "speedup_bound": 1e6 * (t_ng / n) / min(floors.values()) if floors else None,
         "load_average": [load_before, os.getloadavg()[0]],
         "cpus": os.cpu_count(),
+    }
+
+
+def reduced_pencils(designs: Sequence[Design]
+                    ) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The nodal matrices ``(G, C)`` of each design cut to the unknowns its topology uses (no
+    padding), stacked by size: ``{m: (rows (B_m,), G (B_m, m, m), C (B_m, m, m))}``, ``rows``
+    the designs' positions in ``designs`` (the inputs of :func:`floor`)."""
+    g, c, _, _ = assemble(designs)
+    by_size: dict[int, tuple[list, list, list]] = {}
+    for i, d in enumerate(designs):
+        unused = {int(k) // MAX_NODES for k in _stamps(d.topology)[4]}
+        used = [k for k in range(MAX_NODES) if k not in unused]
+        rows, gs, cs = by_size.setdefault(len(used), ([], [], []))
+        rows.append(i)
+        gs.append(g[i][np.ix_(used, used)])
+        cs.append(c[i][np.ix_(used, used)])
+    return {m: (np.array(rows), np.array(gs), np.array(cs))
+            for m, (rows, gs, cs) in sorted(by_size.items())}
+
+
+def floor(designs: Sequence[Design], repeats: int = 5) -> dict[str, float]:
+    """The least time per design (us, best of ``repeats``) of the two routes a NumPy or torch
+    solver of the nodal equations has, counting the linear algebra alone (chapter "The
+    behaviour-level model", section "Validation and speed").
+
+    ``eig_numpy_us``, ``eig_torch_us``: the eigenvalues of ``G^-1 C`` (the poles, which the
+    stability verdict needs and the modal response is built from), with the designs grouped by
+    their number of unknowns so that no padded matrix is decomposed, and ``G^-1 C`` formed
+    beforehand (not timed). ``coarse_solve_us``: one complex solve of ``(G + sC) v = b`` per
+    frequency at the coarse points alone (every ``COARSE``-th point of the grid, the least the
+    sparse measurement looks at), the route without poles (which then has no stability
+    verdict). Grouping, cutting and forming ``G^-1 C`` are left out, as are assembling, the
+    residues and the measurement: a real solver needs all of them on top.
+    """
+    _threads()
+    import torch
+
+    pencils = reduced_pencils(designs)
+    n = len(designs)
+    a_np = {m: np.linalg.solve(g, c) for m, (_, g, c) in pencils.items()}
+    a_t = {m: torch.from_numpy(a) for m, a in a_np.items()}
+    s = 2j * np.pi * SWEEP.frequencies()[::COARSE]
+    systems = {m: (g[:, None] + s[None, :, None, None] * c[:, None],
+                   np.ones((len(g), s.size, m, 1), dtype=complex))
+               for m, (_, g, c) in pencils.items()}
+
+    def best(step) -> float:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        return 1e6 * min(times) / n
+
+    return {
+        "eig_numpy_us": best(lambda: [np.linalg.eigvals(a) for a in a_np.values()]),
+        "eig_torch_us": best(lambda: [torch.linalg.eigvals(a) for a in a_t.values()]),
+        "coarse_solve_us": best(lambda: [np.linalg.solve(y, b) for y, b in systems.values()]),
+        "coarse_points": int(s.size),
+        "designs_by_size": {str(m): len(rows) for m, (rows, _, _) in pencils.items()},
     }
 
 

@@ -253,3 +253,27 @@ def test_vectorised_assembly_equals_stamping_the_netlist_elements():
         np.testing.assert_allclose(c[k], cc, rtol=1e-12, atol=0)
         np.testing.assert_allclose(u[k], uu, rtol=1e-12, atol=0)
         np.testing.assert_allclose(w[k], ww, rtol=1e-12, atol=0)
+
+
+def test_the_speed_floor_decomposes_each_design_without_its_padding():
+    """macro.bench.floor times the eigenvalues of matrices cut to the unknowns a topology uses:
+    every design is in one group, and its cut matrices have exactly the design's finite poles."""
+    from macro.bench import floor, reduced_pencils
+    from macro.nodal import MAX_NODES
+
+    rng = np.random.default_rng(11)
+    designs = [Design.random(t, rng) for t in sample_topologies(60, rng)]
+    pencils = reduced_pencils(designs)
+    rows = np.concatenate([r for r, _, _ in pencils.values()])
+    assert sorted(rows.tolist()) == list(range(len(designs)))
+    assert len(pencils) > 1 and min(pencils) >= 3 and max(pencils) <= MAX_NODES
+    for m, (idx, g, c) in pencils.items():
+        assert g.shape == c.shape == (len(idx), m, m)
+        lam = np.linalg.eigvals(np.linalg.solve(g, c))
+        for i, x in zip(idx, lam, strict=True):
+            got = np.sort_complex(-1 / x[np.abs(x) > 0])
+            p = poles([designs[i]])[0]
+            want = np.sort_complex(p[np.isfinite(p)])
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+    f = floor(designs[:20], repeats=1)
+    assert all(f[k] > 0 for k in ("eig_numpy_us", "eig_torch_us", "coarse_solve_us"))
