@@ -6,9 +6,9 @@ design through both simulators on the same grid, and compares: whether each is m
 why not), and for the measurable ones the gain (dB), GBW (relative) and PM (deg) differences.
 :func:`speed` times both simulators on the same batches of designs: the batched solver in this
 process (one thread), ngspice on a pool of workers (one thread each), and reports designs per
-second and the speed-up per design and per core; :func:`floor` measures the least linear
-algebra any NumPy or torch solver of the nodal equations needs on those batches, which bounds
-the speed-up such a solver could reach.
+second and the speed-up per design and per core; :func:`floor` measures the per-design LAPACK
+calls of the solver's two routes alone on those batches, which bounds the speed-up those
+routes could reach.
 
 Used by the book chapter "The behaviour-level model" (``book/macro/model.ipynb``), through
 :func:`run` and :func:`circuits.runs.load_or_run` (results in ``results/macro/validation``).
@@ -153,8 +153,8 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
 
     ``floor_us_per_design`` is :func:`floor` on the same batches (averaged over the repeats),
     and ``speedup_bound`` the ngspice time per design over the least of those floors: the
-    largest speed-up any NumPy or torch solver of either route could reach here, were
-    everything but that linear algebra free.
+    largest speed-up either route of this solver could reach here on batches of this size,
+    were everything but those LAPACK calls free.
     """
     _threads()
     rng = np.random.default_rng(seed)
@@ -217,7 +217,8 @@ def reduced_pencils(designs: Sequence[Design]
                     ) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The nodal matrices ``(G, C)`` of each design cut to the unknowns its topology uses (no
     padding), stacked by size: ``{m: (rows (B_m,), G (B_m, m, m), C (B_m, m, m))}``, ``rows``
-    the designs' positions in ``designs`` (the inputs of :func:`floor`)."""
+    the designs' positions in ``designs`` (the inputs of :func:`floor`; chapter "The
+    behaviour-level model", section "Validation and speed")."""
     g, c, _, _ = assemble(designs)
     by_size: dict[int, tuple[list, list, list]] = {}
     for i, d in enumerate(designs):
@@ -231,19 +232,22 @@ def reduced_pencils(designs: Sequence[Design]
             for m, (rows, gs, cs) in sorted(by_size.items())}
 
 
-def floor(designs: Sequence[Design], repeats: int = 5) -> dict[str, float]:
-    """The least time per design (us, best of ``repeats``) of the two routes a NumPy or torch
-    solver of the nodal equations has, counting the linear algebra alone (chapter "The
-    behaviour-level model", section "Validation and speed").
+def floor(designs: Sequence[Design], repeats: int = 10) -> dict[str, float]:
+    """The least time per design (us, best of ``repeats``) of the per-design LAPACK calls of
+    this solver's two routes, the linear algebra alone, on ``designs`` as one batch (chapter
+    "The behaviour-level model", section "Validation and speed").
 
-    ``eig_numpy_us``, ``eig_torch_us``: the eigenvalues of ``G^-1 C`` (the poles, which the
-    stability verdict needs and the modal response is built from), with the designs grouped by
-    their number of unknowns so that no padded matrix is decomposed, and ``G^-1 C`` formed
-    beforehand (not timed). ``coarse_solve_us``: one complex solve of ``(G + sC) v = b`` per
-    frequency at the coarse points alone (every ``COARSE``-th point of the grid, the least the
-    sparse measurement looks at), the route without poles (which then has no stability
-    verdict). Grouping, cutting and forming ``G^-1 C`` are left out, as are assembling, the
-    residues and the measurement: a real solver needs all of them on top.
+    ``eig_numpy_us``, ``eig_torch_us``: the eigenvalues ``lambda`` of ``G^-1 C`` (the poles
+    are ``-1 / lambda``; the modal route judges stability from them and builds the response on
+    them), with the designs grouped by their number of unknowns so that no padded matrix is
+    decomposed, and ``G^-1 C`` formed beforehand (not timed). ``coarse_solve_numpy_us``,
+    ``coarse_solve_torch_us``: one complex solve of ``(G + sC) v = b`` per frequency at the
+    coarse points alone (every ``COARSE``-th point of the grid, the least the sparse
+    measurement looks at), the route without poles. Grouping, cutting and forming ``G^-1 C``
+    are left out, as are assembling, the residues and the measurement: a solver of either
+    route needs them on top. Each LAPACK call has a fixed cost, so the figures fall with the
+    batch size. Routes without per-design LAPACK calls (the characteristic polynomials of all
+    designs at once, compiled code) are not measured here.
     """
     _threads()
     import torch
@@ -256,6 +260,7 @@ def floor(designs: Sequence[Design], repeats: int = 5) -> dict[str, float]:
     systems = {m: (g[:, None] + s[None, :, None, None] * c[:, None],
                    np.ones((len(g), s.size, m, 1), dtype=complex))
                for m, (_, g, c) in pencils.items()}
+    systems_t = {m: (torch.from_numpy(y), torch.from_numpy(b)) for m, (y, b) in systems.items()}
 
     def best(step) -> float:
         times = []
@@ -268,7 +273,10 @@ def floor(designs: Sequence[Design], repeats: int = 5) -> dict[str, float]:
     return {
         "eig_numpy_us": best(lambda: [np.linalg.eigvals(a) for a in a_np.values()]),
         "eig_torch_us": best(lambda: [torch.linalg.eigvals(a) for a in a_t.values()]),
-        "coarse_solve_us": best(lambda: [np.linalg.solve(y, b) for y, b in systems.values()]),
+        "coarse_solve_numpy_us": best(lambda: [np.linalg.solve(y, b)
+                                               for y, b in systems.values()]),
+        "coarse_solve_torch_us": best(lambda: [torch.linalg.solve(y, b)
+                                               for y, b in systems_t.values()]),
         "coarse_points": int(s.size),
         "designs_by_size": {str(m): len(rows) for m, (rows, _, _) in pencils.items()},
     }

@@ -16,7 +16,8 @@ def _saved_results_copy(tmp_path_factory):
     """Tests see the project's saved results through ``$BOOK_RESULTS`` pointing at a copy:
     what a test computes and saves (a stale table made again, a run folder) lands in the copy,
     never in ``results/``. A ``BOOK_RESULTS`` set by the caller is kept."""
-    if os.environ.get("BOOK_RESULTS"):
+    previous = os.environ.get("BOOK_RESULTS")
+    if previous:
         yield
         return
     source = Path(__file__).resolve().parents[1] / "results"
@@ -29,7 +30,10 @@ def _saved_results_copy(tmp_path_factory):
     try:
         yield
     finally:
-        os.environ.pop("BOOK_RESULTS", None)
+        if previous is None:
+            os.environ.pop("BOOK_RESULTS", None)
+        else:
+            os.environ["BOOK_RESULTS"] = previous
 
 
 @pytest.fixture(scope="session")
