@@ -6,7 +6,8 @@ design through both simulators on the same grid, and compares: whether each is m
 why not), and for the measurable ones the gain (dB), GBW (relative) and PM (deg) differences.
 :func:`speed` times both simulators on the same batches of designs: the batched solver in this
 process (one thread), ngspice on a pool of workers (one thread each), and reports designs per
-second and the speed-up per design and per core; :func:`floor` measures the per-design LAPACK
+second and the speed-up per design and per core, for the modal route (:mod:`macro.solver`)
+and the compiled route (:mod:`macro.kernel`); :func:`floor` measures the per-design LAPACK
 calls of the solver's two routes alone on those batches, which bounds the speed-up those
 routes could reach.
 
@@ -35,6 +36,8 @@ from circuits import Simulator
 
 from .design import Design
 from .evaluation import SWEEP
+from .kernel import evaluate as evaluate_compiled
+from .kernel import metrics as metrics_compiled
 from .nodal import MAX_NODES, _stamps, assemble
 from .solver import COARSE, evaluate, measure_sparse, modes
 from .topology import sample_topologies
@@ -70,7 +73,9 @@ def validate(n_designs: int = 500, seed: int = 0, workers: int = 2,
         and failure kind agree), ``failures`` (count per failure kind), and for the measurable
         designs the lists ``gain_db``, ``gbw_hz``, ``pm_deg`` (batched) and ``d_gain_db``,
         ``d_gbw_rel``, ``d_pm_deg`` (batched minus ngspice), with their ``worst`` and
-        ``median`` absolute values and whether each is within :data:`TOLERANCES`.
+        ``median`` absolute values and whether each is within :data:`TOLERANCES`; under
+        ``compiled`` the same comparison for the compiled route (:mod:`macro.kernel`):
+        ``ok_agree``, ``compared``, the three lists of differences and ``summary``.
     """
     rng = np.random.default_rng(seed)
     designs: list[Design] = []
@@ -96,6 +101,7 @@ def validate(n_designs: int = 500, seed: int = 0, workers: int = 2,
     finally:
         if own:
             sim.close()
+    compiled = evaluate_compiled(designs)
     kind = [e.failure for e in fast]
     kind_ref = [e.failure for e in ref]
     agree = sum(a == b for a, b in zip(kind, kind_ref, strict=True))
@@ -114,7 +120,18 @@ def validate(n_designs: int = 500, seed: int = 0, workers: int = 2,
         return {"worst": worst, "median": statistics.median(mags) if mags else float("nan"),
                 "tolerance": tol, "within": bool(mags) and worst <= tol}
 
+    both_c = [(a, b) for a, b in zip(compiled, ref, strict=True) if a.ok and b.ok]
+    d_gain_c = [a.gain_db - b.gain_db for a, b in both_c]
+    d_gbw_c = [a.gbw_hz / b.gbw_hz - 1 for a, b in both_c]
+    d_pm_c = [a.pm_deg - b.pm_deg for a, b in both_c]
     return {
+        "compiled": {
+            "ok_agree": sum(a.failure == b.failure for a, b in zip(compiled, ref, strict=True)),
+            "compared": len(both_c),
+            "d_gain_db": d_gain_c, "d_gbw_rel": d_gbw_c, "d_pm_deg": d_pm_c,
+            "summary": {"gain_db": summary(d_gain_c, TOLERANCES["gain_db"]),
+                        "gbw_rel": summary(d_gbw_c, TOLERANCES["gbw_rel"]),
+                        "pm_deg": summary(d_pm_c, TOLERANCES["pm_deg"])}},
         "drawn": len(designs), "measurable": sum(e.ok for e in fast), "compared": len(both),
         "ok_agree": agree, "failures": failures, "ngspice_wall_s": ngspice_s,
         "gain_db": [a.gain_db for a, _ in both], "gbw_hz": [a.gbw_hz for a, _ in both],
@@ -139,53 +156,84 @@ def _children_cpu() -> float:
     return total
 
 
+#: ngspice's part of each batch in :func:`speed` (the solvers are timed between the parts).
+SPEED_PARTS = 4
+
+
 def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -> dict:
     """Designs per second of both simulators on the same batches (the grid of
-    :data:`macro.evaluation.SWEEP`).
+    :data:`macro.evaluation.SWEEP`); chapter "The behaviour-level model", section "Validation
+    and speed".
 
-    Each repeat draws a new batch, times ngspice on it (``workers`` workers, warmed up), then
-    the batched solver (sparse measurement, and the whole grid) three times, keeping the best;
-    the rates are the totals over the repeats. ``speedup`` is per design in wall-clock time;
-    ``speedup_per_core`` divides the ngspice rate by its workers; ``speedup_cpu`` compares CPU
-    time (for ngspice the workers' and this process's, which writes the netlists and reads the
-    results; for the batched solver this process's), which depends less on what else the
-    machine runs (its load average is recorded before and after).
+    Each repeat draws a new batch and calls each route once untimed (ngspice's workers start,
+    the compiled kernel loads, every route caches the stamps of the batch's topologies). Then,
+    :data:`SPEED_PARTS` times, it times the batched solver on the whole batch (the modal route
+    of :mod:`macro.solver` with its sparse measurement, and the compiled route of
+    :mod:`macro.kernel`) and ngspice (``workers`` workers) on the next part of the batch, and
+    the solvers once more at the end. The machine's speed drifts by up to a factor of two
+    within seconds, so the solvers' calls are spread over the same stretch of time as
+    ngspice's, and every rate is a total (ngspice) or a mean (the solvers) over the repeats:
+    no best-of. ``speedup`` (modal route) and ``speedup_compiled`` are per design in
+    wall-clock time; ``speedup_per_core`` divides the ngspice rate by its workers;
+    ``speedup_cpu`` compares CPU time (for ngspice the workers' and this process's, which
+    writes the netlists and reads the results; for the modal route this process's).
+
+    ``compiled_us_per_design`` times :func:`macro.kernel.metrics`, the metrics of every design
+    as arrays (outcome, ok flag, gain, GBW, PM, power and FoM);
+    ``compiled_evaluations_us_per_design`` :func:`macro.kernel.evaluate`, which builds the
+    :class:`macro.evaluation.Evaluation` objects with their reasons as well;
+    ``compiled_points_per_measured_design`` is the mean number of grid points the kernel's
+    walk evaluated per design it measured. ``batched_whole_grid_designs_per_s`` is the modal
+    route computing every grid point (two calls per repeat).
 
     ``floor_us_per_design`` is :func:`floor` on the same batches (averaged over the repeats),
     and ``speedup_bound`` the ngspice time per design over the least of those floors: the
-    largest speed-up either route of this solver could reach here on batches of this size,
-    were everything but those LAPACK calls free.
+    largest speed-up the modal route's two ways of solving could reach here on batches of
+    this size, were everything but those LAPACK calls free.
     """
     _threads()
     rng = np.random.default_rng(seed)
-    t_fast = t_grid = t_ng = cpu_fast = cpu_ng = 0.0
+    t_ng = cpu_ng = 0.0
+    calls: dict[str, list[float]] = {"modal": [], "modal_cpu": [], "grid": [], "compiled": [],
+                                     "compiled_ev": []}
     n = 0
     parts: dict[str, float] = {}
     floors: dict[str, float] = {}
+    points: list[float] = []
     coarse_points = 0
     load_before = os.getloadavg()[0]
+
+    def timed(key: str, func, designs) -> object:
+        c0, t0 = time.process_time(), time.perf_counter()
+        out = func(designs)
+        calls[key].append(time.perf_counter() - t0)
+        if key == "modal":
+            calls["modal_cpu"].append(time.process_time() - c0)
+        return out
+
     with Simulator(workers=workers, timeout=60.0) as sim:
-        evaluate(random_designs(4, rng), solver="ngspice", simulator=sim)  # start the workers
         for _ in range(repeats):
             designs = random_designs(batch, rng)
-            c0, p0, t0 = _children_cpu(), time.process_time(), time.perf_counter()
-            evaluate(designs, solver="ngspice", simulator=sim)
-            t_ng += time.perf_counter() - t0
-            # the workers' CPU and this process's (netlists, results)
-            cpu_ng += _children_cpu() - c0 + time.process_time() - p0
-            best, best_grid, best_cpu = float("inf"), float("inf"), float("inf")
-            for _ in range(3):
-                c0, t0 = time.process_time(), time.perf_counter()
-                evaluate(designs)
-                t1, c1 = time.perf_counter(), time.process_time()
-                evaluate(designs, exact_grid=True)
-                t2 = time.perf_counter()
-                best, best_grid = min(best, t1 - t0), min(best_grid, t2 - t1)
-                best_cpu = min(best_cpu, c1 - c0)
-            t_fast += best
-            t_grid += best_grid
-            cpu_fast += best_cpu
+            evaluate(designs[:4], solver="ngspice", simulator=sim)
+            evaluate(designs)
+            evaluate_compiled(designs)
+            size = -(-batch // SPEED_PARTS)
+            for k in range(SPEED_PARTS + 1):
+                timed("modal", evaluate, designs)
+                m = timed("compiled", metrics_compiled, designs)
+                timed("compiled_ev", evaluate_compiled, designs)
+                if k == SPEED_PARTS:
+                    break
+                if k < 2:
+                    timed("grid", lambda d: evaluate(d, exact_grid=True), designs)
+                part = designs[k * size:(k + 1) * size]
+                c0, p0, t0 = _children_cpu(), time.process_time(), time.perf_counter()
+                evaluate(part, solver="ngspice", simulator=sim)
+                t_ng += time.perf_counter() - t0
+                # the workers' CPU and this process's (netlists, results)
+                cpu_ng += _children_cpu() - c0 + time.process_time() - p0
             n += batch
+            points += [float(p) for p in m.points[np.isfinite(m.points)]]
             for key, seconds in _breakdown(designs).items():
                 parts[key] = parts.get(key, 0.0) + seconds
             least = floor(designs)
@@ -193,24 +241,32 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
             for key, us in least.items():
                 if key.endswith("_us"):
                     floors[key] = floors.get(key, 0.0) + us / repeats
+    per = {k: statistics.fmean(v) / batch for k, v in calls.items()}
+    ng = t_ng / n
     return {
-        "batch": batch, "repeats": repeats, "designs": n, "grid_points": int(SWEEP.frequencies()
-                                                                             .size),
-        "ngspice_workers": workers,
-        "batched_designs_per_s": n / t_fast, "batched_whole_grid_designs_per_s": n / t_grid,
-        "ngspice_designs_per_s": n / t_ng,
-        "speedup": (n / t_fast) / (n / t_ng),
-        "speedup_whole_grid": (n / t_grid) / (n / t_ng),
-        "speedup_per_core": (n / t_fast) / (n / t_ng / workers),
-        "ngspice_ms_per_design": 1e3 * t_ng / n,
-        "batched_us_per_design": 1e6 * t_fast / n,
+        "batch": batch, "repeats": repeats, "designs": n, "parts": SPEED_PARTS,
+        "grid_points": int(SWEEP.frequencies().size), "ngspice_workers": workers,
+        "batched_designs_per_s": 1 / per["modal"],
+        "batched_whole_grid_designs_per_s": 1 / per["grid"],
+        "ngspice_designs_per_s": 1 / ng,
+        "speedup": ng / per["modal"],
+        "speedup_whole_grid": ng / per["grid"],
+        "speedup_per_core": ng * workers / per["modal"],
+        "compiled_designs_per_s": 1 / per["compiled"],
+        "compiled_us_per_design": 1e6 * per["compiled"],
+        "speedup_compiled": ng / per["compiled"],
+        "compiled_evaluations_us_per_design": 1e6 * per["compiled_ev"],
+        "speedup_compiled_evaluations": ng / per["compiled_ev"],
+        "compiled_points_per_measured_design": statistics.fmean(points) if points else None,
+        "ngspice_ms_per_design": 1e3 * ng,
+        "batched_us_per_design": 1e6 * per["modal"],
         "batched_cpu_breakdown_us_per_design": {k: 1e6 * v / n for k, v in parts.items()},
         "ngspice_cpu_ms_per_design": 1e3 * cpu_ng / n,
-        "batched_cpu_us_per_design": 1e6 * cpu_fast / n,
-        "speedup_cpu": (cpu_ng / n) / (cpu_fast / n) if cpu_fast > 0 else None,
+        "batched_cpu_us_per_design": 1e6 * per["modal_cpu"],
+        "speedup_cpu": (cpu_ng / n) / per["modal_cpu"] if per["modal_cpu"] > 0 else None,
         "floor_us_per_design": floors,
         "floor_coarse_points": coarse_points,
-        "speedup_bound": 1e6 * (t_ng / n) / min(floors.values()) if floors else None,
+        "speedup_bound": 1e6 * ng / min(floors.values()) if floors else None,
         "load_average": [load_before, os.getloadavg()[0]],
         "cpus": os.cpu_count(),
     }
@@ -303,6 +359,47 @@ def _breakdown(designs: Sequence[Design]) -> dict[str, float]:
                 "modes": min(best["modes"], max(t2 - t1 - (t1 - t0), 0.0)),
                 "measure": min(best["measure"], t3 - t2)}
     return best
+
+
+def plot(validation: dict, speed_: dict, target: float = 1000.0):
+    """The batched solver against ngspice (chapter "The behaviour-level model", section
+    "Validation and speed"): |difference| of gain, GBW and PM per measurable design for both
+    routes (sorted, log scale, tolerance dashed), and the designs per second of every route
+    and of ngspice, with the rate ``target`` times ngspice's dotted."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.2))
+    tiny = 1e-16
+    for ax, key, unit, tol in ((axes[0], "d_gain_db", "|Δ gain| (dB)", "gain_db"),
+                               (axes[1], "d_gbw_rel", "|Δ GBW| / GBW", "gbw_rel"),
+                               (axes[2], "d_pm_deg", "|Δ PM| (deg)", "pm_deg")):
+        for source, label, marker in ((validation, "modal", "."),
+                                      (validation["compiled"], "compiled", "x")):
+            d = np.sort(np.maximum(np.abs(np.asarray(source[key], dtype=float)), tiny))
+            ax.semilogy(np.arange(1, d.size + 1), d, marker, ms=3, label=label)
+        ax.axhline(validation["summary"][tol]["tolerance"], color="tab:red", ls="--", lw=1,
+                   label="tolerance")
+        ax.set_xlabel("design (sorted)")
+        ax.set_ylabel(unit)
+        ax.set_ylim(tiny / 2, 10 * validation["summary"][tol]["tolerance"])
+        ax.grid(True, which="major", alpha=0.3)
+    axes[0].legend(fontsize=7, loc="upper left")
+    names = ["modal", "modal,\nwhole grid", "compiled", "ngspice"]
+    rates = [speed_["batched_designs_per_s"], speed_["batched_whole_grid_designs_per_s"],
+             speed_["compiled_designs_per_s"], speed_["ngspice_designs_per_s"]]
+    bars = axes[3].bar(names, rates, color=["tab:blue", "tab:cyan", "tab:green", "tab:orange"])
+    aim = target * speed_["ngspice_designs_per_s"]
+    axes[3].axhline(aim, color="tab:red", ls=":", lw=1, label=f"{target:,.0f} x ngspice")
+    axes[3].set_yscale("log")
+    axes[3].set_ylabel("designs / s")
+    axes[3].tick_params(axis="x", labelsize=7)
+    for bar, r in zip(bars, rates, strict=True):
+        axes[3].text(bar.get_x() + bar.get_width() / 2, r * 1.1, f"{r:,.0f}", ha="center",
+                     fontsize=7)
+    axes[3].set_ylim(min(rates) / 3, max(*rates, aim) * 5)
+    axes[3].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
 
 
 def run(n_designs: int = 500, seed: int = 0, batch: int = 128, repeats: int = 3) -> dict:

@@ -5,7 +5,7 @@
     python -m macro params   --edges A,B,C,D,E [--json]
     python -m macro netlist  --edges A,B,C,D,E [--set NAME=VALUE ...] [--json]
     python -m macro simulate --edges A,B,C,D,E [--set NAME=VALUE ...]
-                             [--solver batched|ngspice] [--exponents exp1|exp2] [--json]
+                             [--solver batched|compiled|ngspice] [--exponents exp1|exp2] [--json]
     python -m macro train    [--mode quick|full] [--seed N] [--epochs N] [--batch N] [--json]
     python -m macro baseline bobo|rlbo [--mode quick|full] [--seed N] [--json]
     python -m macro experiment --mode quick|full [--workers N] [--root DIR] [--json]
@@ -199,8 +199,10 @@ def _netlist(args: argparse.Namespace) -> dict[str, Any]:
 
 def _simulate_args(parser: argparse.ArgumentParser) -> None:
     _edges_and_sets(parser)
-    parser.add_argument("--solver", choices=("batched", "ngspice"), default="batched",
-                        help="the batched small-signal solver (default) or ngspice")
+    parser.add_argument("--solver", choices=("batched", "compiled", "ngspice"),
+                        default="batched",
+                        help="the batched small-signal solver (default), its compiled route "
+                             "(macro.kernel) or ngspice")
     parser.add_argument("--exponents", choices=("exp1", "exp2"), default="exp1",
                         help="exponent set of the score (section IV-C)")
 
@@ -210,7 +212,12 @@ def _simulate(args: argparse.Namespace) -> dict[str, Any]:
     from .solver import evaluate
 
     design = design_from_args(args)
-    ev = evaluate([design], solver=args.solver)[0]
+    if args.solver == "compiled":
+        from .kernel import evaluate as evaluate_compiled
+
+        ev = evaluate_compiled([design])[0]
+    else:
+        ev = evaluate([design], solver=args.solver)[0]
     specs = Specs()
     return {**ev.to_dict(), "score": score(ev, specs, args.exponents),
             "meets_spec": meets_spec(ev, specs), "solver": args.solver,

@@ -49,9 +49,9 @@ def test_netlist_is_plain_g_r_c_with_the_standard_nodes(capsys):
         float(ln.split()[-1])  # numeric values only
 
 
-def test_simulate_json_both_solvers(capsys):
+def test_simulate_json_every_solver(capsys):
     results = {}
-    for solver in ("batched", "ngspice"):
+    for solver in ("batched", "compiled", "ngspice"):
         code, out, _ = run(capsys, "simulate", *MILLER, "--solver", solver, "--json")
         assert code == 0
         results[solver] = json.loads(out)
@@ -59,9 +59,11 @@ def test_simulate_json_both_solvers(capsys):
         assert {"ok", "reason", "gain_db", "gbw_hz", "pm_deg", "power_w", "fom", "score",
                 "meets_spec"} <= set(r)
         assert r["ok"] is True and isinstance(r["meets_spec"], bool)
-    a, b = results["batched"], results["ngspice"]
-    assert a["gbw_hz"] == pytest.approx(b["gbw_hz"], rel=1e-6)
-    assert a["score"] == pytest.approx(b["score"], rel=1e-6)
+    b = results["ngspice"]
+    for a in (results["batched"], results["compiled"]):
+        assert a["gbw_hz"] == pytest.approx(b["gbw_hz"], rel=1e-6)
+        assert a["score"] == pytest.approx(b["score"], rel=1e-6)
+    assert results["compiled"]["solver"] == "compiled"
 
 
 def test_simulate_failed_design_is_not_an_error(capsys):

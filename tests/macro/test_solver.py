@@ -214,6 +214,9 @@ def test_validation_run_on_a_few_designs(sim):
     assert v["ok_agree"] == v["drawn"]
     assert all(s["within"] for s in v["summary"].values())
     assert len(v["d_pm_deg"]) == 6
+    # the compiled route against ngspice on the same designs
+    assert v["compiled"]["ok_agree"] == v["drawn"] and v["compiled"]["compared"] == 6
+    assert all(s["within"] for s in v["compiled"]["summary"].values())
 
 
 def test_vectorised_assembly_equals_stamping_the_netlist_elements():

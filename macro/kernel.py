@@ -1,0 +1,800 @@
+"""The compiled route of the batched solver: transfer-function polynomials, Routh-Hurwitz and a
+walk along the grid, one design after another in machine code (numba).
+
+The modal route (:mod:`macro.solver`) spends most of its time in per-batch LAPACK calls and
+array bookkeeping; this route computes the same metrics with no LAPACK call at all. For each
+design the kernel
+
+1. stamps the design's parameters into its nodal matrices ``G, C`` and sources ``u, w`` (the
+   stamps of :mod:`macro.nodal`), cut to the unknowns its topology uses (no padding);
+2. fails it as singular by the test of :func:`macro.nodal.singular` (the determinant of ``G``
+   with its rows scaled to a largest entry of 1, from the same LU factors that solve with it);
+3. writes the response as two polynomials. With ``A = G^{-1} C``, ``det(G + sC) = det(G)
+   det(I + sA)``; by Cramer's rule, with ``G', C'`` the matrices whose ``vout`` column is
+   replaced by ``u, w`` and ``A' = G'^{-1} C'``,
+
+   .. math::  H(s) = H(0)\\,\\frac{\\det(I + sA')}{\\det(I + sA)}
+              = H(0)\\,\\frac{\\sum_k n_k s^k}{\\sum_k d_k s^k},\\qquad n_0 = d_0 = 1,
+
+   with ``H(0) = (G^{-1} u)_{vout}``. ``A'`` comes from the same solve as ``A`` (``G'`` differs
+   from ``G`` in one column, so ``G'^{-1}`` is a rank-one update of ``G^{-1}``,
+   Sherman-Morrison). ``d_k`` and ``n_k`` are the sums of the principal minors of order ``k``
+   of ``A`` and ``A'``: an exact zero column or row with a zero diagonal entry (a node without
+   capacitance, a pole at infinity) is taken out, the rest is brought to Hessenberg form by
+   stabilised elimination and expanded by the determinant recurrence of Hessenberg matrices;
+4. judges stability by the Routh-Hurwitz table of ``sum_k d_k s^k``: a first-column entry that
+   is not positive (a root in the right half plane or on the axis) fails the design. The
+   reason names the worst pole, found by :func:`macro.nodal.poles` when the evaluations are
+   built;
+5. measures the response on the grid of :data:`macro.evaluation.SWEEP` by the rules of
+   :func:`macro.evaluation.measure`, without computing every point. Each polynomial is
+   evaluated by Horner's rule in ``-omega^2`` (even and odd parts apart), and the phase is
+   unwrapped by counting the principal steps that cross the negative real axis. When
+   Descartes' rule of signs allows at most one unity-gain crossing on the whole frequency axis
+   (the coefficients of ``H(0)^2 |N(j omega)|^2 - |D(j omega)|^2`` in ``omega^2`` change sign
+   at most once), the walk stops at the crossing: ``H`` is computed at every ``COARSE``-th
+   grid point up to the first where ``|H| <= 1``, at every grid point of a coarse segment
+   where the phase turns by more than 90 deg, and at every grid point of the crossing's
+   segment up to the crossing.
+   Otherwise the whole grid is walked by the rule of :func:`macro.solver.measure_sparse`
+   (a coarse segment is filled in when ``|H|`` at an end is within a factor
+   ``REFINE_MAGNITUDE`` of 1 or the phase turns by more than 90 deg across it). The crossings
+   are interpolated as :func:`macro.evaluation.measure` interpolates them;
+6. computes the power and the FoM of :mod:`macro.evaluation`.
+
+Shapes: a batch of ``B`` designs gives arrays of shape ``(B,)`` (:class:`Metrics`). The first
+call compiles the kernel (about 15 s; numba caches it beside this file).
+
+``tests/macro/test_kernel.py`` checks it against hand-derived transfer functions and the modal
+route, and ``python -m macro.bench`` against ngspice. Used by the book chapter "The
+behaviour-level model" (``book/macro/model.ipynb``), section "Validation and speed", and by
+``python -m macro simulate --solver compiled``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from .design import Design, stage_recipes
+from .evaluation import GM_OVER_ID, SWEEP, VDD, Evaluation, Sweep, verdict
+from .nodal import MAX_NODES, OUT, _stamps, instability_reason, poles
+from .topology import C_LOAD, Topology
+
+#: Outcome codes of :class:`Metrics` ``code``: measured (``verdict`` decides), singular,
+#: unstable.
+MEASURED, SINGULAR, UNSTABLE = 0, 1, 2
+#: Coarse step (grid points) and refinement rule of the grid walk (as in :mod:`macro.solver`).
+COARSE = 10
+REFINE_MAGNITUDE = 1.5
+_SINGULAR = "singular: the nodal conductance matrix is singular"
+#: Coarse points evaluated at once while looking for the one crossing.
+_CHUNK = 16
+_M2 = MAX_NODES * MAX_NODES
+_BLOCK = 2 * _M2 + 2 * MAX_NODES
+
+
+# -- the compiled part ------------------------------------------------------------------------
+# Every array a compiled function writes is a workspace allocated once per batch by _batch.
+
+@njit(cache=True, error_model="numpy")
+def _lu(g, m, a, perm, sc):  # pragma: no cover - compiled
+    """LU factors (partial pivoting) of ``g[:m, :m]`` with each row scaled to a largest
+    magnitude of 1, in ``a`` (unit lower part below the diagonal), the row order in ``perm``
+    and the scales in ``sc``; returns the determinant of the scaled matrix, as
+    :func:`macro.nodal.singular` computes it (0 when a pivot is exactly zero)."""
+    for i in range(m):
+        s = 0.0
+        for j in range(m):
+            s = max(s, abs(g[i, j]))
+        if s == 0.0:
+            s = 1.0
+        sc[i] = s
+        perm[i] = i
+        inv = 1.0 / s
+        for j in range(m):
+            a[i, j] = g[i, j] * inv
+    det = 1.0
+    for k in range(m):
+        p = k
+        for i in range(k + 1, m):
+            if abs(a[i, k]) > abs(a[p, k]):
+                p = i
+        if a[p, k] == 0.0:
+            return 0.0
+        if p != k:
+            for j in range(m):
+                a[k, j], a[p, j] = a[p, j], a[k, j]
+            perm[k], perm[p] = perm[p], perm[k]
+            det = -det
+        det *= a[k, k]
+        inv = 1.0 / a[k, k]
+        for i in range(k + 1, m):
+            f = a[i, k] * inv
+            a[i, k] = f
+            if f != 0.0:
+                for j in range(k + 1, m):
+                    a[i, j] -= f * a[k, j]
+    return det
+
+
+@njit(cache=True, error_model="numpy")
+def _lu_solve(a, perm, sc, rhs, m, ncol, x):  # pragma: no cover - compiled
+    """``x[:m, :ncol] = g^{-1} rhs[:m, :ncol]`` from the factors of :func:`_lu`."""
+    for i in range(m):
+        r = perm[i]
+        inv = 1.0 / sc[r]
+        for j in range(ncol):
+            x[i, j] = rhs[r, j] * inv
+    for k in range(m):
+        for i in range(k + 1, m):
+            f = a[i, k]
+            if f != 0.0:
+                for j in range(ncol):
+                    x[i, j] -= f * x[k, j]
+    for k in range(m - 1, -1, -1):
+        inv = 1.0 / a[k, k]
+        for j in range(ncol):
+            s = x[k, j]
+            for i in range(k + 1, m):
+                s -= a[k, i] * x[i, j]
+            x[k, j] = s * inv
+
+
+@njit(cache=True, error_model="numpy")
+def _minor_sums(a, m, out, keep, idx, h, q):  # pragma: no cover - compiled
+    """``out[k]`` = the sum of the principal minors of order ``k`` of ``a[:m, :m]`` (the
+    coefficients of ``det(I + sA)``), ``out[0] = 1``; returns the degree. An exact zero column
+    or row whose diagonal entry is zero is taken out first (``det(I + sA)`` expands along it
+    to 1 times the rest); the rest is reduced to Hessenberg form by stabilised elimination
+    (Gaussian elimination with partial pivoting, applied as a similarity) and expanded by
+    the Hessenberg determinant recurrence. ``keep, idx, h, q`` are workspaces."""
+    for j in range(m):
+        keep[j] = True
+    changed = True
+    while changed:
+        changed = False
+        for j in range(m):
+            if not keep[j] or a[j, j] != 0.0:
+                continue
+            col = True
+            row = True
+            for i in range(m):
+                if keep[i] and i != j:
+                    if a[i, j] != 0.0:
+                        col = False
+                    if a[j, i] != 0.0:
+                        row = False
+            if col or row:
+                keep[j] = False
+                changed = True
+    n = 0
+    for j in range(m):
+        if keep[j]:
+            idx[n] = j
+            n += 1
+    for k in range(out.size):
+        out[k] = 0.0
+    out[0] = 1.0
+    if n == 0:
+        return 0
+    for i in range(n):
+        for j in range(n):
+            h[i, j] = a[idx[i], idx[j]]
+    # reduction to upper Hessenberg form by stabilised elimination (a similarity: the
+    # minor sums do not change)
+    for k in range(1, n - 1):
+        p = k
+        for i in range(k + 1, n):
+            if abs(h[i, k - 1]) > abs(h[p, k - 1]):
+                p = i
+        if h[p, k - 1] == 0.0:
+            continue
+        if p != k:
+            for j in range(n):
+                h[k, j], h[p, j] = h[p, j], h[k, j]
+            for j in range(n):
+                h[j, k], h[j, p] = h[j, p], h[j, k]
+        inv = 1.0 / h[k, k - 1]
+        for i in range(k + 1, n):
+            f = h[i, k - 1] * inv
+            if f != 0.0:
+                for j in range(k - 1, n):
+                    h[i, j] -= f * h[k, j]
+                for j in range(n):
+                    h[j, k] += f * h[j, i]
+            h[i, k - 1] = 0.0
+    # q_k(s) = det(I + s H_k) of the leading k x k block, ascending powers of s:
+    # q_k = (1 + s h_kk) q_{k-1}
+    #       + sum_{i<k} (-1)^(k-i) s h_ik prod_{j=i+1}^{k} (s h_{j,j-1}) q_{i-1}
+    for i in range(n + 1):
+        for j in range(n + 1):
+            q[i, j] = 0.0
+    q[0, 0] = 1.0
+    for k in range(1, n + 1):
+        kk = k - 1
+        for j in range(k):
+            q[k, j] += q[k - 1, j]
+            q[k, j + 1] += h[kk, kk] * q[k - 1, j]
+        prod = 1.0
+        for i in range(k - 1, 0, -1):
+            ii = i - 1
+            prod *= h[ii + 1, ii]
+            if prod == 0.0:
+                break
+            coef = h[ii, kk] * prod
+            if (k - i) % 2:
+                coef = -coef
+            shift = k - i + 1  # powers of s gained
+            for j in range(i):
+                q[k, j + shift] += coef * q[i - 1, j]
+    for k in range(n + 1):
+        out[k] = q[n, k]
+    deg = n
+    while deg > 0 and out[deg] == 0.0:
+        deg -= 1
+    return deg
+
+
+@njit(cache=True, error_model="numpy")
+def _routh_unstable(d, deg, r0, r1, r2):  # pragma: no cover - compiled
+    """Whether ``sum_k d_k s^k`` has a root with a positive real part or on the imaginary
+    axis: a first-column entry of its Routh-Hurwitz table that is not positive (after the
+    leading coefficient is made positive). ``r0, r1, r2`` are workspaces."""
+    if deg <= 0:
+        return False
+    sign = 1.0 if d[deg] > 0 else -1.0
+    width = deg // 2 + 2
+    for i in range(width):
+        r0[i] = sign * d[deg - 2 * i] if deg - 2 * i >= 0 else 0.0
+        r1[i] = sign * d[deg - 2 * i - 1] if deg - 2 * i - 1 >= 0 else 0.0
+    for _ in range(deg):
+        if not r1[0] > 0.0:
+            return True
+        ratio = r0[0] / r1[0]
+        for i in range(width - 1):
+            r2[i] = r0[i + 1] - ratio * r1[i + 1]
+        r2[width - 1] = 0.0
+        for i in range(width):
+            r0[i] = r1[i]
+            r1[i] = r2[i]
+    return False
+
+
+@njit(cache=True, error_model="numpy")
+def _horner_part(c, top, x, count, out):  # pragma: no cover - compiled
+    """``out[j] = sum_i c_(top - 2i) x_j^(...)``: Horner's rule over every other coefficient
+    from ``c[top]`` down (the even or the odd part of a polynomial), for ``count`` points."""
+    for j in range(count):
+        out[j] = 0.0
+    for k in range(top, -1, -2):
+        ck = c[k]
+        for j in range(count):
+            out[j] = out[j] * x[j] + ck
+
+
+@njit(cache=True, error_model="numpy")
+def _evaluate(n, dn, d, dd, dc, w, x, count, e1, o1, e2, o2, hr, hi, m2):  # pragma: no cover
+    """``H(j w_j)`` at ``count`` points (``x = -w^2``) into ``hr, hi`` and ``|H|^2`` into
+    ``m2``: each polynomial by Horner's rule in ``x``, even and odd parts apart (``P(jw) =
+    E(x) + j w O(x)``), loops over the points innermost so that they vectorise. ``e1, o1,
+    e2, o2`` are workspaces."""
+    _horner_part(n, dn - (dn % 2), x, count, e1)
+    _horner_part(n, dn - 1 + (dn % 2), x, count, o1)
+    _horner_part(d, dd - (dd % 2), x, count, e2)
+    _horner_part(d, dd - 1 + (dd % 2), x, count, o2)
+    for j in range(count):
+        nr = e1[j]
+        ni = w[j] * o1[j]
+        dr = e2[j]
+        di = w[j] * o2[j]
+        inv = dc / (dr * dr + di * di)
+        r = (nr * dr + ni * di) * inv
+        i = (ni * dr - nr * di) * inv
+        hr[j] = r
+        hi[j] = i
+        m2[j] = r * r + i * i
+
+
+@njit(cache=True, error_model="numpy")
+def _crosses_cut(r1, i1, r2, i2):  # pragma: no cover - compiled
+    """+1 (-1) when the principal step from ``r1 + j i1`` to ``r2 + j i2`` crosses the negative
+    real axis counter-clockwise (clockwise), so that the principal angle jumps by -2 pi
+    (+2 pi); 0 otherwise."""
+    cross = r1 * i2 - i1 * r2
+    if i1 >= 0.0 and i2 < 0.0 and cross > 0.0:
+        return 1
+    if i1 < 0.0 and i2 >= 0.0 and cross < 0.0:
+        return -1
+    return 0
+
+
+@njit(cache=True, error_model="numpy")
+def _add_mag2(c, deg, scale, p):  # pragma: no cover - compiled
+    """``p += scale |P(j w)|^2`` as a polynomial in ``y = w^2`` (ascending), for ``P(s) =
+    sum_k c_k s^k``: ``|P(j w)|^2 = E(-y)^2 + y O(-y)^2`` with ``E(x) = sum_k c_2k x^k`` and
+    ``O(x) = sum_k c_2k+1 x^k``."""
+    for i in range(0, deg + 1, 2):
+        ei = c[i] * (-1.0 if (i // 2) % 2 else 1.0)
+        for j in range(0, deg + 1, 2):
+            ej = c[j] * (-1.0 if (j // 2) % 2 else 1.0)
+            p[(i + j) // 2] += scale * ei * ej
+    for i in range(1, deg + 1, 2):
+        oi = c[i] * (-1.0 if (i // 2) % 2 else 1.0)
+        for j in range(1, deg + 1, 2):
+            oj = c[j] * (-1.0 if (j // 2) % 2 else 1.0)
+            p[(i + j) // 2] += scale * oi * oj
+
+
+@njit(cache=True, error_model="numpy")
+def _crossings_bound(n, dn, d, dd, dc, p):  # pragma: no cover - compiled
+    """Descartes' bound on the number of unity-gain crossings: the sign changes of the
+    coefficients of ``P(y) = H(0)^2 |N(j w)|^2 - |D(j w)|^2``, a polynomial in ``y = w^2``
+    (``p`` a workspace of at least ``max(dn, dd) + 1`` entries)."""
+    top = max(dn, dd)
+    for k in range(top + 1):
+        p[k] = 0.0
+    _add_mag2(n, dn, dc * dc, p)
+    _add_mag2(d, dd, -1.0, p)
+    changes = 0
+    last = 0.0
+    for k in range(top + 1):
+        if p[k] != 0.0:
+            if last != 0.0 and (p[k] > 0.0) != (last > 0.0):
+                changes += 1
+            last = p[k]
+    return changes
+
+
+@njit(cache=True, error_model="numpy")
+def _step(rp, ip, m2p, rk, ik, m2k, winding, g, logf, state):  # pragma: no cover - compiled
+    """One grid step of the walk, from grid point ``g`` to ``g + 1``: the winding after it;
+    a unity-gain crossing in it updates ``state`` = (crossed, gbw, pm)."""
+    wind_k = winding + _crosses_cut(rp, ip, rk, ik)
+    if m2p > 1.0 and m2k <= 1.0:
+        lm1 = 0.5 * math.log10(m2p)
+        lm2 = 0.5 * math.log10(m2k)
+        t = lm1 / (lm1 - lm2)
+        ph1 = math.degrees(math.atan2(ip, rp) + 2.0 * math.pi * winding)
+        ph2 = math.degrees(math.atan2(ik, rk) + 2.0 * math.pi * wind_k)
+        pm = 180.0 + ph1 + t * (ph2 - ph1)
+        if pm < state[2]:
+            state[2] = pm
+        if state[0] == 0.0:
+            state[1] = 10.0 ** (logf[g] + t * (logf[g + 1] - logf[g]))
+            state[0] = 1.0
+    return wind_k
+
+
+@njit(cache=True, error_model="numpy")
+def _fill(n, dn, d, dd, dc, w, x, c0, cnt, r0, i0, m0, winding, logf, state, stop, work,
+          ):  # pragma: no cover - compiled
+    """Every grid point of a segment: ``H`` at grid points ``c0 + 1 .. c0 + cnt``, stepped
+    through from ``H(c0) = r0 + j i0`` (``|H|^2 = m0``) by :func:`_step` (``stop``: up to the
+    first crossing). Returns the winding after the last step and whether every point was
+    finite."""
+    fr, fi, f2 = work[7], work[8], work[9]
+    _evaluate(n, dn, d, dd, dc, w[c0 + 1:c0 + 1 + cnt], x[c0 + 1:c0 + 1 + cnt], cnt,
+              work[0], work[1], work[2], work[3], fr, fi, f2)
+    rp, ip, m2p = r0, i0, m0
+    for k in range(cnt):
+        rk, ik, m2k = fr[k], fi[k], f2[k]
+        if not (math.isfinite(m2k) and m2k > 0.0):
+            return winding, False
+        winding = _step(rp, ip, m2p, rk, ik, m2k, winding, c0 + k, logf, state)
+        if stop and state[0] != 0.0:
+            break
+        rp, ip, m2p = rk, ik, m2k
+    return winding, True
+
+
+@njit(cache=True, error_model="numpy")
+def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut, out,
+             work):  # pragma: no cover - compiled
+    """The grid walk (step 5 of the module docstring) over the grid ``w`` (rad/s, ``x =
+    -w^2``), ``wc, xc`` its coarse points (every ``coarse``-th). ``out``: finite, mag0,
+    gain_db, crossed, mag_end, gbw, pm, points evaluated. ``work`` a ``(11, len(wc) +
+    coarse + 1)`` workspace.
+
+    When Descartes' rule allows at most one crossing on the whole frequency axis and ``|H|``
+    is above 1 at the first grid point and at most 1 at the last, the walk stops at the
+    crossing (the coarse segments before it are filled in only where the phase turns by more
+    than 90 deg, the segment of the crossing at every point); otherwise the whole grid is
+    walked with the refinement rule of :func:`macro.solver.measure_sparse`.
+    """
+    nf = w.size
+    nc = wc.size
+    e1, o1, e2, o2, hr, hi, m2 = work[0], work[1], work[2], work[3], work[4], work[5], work[6]
+    fr, fi, f2, pw = work[7], work[8], work[9], work[10]
+    state = out[8:11]
+    state[0] = 0.0
+    state[1] = math.nan
+    state[2] = math.inf
+    _evaluate(n, dn, d, dd, dc, w[:1], x[:1], 1, e1, o1, e2, o2, fr, fi, f2)
+    m20 = f2[0]
+    _evaluate(n, dn, d, dd, dc, w[nf - 1:], x[nf - 1:], 1, e1, o1, e2, o2, fr, fi, f2)
+    m2e = f2[0]
+    points = 2
+    single = shortcut and _crossings_bound(n, dn, d, dd, dc, pw) <= 1
+    finite = math.isfinite(m20) and m20 > 0.0 and math.isfinite(m2e) and m2e > 0.0
+    if finite and single and not (m20 > 1.0 and m2e <= 1.0):
+        last = -1  # no crossing in the grid: nothing to walk
+    elif finite and single:
+        # the coarse points, a chunk at a time, up to the first where |H| <= 1: the one
+        # crossing lies in the coarse segment before it
+        done = 0
+        jc = -1
+        while done < nc and jc < 0 and finite:
+            cnt = min(_CHUNK, nc - done)
+            _evaluate(n, dn, d, dd, dc, wc[done:done + cnt], xc[done:done + cnt], cnt, e1, o1,
+                      e2, o2, hr[done:], hi[done:], m2[done:])
+            for j in range(done, done + cnt):
+                if not (math.isfinite(m2[j]) and m2[j] > 0.0):
+                    finite = False
+                    break
+                if m2[j] <= 1.0:
+                    jc = j
+                    break
+            done += cnt
+        points += done
+        last = jc - 1 if jc > 0 else -1
+    else:
+        last = nc - 1
+    winding = 0
+    if finite and last >= 0:
+        if not single:
+            _evaluate(n, dn, d, dd, dc, wc, xc, nc, e1, o1, e2, o2, hr, hi, m2)
+            points += nc
+            for j in range(nc):
+                if not (math.isfinite(m2[j]) and m2[j] > 0.0):
+                    finite = False
+        lo2 = 1.0 / (refine_mag * refine_mag)
+        hi2 = refine_mag * refine_mag
+        first = 0
+        if single and finite:
+            # a branch-free pass over the segments before the crossing's: when none turns by
+            # more than 90 deg, the winding is the sum of their cut crossings
+            turns = 0
+            wsum = 0
+            for j in range(last):
+                a0, b0, a1, b1 = hr[j], hi[j], hr[j + 1], hi[j + 1]
+                cross = a0 * b1 - b0 * a1
+                turns += int(a0 * a1 + b0 * b1 < 0.0)
+                wsum += int((b0 >= 0.0) & (b1 < 0.0) & (cross > 0.0)) - \
+                    int((b0 < 0.0) & (b1 >= 0.0) & (cross < 0.0))
+            if turns == 0:
+                winding = wsum
+                first = last
+        for j in range(first, nc - 1 if not single else last + 1):
+            if not finite:
+                break
+            c0 = j * coarse
+            if single and j == last:
+                # the crossing's segment, every point up to the one after the crossing
+                cnt = min(coarse, nf - 1 - c0)
+                winding, finite = _fill(n, dn, d, dd, dc, w, x, c0, cnt, hr[j], hi[j], m2[j],
+                                        winding, logf, state, True, work)
+                points += cnt
+                break
+            ma, mb = m2[j], m2[j + 1]
+            turn = (hr[j] * hr[j + 1] + hi[j] * hi[j + 1]) < 0.0
+            if turn or (not single and max(ma, mb) > lo2 and min(ma, mb) < hi2):
+                winding, finite = _fill(n, dn, d, dd, dc, w, x, c0, coarse, hr[j], hi[j], ma,
+                                        winding, logf, state, False, work)
+                points += coarse
+            else:
+                winding += _crosses_cut(hr[j], hi[j], hr[j + 1], hi[j + 1])
+    out[0] = 1.0 if finite else 0.0
+    out[1] = math.sqrt(m20)
+    out[2] = 20.0 * math.log10(out[1]) if out[1] > 0 else -math.inf
+    out[3] = state[0]
+    out[4] = math.sqrt(m2e)
+    out[5] = state[1]
+    out[6] = state[2]
+    out[7] = points
+
+
+@njit(cache=True, error_model="numpy")
+def _batch(tid, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b, used,
+           gm_start, gm_count, gm_idx, w, logf, coarse, refine_mag, shortcut, vdd, gm_over_id,
+           c_load, out_idx):  # pragma: no cover - compiled
+    """Every design of a batch; returns ``code (B,)`` and ``res (B, 11)``: dc, finite, mag0,
+    gain_db, crossed, mag_end, gbw, pm, power, fom, grid points evaluated."""
+    b = tid.size
+    mm = used.shape[1]
+    code = np.zeros(b, dtype=np.int64)
+    res = np.full((b, 11), np.nan)
+    # workspaces
+    block = np.zeros(2 * mm * mm + 2 * mm)
+    g = np.empty((mm, mm))
+    c = np.empty((mm, mm))
+    u = np.empty(mm)
+    wv = np.empty(mm)
+    rhs = np.empty((mm, mm + 2))
+    xs = np.empty((mm, mm + 2))
+    ap = np.empty((mm, mm))
+    rowo = np.empty(mm)
+    lu = np.empty((mm, mm))
+    dcoef = np.zeros(mm + 1)
+    ncoef = np.zeros(mm + 1)
+    keep = np.empty(mm, dtype=np.bool_)
+    idx = np.empty(mm, dtype=np.int64)
+    hh = np.empty((mm, mm))
+    q = np.empty((mm + 1, mm + 1))
+    r0 = np.empty(mm + 2)
+    r1 = np.empty(mm + 2)
+    r2 = np.empty(mm + 2)
+    meas = np.empty(11)
+    perm = np.empty(mm, dtype=np.int64)
+    sc = np.empty(mm)
+    nodes = np.empty(mm, dtype=np.int64)
+    x = -w * w
+    top = 1
+    for k in range(nparams.size):
+        top = max(top, nparams[k] + 1)
+    val = np.empty(top)
+    rec = np.empty(top)
+    wc = w[::coarse].copy()
+    xc = x[::coarse].copy()
+    work = np.empty((11, wc.size + coarse + 1))
+    off = 0
+    for i in range(b):
+        t = tid[i]
+        if i:
+            off += nparams[tid[i - 1]]
+        for k in range(block.size):
+            block[k] = 0.0
+        # the part's parameters and their reciprocals, index -1 standing for 1
+        for j in range(nparams[t]):
+            val[j] = values[off + j]
+            rec[j] = 1.0 / val[j]
+        val[-1] = 1.0
+        rec[-1] = 1.0
+        for s in range(st_start[t], st_start[t] + st_count[t]):
+            block[st_pos[s]] += st_k[s] * val[st_a[s]] * rec[st_b[s]]
+        m = 0
+        o = -1
+        for z in range(mm):
+            if used[t, z]:
+                if z == out_idx:
+                    o = m
+                nodes[m] = z
+                m += 1
+        for p in range(m):
+            for r in range(m):
+                g[p, r] = block[nodes[p] * mm + nodes[r]]
+                c[p, r] = block[mm * mm + nodes[p] * mm + nodes[r]]
+            u[p] = block[2 * mm * mm + nodes[p]]
+            wv[p] = block[2 * mm * mm + mm + nodes[p]]
+        pw = 0.0
+        for s in range(gm_start[t], gm_start[t] + gm_count[t]):
+            pw += values[off + gm_idx[s]]
+        pw = vdd * pw / gm_over_id
+        res[i, 8] = pw
+        if not abs(_lu(g, m, lu, perm, sc)) > 1e-13:
+            code[i] = SINGULAR
+            continue
+        # A = G^-1 C, G^-1 u and G^-1 w in one solve
+        for p in range(m):
+            for r in range(m):
+                rhs[p, r] = c[p, r]
+            rhs[p, m] = u[p]
+            rhs[p, m + 1] = wv[p]
+        _lu_solve(lu, perm, sc, rhs, m, m + 2, xs)
+        dc = xs[o, m]
+        res[i, 0] = dc
+        dd = _minor_sums(xs, m, dcoef, keep, idx, hh, q)
+        if _routh_unstable(dcoef, dd, r0, r1, r2):
+            code[i] = UNSTABLE
+            continue
+        if dc != 0.0:
+            # the numerator: A' = G'^-1 C' with the vout column of G, C replaced by u, w; by
+            # Sherman-Morrison, G'^-1 = (I - (G^-1 u - e_o) e_o^T / H(0)) G^-1, so A' is
+            # G^-1 C with its vout column replaced by G^-1 w, less a rank-one term
+            for r in range(m):
+                rowo[r] = xs[o, m + 1] if r == o else xs[o, r]
+            for p in range(m):
+                f = (xs[p, m] - (1.0 if p == o else 0.0)) / dc
+                for r in range(m):
+                    ap[p, r] = (xs[p, m + 1] if r == o else xs[p, r]) - f * rowo[r]
+            dn = _minor_sums(ap, m, ncoef, keep, idx, hh, q)
+        else:  # H(0) = 0: the design fails at DC whatever its numerator
+            for k in range(ncoef.size):
+                ncoef[k] = 0.0
+            ncoef[0] = 1.0
+            dn = 0
+        _measure(ncoef, dn, dcoef, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
+                 meas, work)
+        for k in range(7):
+            res[i, 1 + k] = meas[k]
+        res[i, 10] = meas[7]
+        gbw = meas[5]
+        res[i, 9] = (gbw / 1e6) * (c_load * 1e12) / (pw * 1e3) if pw > 0 else math.nan
+    return code, res
+
+
+# -- the Python side --------------------------------------------------------------------------
+
+class _Grow:
+    """A growing array (capacity doubled when full), read as a view of its filled part."""
+
+    def __init__(self, dtype, width: int | None = None) -> None:
+        shape = (16,) if width is None else (16, width)
+        self.data = np.zeros(shape, dtype=dtype)
+        self.size = 0
+
+    def extend(self, rows) -> None:
+        rows = np.asarray(rows, dtype=self.data.dtype)
+        need = self.size + len(rows)
+        if need > len(self.data):
+            grown = np.zeros((max(need, 2 * len(self.data)), *self.data.shape[1:]),
+                             dtype=self.data.dtype)
+            grown[:self.size] = self.data[:self.size]
+            self.data = grown
+        self.data[self.size:need] = rows
+        self.size = need
+
+    def view(self) -> np.ndarray:
+        return self.data[:self.size]
+
+
+class _Programs:
+    """The stamps of every topology seen so far, as flat arrays the kernel indexes by topology
+    id (built once per topology, appended to growing arrays)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[tuple[int, ...], int] = {}
+        self.nparams, self.st_start, self.st_count = (_Grow(np.int64) for _ in range(3))
+        self.gm_start, self.gm_count = _Grow(np.int64), _Grow(np.int64)
+        self.used = _Grow(np.bool_, MAX_NODES)
+        self.st_pos, self.st_a, self.st_b = (_Grow(np.int64) for _ in range(3))
+        self.st_k = _Grow(np.float64)
+        self.gm_idx = _Grow(np.int64)
+
+    def id(self, topology: Topology) -> int:
+        """The id of ``topology``, its stamps appended when it is new."""
+        k = self.ids.get(topology.types)
+        if k is None:
+            pos, kk, a, b, unused = _stamps(topology)
+            names = [p.name for p in topology.parameters()]
+            gm = [names.index(r.gm) for r in stage_recipes(topology)]
+            mask = np.ones(MAX_NODES, dtype=bool)
+            mask[np.asarray(unused, dtype=int) // MAX_NODES] = False
+            self.nparams.extend([len(names)])
+            self.st_start.extend([self.st_pos.size])
+            self.st_count.extend([len(pos)])
+            self.used.extend([mask])
+            self.gm_start.extend([self.gm_idx.size])
+            self.gm_count.extend([len(gm)])
+            self.st_pos.extend(pos)
+            self.st_k.extend(kk)
+            self.st_a.extend(a)
+            self.st_b.extend(b)
+            self.gm_idx.extend(gm)
+            k = self.ids[topology.types] = len(self.ids)
+        return k
+
+    def tables(self) -> tuple[np.ndarray, ...]:
+        """The arrays :func:`_batch` takes after the values."""
+        return tuple(g.view() for g in (
+            self.nparams, self.st_start, self.st_count, self.st_pos, self.st_k, self.st_a,
+            self.st_b, self.used, self.gm_start, self.gm_count, self.gm_idx))
+
+
+_PROGRAMS = _Programs()
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The metrics of a batch as arrays (shape ``(B,)`` each); ``evaluations()`` turns them into
+    :class:`macro.evaluation.Evaluation` objects.
+
+    Attributes
+    ----------
+    code : :data:`MEASURED`, :data:`SINGULAR` or :data:`UNSTABLE`.
+    dc : the exact DC gain ``H(0)``.
+    finite, crossed : whether the response is finite and non-zero on the grid, whether ``|H|``
+        falls through 1 on it.
+    mag0, gain_db, mag_end : ``|H|`` at the first grid point, in dB, and at the last.
+    gbw_hz, pm_deg : the first unity-gain crossing and the least phase margin.
+    power_w, fom : the power model and equation (2).
+    points : how many grid points the walk evaluated (``nan`` for designs not measured).
+    designs : the designs, for the reasons of unstable ones.
+    sweep : the grid.
+    """
+
+    code: np.ndarray
+    dc: np.ndarray
+    finite: np.ndarray
+    crossed: np.ndarray
+    mag0: np.ndarray
+    gain_db: np.ndarray
+    mag_end: np.ndarray
+    gbw_hz: np.ndarray
+    pm_deg: np.ndarray
+    power_w: np.ndarray
+    fom: np.ndarray
+    points: np.ndarray
+    designs: tuple[Design, ...]
+    sweep: Sweep
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Whether each design was measured (the rules of :func:`macro.evaluation.verdict`)."""
+        return (self.code == MEASURED) & self.finite & (self.dc > 0) & (self.mag0 > 1) & \
+            self.crossed & ~(self.mag_end > 1)
+
+    def evaluations(self) -> list[Evaluation]:
+        """One :class:`macro.evaluation.Evaluation` per design, with its reason."""
+        f = self.sweep.frequencies()
+        rows = np.nonzero(self.code == UNSTABLE)[0]
+        p = poles([self.designs[i] for i in rows]) if rows.size else None
+        reasons = {}
+        for j, i in enumerate(rows):
+            try:
+                reasons[i] = instability_reason(p[j])
+            except ValueError:  # no pole beyond the tolerance of macro.nodal: on the axis
+                reasons[i] = ("unstable open loop: the Routh-Hurwitz table of the "
+                              "characteristic polynomial has a non-positive first entry")
+        out = []
+        for i in range(len(self.code)):
+            if self.code[i] == SINGULAR:
+                out.append(Evaluation.failed(_SINGULAR))
+            elif self.code[i] == UNSTABLE:
+                out.append(Evaluation.failed(reasons[i]))
+            else:
+                out.append(verdict(bool(self.finite[i]), float(self.dc[i]),
+                                   float(self.mag0[i]), float(self.gain_db[i]),
+                                   bool(self.crossed[i]), float(self.mag_end[i]),
+                                   float(self.gbw_hz[i]), float(self.pm_deg[i]),
+                                   float(self.power_w[i]), f))
+        return out
+
+
+@functools.lru_cache(maxsize=16)
+def _grid(sweep: Sweep) -> tuple[np.ndarray, np.ndarray, int]:
+    """The sweep's angular frequencies, log10 frequencies and the coarse step of the walk."""
+    f = sweep.frequencies()
+    coarse = COARSE if (f.size - 1) % COARSE == 0 and f.size > 2 * COARSE else 1
+    return 2 * np.pi * f, np.log10(f), coarse
+
+
+def metrics(designs: Sequence[Design], sweep: Sweep = SWEEP, *, shortcut: bool = True
+            ) -> Metrics:
+    """The metrics of a batch of designs by the compiled route (see the module docstring);
+    chapter "The behaviour-level model", section "Validation and speed". ``shortcut=False``
+    walks the whole grid for every design (for checking the walk that stops at the one
+    crossing)."""
+    designs = tuple(designs)
+    if not designs:
+        e = np.zeros(0)
+        return Metrics(np.zeros(0, dtype=np.int64), e, e.astype(bool), e.astype(bool), e, e, e,
+                       e, e, e, e, e, (), sweep)
+    get = _PROGRAMS.ids.get
+    tids: list[int] = []
+    values: list[float] = []
+    add, extend = tids.append, values.extend
+    for d in designs:
+        k = get(d.topology.types)
+        add(_PROGRAMS.id(d.topology) if k is None else k)
+        extend(d._values.values())
+    w, logf, coarse = _grid(sweep)
+    code, res = _batch(np.array(tids, dtype=np.int64), np.array(values, dtype=float),
+                       *_PROGRAMS.tables(), w, logf, coarse, REFINE_MAGNITUDE, shortcut, VDD,
+                       GM_OVER_ID, C_LOAD, OUT)
+    return Metrics(code, res[:, 0], res[:, 1] > 0, res[:, 4] > 0, res[:, 2], res[:, 3],
+                   res[:, 5], res[:, 6], res[:, 7], res[:, 8], res[:, 9], res[:, 10], designs,
+                   sweep)
+
+
+def evaluate(designs: Sequence[Design], sweep: Sweep = SWEEP) -> list[Evaluation]:
+    """:func:`macro.solver.evaluate` by the compiled route."""
+    return metrics(designs, sweep).evaluations()
+
+
+__all__ = ["MEASURED", "SINGULAR", "UNSTABLE", "Metrics", "evaluate", "metrics"]

@@ -1,0 +1,206 @@
+"""The compiled route of the batched solver (macro.kernel): its polynomial algebra by hand, its
+metrics against hand-derived transfer functions and the modal route, and its failures."""
+
+import numpy as np
+import pytest
+
+from macro import kernel
+from macro.design import Design
+from macro.kernel import (
+    MEASURED,
+    SINGULAR,
+    UNSTABLE,
+    _crossings_bound,
+    _minor_sums,
+    _routh_unstable,
+    evaluate,
+    metrics,
+)
+from macro.solver import evaluate as evaluate_modal
+from macro.topology import Topology, sample_topologies
+
+from .test_solver import MILLER, W, _miller, _stage_admittances
+
+
+def _minor_sums_of(a: np.ndarray) -> tuple[np.ndarray, int]:
+    n = a.shape[0]
+    out = np.zeros(n + 1)
+    deg = _minor_sums(a.copy(), n, out, np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int64),
+                      np.zeros((n, n)), np.zeros((n + 1, n + 1)))
+    return out, deg
+
+
+def test_minor_sums_are_the_coefficients_of_det_i_plus_s_a():
+    """det(I + sA) = prod_k (1 + s lambda_k): coefficient k is the k-th elementary symmetric
+    function of the eigenvalues, i.e. the sum of the principal minors of order k."""
+    a = np.array([[2.0, -1.0, 0.5, 0.0],
+                  [1.0, 3.0, 0.0, 0.2],
+                  [0.0, 0.7, 1.5, -0.3],
+                  [0.4, 0.0, 1.0, 0.5]])
+    got, deg = _minor_sums_of(a)
+    lam = np.linalg.eigvals(a)
+    # np.poly(-lam) = prod (x + lambda), highest power first: [1, e1, e2, e3, e4]
+    want = np.real(np.poly(-lam))
+    assert deg == 4
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    # by hand: e1 is the trace, e4 the determinant
+    assert got[1] == pytest.approx(np.trace(a))
+    assert got[4] == pytest.approx(np.linalg.det(a))
+
+
+def test_a_node_without_capacitance_is_a_pole_at_infinity():
+    """An exact zero column (and zero diagonal) leaves the factor 1: the degree drops exactly,
+    with no round-off coefficient left above it."""
+    a = np.array([[1e-3, 0.0, 2e-4],
+                  [5e-4, 0.0, 1e-6],
+                  [1e-5, 0.0, 3e-7]])
+    got, deg = _minor_sums_of(a)
+    assert deg == 2
+    assert got[3] == 0.0
+    sub = a[np.ix_([0, 2], [0, 2])]
+    np.testing.assert_allclose(got[:3], [1.0, np.trace(sub), np.linalg.det(sub)], rtol=1e-12)
+
+
+@pytest.mark.parametrize("roots, unstable", [
+    ([-1.0, -2.0, -3.0], False),
+    ([-1e-7, -3e4 + 2e5j, -3e4 - 2e5j, -1e9], False),
+    ([1.0, -2.0], True),
+    ([-1.0, 2e-3 + 1.0j, 2e-3 - 1.0j], True),     # a slightly unstable resonance
+    ([1j, -1j, -5.0], True),                       # on the axis: not a steady state
+    ([-4.0], False),
+])
+def test_routh_hurwitz_on_known_roots(roots, unstable):
+    # sum_k d_k s^k with d_0 = 1 for the poles -1/lambda = roots: prod (1 - s / r)
+    d = np.real(np.poly(roots)[::-1])
+    d = d / d[0]
+    deg = len(roots)
+    assert _routh_unstable(d, deg, np.zeros(deg + 2), np.zeros(deg + 2),
+                           np.zeros(deg + 2)) is unstable
+
+
+def test_routh_hurwitz_with_positive_coefficients_can_still_be_unstable():
+    """s^3 + s^2 + 2 s + 8: every coefficient positive, but the first column is 1, 1, -6, 8."""
+    d = np.array([8.0, 2.0, 1.0, 1.0])
+    assert _routh_unstable(d, 3, np.zeros(5), np.zeros(5), np.zeros(5))
+
+
+def test_descartes_bound_counts_the_crossings():
+    # H = 1000 / (1 + s)^2: |H| = 1 once; 1000^2 - (1 + y)^2 has one sign change
+    d = np.array([1.0, 2.0, 1.0, 0.0])
+    n = np.array([1.0, 0.0, 0.0, 0.0])
+    assert _crossings_bound(n, 0, d, 2, 1000.0, np.zeros(4)) == 1
+    # 10 / ((1 + s)(1 + s / (Q w0) + s^2 / w0^2)), w0 = 100, Q = 50: |H| falls through 1
+    # near 10 rad/s, the resonance lifts it to about 5 at w0, and it falls again: three
+    # crossings, and the bound cannot be less
+    w0, q = 100.0, 50.0
+    d3 = np.polymul([1 / w0**2, 1 / (q * w0), 1.0], [1.0, 1.0])[::-1]  # ascending powers
+    bound = _crossings_bound(np.array([1.0, 0, 0, 0]), 0, d3, 3, 10.0, np.zeros(4))
+    s = 1j * np.logspace(-1, 4, 200001)
+    mag = np.abs(10 / np.polyval(d3[::-1], s))
+    crossings = int(np.sum((mag[:-1] > 1) != (mag[1:] > 1)))
+    assert crossings == 3
+    assert bound >= 3
+
+
+def test_three_cascaded_stages_and_miller_match_the_hand_derived_responses():
+    basic = Design(Topology((0, 0, 0, 0, 0)), {"g1": 3e-5, "rscl1": 50, "g2": 2e-4,
+                                                "rscl2": 70, "g3": 8e-4, "rscl3": 45})
+    miller = Design(Topology((0, 0, 2, 0, 0)), MILLER)
+    m = metrics([basic, miller])
+    assert list(m.code) == [MEASURED, MEASURED]
+    v = basic.values
+    y10, y20, y30 = _stage_admittances(v, 0)
+    assert m.dc[0] == pytest.approx(v["g1"] * v["g2"] * v["g3"] / (y10 * y20 * y30), rel=1e-10)
+    assert m.dc[1] == pytest.approx(abs(_miller(miller.values, 0)), rel=1e-10)
+    for i, h in ((0, None), (1, _miller)):
+        if h is not None:
+            want = 20 * np.log10(abs(h(miller.values, 1j * W[0])))
+            assert m.gain_db[i] == pytest.approx(want, abs=1e-9)
+    # the measured metrics are those of the modal route, which the hand-derived tests check
+    for got, want in zip(evaluate([basic, miller]), evaluate_modal([basic, miller]),
+                         strict=True):
+        assert got.ok == want.ok and got.reason == want.reason
+        if want.ok:
+            assert got.gbw_hz == pytest.approx(want.gbw_hz, rel=1e-9)
+            assert got.pm_deg == pytest.approx(want.pm_deg, abs=1e-7)
+            assert got.gain_db == pytest.approx(want.gain_db, abs=1e-9)
+            assert got.power_w == want.power_w
+            assert got.fom == pytest.approx(want.fom, rel=1e-9)
+
+
+def test_failures_are_the_modal_routes_with_the_same_reasons():
+    unstable = Design(Topology((0, 0, 15, 0, 0)), {"n1_vout_gm": 1e-3})
+    inverted = Design(Topology((6, 0, 0, 0, 0)), {"g1": 1e-5, "rscl1": 40, "g2": 1e-5,
+                                                  "vin_n2_gm": 1e-2})
+    small = Design(Topology((0, 0, 0, 1, 1)), {"g1": 1e-5, "g2": 1e-5, "g3": 1e-5,
+                                               "n1_gnd_r": 1e4, "n2_gnd_r": 1e4})
+    m = metrics([unstable, inverted, small])
+    assert m.code[0] == UNSTABLE and m.code[1] == m.code[2] == MEASURED
+    assert not m.ok.any()
+    got = m.evaluations()
+    want = evaluate_modal([unstable, inverted, small])
+    assert [e.reason for e in got] == [e.reason for e in want]
+    assert got[0].failure == "unstable open loop" and "right half plane" in got[0].reason
+
+
+def _designs(n: int, seed: int) -> list[Design]:
+    """Random designs and designs at the corners of their unit cubes."""
+    rng = np.random.default_rng(seed)
+    tops = sample_topologies(n, rng)
+    half = n // 2
+    out = [Design.random(t, rng) for t in tops[:half]]
+    out += [Design.from_unit(t, (rng.random(len(t.parameters())) < 0.5).astype(float))
+            for t in tops[half:]]
+    return out
+
+
+def test_random_and_corner_designs_agree_with_the_modal_route_on_the_whole_grid():
+    designs = _designs(600, 11)
+    got = evaluate(designs)
+    want = evaluate_modal(designs, exact_grid=True)
+    assert [e.failure for e in got] == [e.failure for e in want]
+    both = [(a, b) for a, b in zip(got, want, strict=True) if a.ok]
+    assert len(both) > 200
+    assert max(abs(a.gain_db - b.gain_db) for a, b in both) < 1e-9
+    assert max(abs(a.gbw_hz / b.gbw_hz - 1) for a, b in both) < 1e-7
+    assert max(abs(a.pm_deg - b.pm_deg) for a, b in both) < 1e-4
+    assert sum(not a.ok for a in got) > 50  # failures of every kind are in the sample
+    assert {e.failure for e in got} >= {"", "unstable open loop", "inverted at DC", "no gain"}
+
+
+def test_the_walk_that_stops_at_the_crossing_equals_the_whole_walk():
+    designs = _designs(400, 12)
+    short = metrics(designs)
+    whole = metrics(designs, shortcut=False)
+    np.testing.assert_array_equal(short.code, whole.code)
+    np.testing.assert_array_equal(short.ok, whole.ok)
+    ok = short.ok
+    np.testing.assert_allclose(short.gbw_hz[ok], whole.gbw_hz[ok], rtol=1e-12)
+    np.testing.assert_allclose(short.pm_deg[ok], whole.pm_deg[ok], atol=1e-9)
+    # and it evaluates fewer grid points
+    assert np.nanmean(short.points[ok]) < 0.8 * np.nanmean(whole.points[ok])
+
+
+def test_arrays_and_evaluations_agree_and_an_empty_batch_is_empty():
+    designs = _designs(64, 13)
+    m = metrics(designs)
+    evs = m.evaluations()
+    assert [e.ok for e in evs] == list(m.ok)
+    for e, g, p, f in zip(evs, m.gbw_hz, m.pm_deg, m.fom, strict=True):
+        if e.ok:
+            assert (e.gbw_hz, e.pm_deg, e.fom) == (g, p, f)
+    assert np.all((m.code == MEASURED) | (m.code == SINGULAR) | (m.code == UNSTABLE))
+    empty = metrics([])
+    assert empty.code.shape == (0,) and empty.evaluations() == []
+    assert evaluate([]) == []
+
+
+def test_new_topologies_extend_the_tables_without_changing_earlier_results():
+    designs = _designs(40, 14)
+    first = metrics(designs[:20])
+    seen = len(kernel._PROGRAMS.ids)
+    metrics(designs[20:])
+    assert len(kernel._PROGRAMS.ids) >= seen
+    again = metrics(designs[:20])
+    np.testing.assert_array_equal(first.code, again.code)
+    np.testing.assert_array_equal(first.gbw_hz, again.gbw_hz)
