@@ -5,8 +5,10 @@ The modal route (:mod:`macro.solver`) spends most of its time in per-batch LAPAC
 array bookkeeping; this route computes the same metrics with no LAPACK call at all. For each
 design the kernel
 
-1. stamps the design's parameters into its nodal matrices ``G, C`` and sources ``u, w`` (the
-   stamps of :mod:`macro.nodal`), cut to the unknowns its topology uses (no padding);
+1. stamps the design's parameters into its nodal matrices ``G, C`` and sources ``u, w`` part
+   by part (the main stages, then each tunable pair's connection; the stamps of
+   :mod:`macro.nodal`, one small table per part for all topologies), cut to the unknowns its
+   topology uses (no padding);
 2. fails it as singular by the test of :func:`macro.nodal.singular` (the determinant of ``G``
    with its rows scaled to a largest entry of 1, from the same LU factors that solve with it);
 3. writes the response as two polynomials. With ``A = G^{-1} C``, ``det(G + sC) = det(G)
@@ -61,10 +63,16 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .design import Design, stage_recipes
+from .design import _MAIN_STAGES, Design, connection_recipes
 from .evaluation import GM_OVER_ID, SWEEP, VDD, Evaluation, Sweep, verdict
-from .nodal import MAX_NODES, OUT, _stamps, instability_reason, poles
-from .topology import C_LOAD, Topology
+from .nodal import MAX_NODES, OUT, _part_stamps, instability_reason, poles
+from .topology import (
+    C_LOAD,
+    MAIN_PARAMETERS,
+    N_TYPES,
+    TUNABLE_PAIRS,
+    connection_parameters,
+)
 
 #: Outcome codes of :class:`Metrics` ``code``: measured (``verdict`` decides), singular,
 #: unstable.
@@ -500,12 +508,14 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
 
 
 @njit(cache=True, error_model="numpy")
-def _batch(tid, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b, used,
+def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b, used,
            gm_start, gm_count, gm_idx, w, logf, coarse, refine_mag, shortcut, vdd, gm_over_id,
-           c_load, out_idx):  # pragma: no cover - compiled
-    """Every design of a batch; returns ``code (B,)`` and ``res (B, 11)``: dc, finite, mag0,
+           c_load, out_idx, n_types):  # pragma: no cover - compiled
+    """Every design of a batch (``types (B, 5)`` its topologies, ``values`` every design's
+    parameters one after the other; the other arrays are the parts' tables of
+    :func:`_part_tables`); returns ``code (B,)`` and ``res (B, 11)``: dc, finite, mag0,
     gain_db, crossed, mag_end, gbw, pm, power, fom, grid points evaluated."""
-    b = tid.size
+    b = types.shape[0]
     mm = used.shape[1]
     code = np.zeros(b, dtype=np.int64)
     res = np.full((b, 11), np.nan)
@@ -533,6 +543,7 @@ def _batch(tid, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b, u
     perm = np.empty(mm, dtype=np.int64)
     sc = np.empty(mm)
     nodes = np.empty(mm, dtype=np.int64)
+    used_now = np.empty(mm, dtype=np.bool_)
     x = -w * w
     top = 1
     for k in range(nparams.size):
@@ -542,25 +553,34 @@ def _batch(tid, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b, u
     wc = w[::coarse].copy()
     xc = x[::coarse].copy()
     work = np.empty((11, wc.size + coarse + 1))
+    nparts = types.shape[1] + 1
     off = 0
     for i in range(b):
-        t = tid[i]
-        if i:
-            off += nparams[tid[i - 1]]
         for k in range(block.size):
             block[k] = 0.0
-        # the part's parameters and their reciprocals, index -1 standing for 1
-        for j in range(nparams[t]):
-            val[j] = values[off + j]
-            rec[j] = 1.0 / val[j]
-        val[-1] = 1.0
-        rec[-1] = 1.0
-        for s in range(st_start[t], st_start[t] + st_count[t]):
-            block[st_pos[s]] += st_k[s] * val[st_a[s]] * rec[st_b[s]]
+        for z in range(mm):
+            used_now[z] = False
+        pw = 0.0
+        for part in range(nparts):
+            # the main stages, then each tunable pair's connection
+            t = 0 if part == 0 else 1 + (part - 1) * n_types + types[i, part - 1]
+            # the part's parameters and their reciprocals, index -1 standing for 1
+            for j in range(nparams[t]):
+                val[j] = values[off + j]
+                rec[j] = 1.0 / val[j]
+            val[-1] = 1.0
+            rec[-1] = 1.0
+            off += nparams[t]
+            for s in range(st_start[t], st_start[t] + st_count[t]):
+                block[st_pos[s]] += st_k[s] * val[st_a[s]] * rec[st_b[s]]
+            for z in range(mm):
+                used_now[z] = used_now[z] or used[t, z]
+            for s in range(gm_start[t], gm_start[t] + gm_count[t]):
+                pw += val[gm_idx[s]]
         m = 0
         o = -1
         for z in range(mm):
-            if used[t, z]:
+            if used_now[z]:
                 if z == out_idx:
                     o = m
                 nodes[m] = z
@@ -571,9 +591,6 @@ def _batch(tid, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b, u
                 c[p, r] = block[mm * mm + nodes[p] * mm + nodes[r]]
             u[p] = block[2 * mm * mm + nodes[p]]
             wv[p] = block[2 * mm * mm + mm + nodes[p]]
-        pw = 0.0
-        for s in range(gm_start[t], gm_start[t] + gm_count[t]):
-            pw += values[off + gm_idx[s]]
         pw = vdd * pw / gm_over_id
         res[i, 8] = pw
         if not abs(_lu(g, m, lu, perm, sc)) > 1e-13:
@@ -620,73 +637,38 @@ def _batch(tid, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b, u
 
 # -- the Python side --------------------------------------------------------------------------
 
-class _Grow:
-    """A growing array (capacity doubled when full), read as a view of its filled part."""
-
-    def __init__(self, dtype, width: int | None = None) -> None:
-        shape = (16,) if width is None else (16, width)
-        self.data = np.zeros(shape, dtype=dtype)
-        self.size = 0
-
-    def extend(self, rows) -> None:
-        rows = np.asarray(rows, dtype=self.data.dtype)
-        need = self.size + len(rows)
-        if need > len(self.data):
-            grown = np.zeros((max(need, 2 * len(self.data)), *self.data.shape[1:]),
-                             dtype=self.data.dtype)
-            grown[:self.size] = self.data[:self.size]
-            self.data = grown
-        self.data[self.size:need] = rows
-        self.size = need
-
-    def view(self) -> np.ndarray:
-        return self.data[:self.size]
-
-
-class _Programs:
-    """The stamps of every topology seen so far, as flat arrays the kernel indexes by topology
-    id (built once per topology, appended to growing arrays)."""
-
-    def __init__(self) -> None:
-        self.ids: dict[tuple[int, ...], int] = {}
-        self.nparams, self.st_start, self.st_count = (_Grow(np.int64) for _ in range(3))
-        self.gm_start, self.gm_count = _Grow(np.int64), _Grow(np.int64)
-        self.used = _Grow(np.bool_, MAX_NODES)
-        self.st_pos, self.st_a, self.st_b = (_Grow(np.int64) for _ in range(3))
-        self.st_k = _Grow(np.float64)
-        self.gm_idx = _Grow(np.int64)
-
-    def id(self, topology: Topology) -> int:
-        """The id of ``topology``, its stamps appended when it is new."""
-        k = self.ids.get(topology.types)
-        if k is None:
-            pos, kk, a, b, unused = _stamps(topology)
-            names = [p.name for p in topology.parameters()]
-            gm = [names.index(r.gm) for r in stage_recipes(topology)]
-            mask = np.ones(MAX_NODES, dtype=bool)
-            mask[np.asarray(unused, dtype=int) // MAX_NODES] = False
-            self.nparams.extend([len(names)])
-            self.st_start.extend([self.st_pos.size])
-            self.st_count.extend([len(pos)])
-            self.used.extend([mask])
-            self.gm_start.extend([self.gm_idx.size])
-            self.gm_count.extend([len(gm)])
-            self.st_pos.extend(pos)
-            self.st_k.extend(kk)
-            self.st_a.extend(a)
-            self.st_b.extend(b)
-            self.gm_idx.extend(gm)
-            k = self.ids[topology.types] = len(self.ids)
-        return k
-
-    def tables(self) -> tuple[np.ndarray, ...]:
-        """The arrays :func:`_batch` takes after the values."""
-        return tuple(g.view() for g in (
-            self.nparams, self.st_start, self.st_count, self.st_pos, self.st_k, self.st_a,
-            self.st_b, self.used, self.gm_start, self.gm_count, self.gm_idx))
-
-
-_PROGRAMS = _Programs()
+@functools.cache
+def _part_tables() -> tuple[np.ndarray, ...]:
+    """The stamps of every part a design is made of, as flat arrays the kernel indexes by part:
+    part 0 the main stages and load, part ``1 + k * N_TYPES + t`` connection type ``t`` of
+    tunable pair ``k`` (:func:`macro.nodal._part_stamps`, parameter indices local to the
+    part), with the unknown nodes each part uses and the local indices of its gm parameters
+    (for the power, in the order of :func:`macro.design.stage_recipes`)."""
+    parts = [(None, 0)] + [(pair, t) for pair in TUNABLE_PAIRS for t in range(N_TYPES)]
+    nparams, st_start, st_count, used, gm_start, gm_count = [], [], [], [], [], []
+    pos, kk, aa, bb, gm = [], [], [], [], []
+    for pair, t in parts:
+        p, k, a, b, nodes, n = _part_stamps(pair, t)
+        if pair is None:
+            names, stages = [q.name for q in MAIN_PARAMETERS], _MAIN_STAGES
+        else:
+            names = [q.name for q in connection_parameters(pair, t)]
+            stages = connection_recipes(pair, t)[0]
+        nparams.append(n)
+        st_start.append(len(pos))
+        st_count.append(len(p))
+        used.append([z in nodes for z in range(MAX_NODES)])
+        gm_start.append(len(gm))
+        gm_count.append(len(stages))
+        pos += p
+        kk += k
+        aa += a
+        bb += b
+        gm += [names.index(r.gm) for r in stages]
+    ints = functools.partial(np.array, dtype=np.int64)
+    return (ints(nparams), ints(st_start), ints(st_count), ints(pos), np.array(kk, dtype=float),
+            ints(aa), ints(bb), np.array(used, dtype=bool), ints(gm_start), ints(gm_count),
+            ints(gm))
 
 
 @dataclass(frozen=True)
@@ -775,18 +757,16 @@ def metrics(designs: Sequence[Design], sweep: Sweep = SWEEP, *, shortcut: bool =
         e = np.zeros(0)
         return Metrics(np.zeros(0, dtype=np.int64), e, e.astype(bool), e.astype(bool), e, e, e,
                        e, e, e, e, e, (), sweep)
-    get = _PROGRAMS.ids.get
-    tids: list[int] = []
+    types: list[int] = []
     values: list[float] = []
-    add, extend = tids.append, values.extend
+    add, extend = types.extend, values.extend
     for d in designs:
-        k = get(d.topology.types)
-        add(_PROGRAMS.id(d.topology) if k is None else k)
+        add(d.topology.types)
         extend(d._values.values())
     w, logf, coarse = _grid(sweep)
-    code, res = _batch(np.array(tids, dtype=np.int64), np.array(values, dtype=float),
-                       *_PROGRAMS.tables(), w, logf, coarse, REFINE_MAGNITUDE, shortcut, VDD,
-                       GM_OVER_ID, C_LOAD, OUT)
+    code, res = _batch(np.array(types, dtype=np.int64).reshape(len(designs), -1),
+                       np.array(values, dtype=float), *_part_tables(), w, logf, coarse,
+                       REFINE_MAGNITUDE, shortcut, VDD, GM_OVER_ID, C_LOAD, OUT, N_TYPES)
     return Metrics(code, res[:, 0], res[:, 1] > 0, res[:, 4] > 0, res[:, 2], res[:, 3],
                    res[:, 5], res[:, 6], res[:, 7], res[:, 8], res[:, 9], res[:, 10], designs,
                    sweep)
