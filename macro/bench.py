@@ -8,8 +8,9 @@ why not), and for the measurable ones the gain (dB), GBW (relative) and PM (deg)
 process (one thread), ngspice on a pool of workers (one thread each), and reports designs per
 second and the speed-up per design and per core, for the modal route (:mod:`macro.solver`)
 and the compiled route (:mod:`macro.kernel`); :func:`floor` measures the per-design LAPACK
-calls of the solver's two routes alone on those batches, which bounds the speed-up those
-routes could reach.
+calls of two ways of solving with LAPACK (the modal route's eigenvalues, or one complex solve
+per frequency) alone on those batches, which bounds the speed-up a route built on them could
+reach.
 
 Used by the book chapter "The behaviour-level model" (``book/macro/model.ipynb``), through
 :func:`run` and :func:`circuits.runs.load_or_run` (results in ``results/macro/validation``).
@@ -156,8 +157,13 @@ def _children_cpu() -> float:
     return total
 
 
-#: ngspice's part of each batch in :func:`speed` (the solvers are timed between the parts).
+#: Parts of each batch that :func:`speed` gives ngspice one at a time (the solvers are timed
+#: between them).
 SPEED_PARTS = 4
+#: The speed-up per design aimed for against ngspice (chapter "The behaviour-level model").
+SPEED_TARGET = 1000.0
+#: Differences below this are drawn at it in :func:`plot` (a log axis has no zero).
+TINY = 1e-16
 
 
 def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -> dict:
@@ -165,26 +171,30 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
     :data:`macro.evaluation.SWEEP`); chapter "The behaviour-level model", section "Validation
     and speed".
 
-    Each repeat draws a new batch and calls each route once untimed (ngspice's workers start,
-    the compiled kernel loads, every route caches the stamps of the batch's topologies). Then,
-    :data:`SPEED_PARTS` times, it times the batched solver on the whole batch (the modal route
-    of :mod:`macro.solver` with its sparse measurement, and the compiled route of
-    :mod:`macro.kernel`) and ngspice (``workers`` workers) on the next part of the batch, and
-    the solvers once more at the end. The machine's speed drifts by up to a factor of two
-    within seconds, so the solvers' calls are spread over the same stretch of time as
-    ngspice's, and every rate is a total (ngspice) or a mean (the solvers) over the repeats:
-    no best-of. ``speedup`` (modal route) and ``speedup_compiled`` are per design in
-    wall-clock time; ``speedup_per_core`` divides the ngspice rate by its workers;
-    ``speedup_cpu`` compares CPU time (for ngspice the workers' and this process's, which
-    writes the netlists and reads the results; for the modal route this process's).
+    Each repeat draws a new batch and calls each route once untimed (ngspice on four of its
+    designs, which starts the workers; the solvers on the whole batch, which loads the
+    compiled kernel and caches the stamps of the batch's topologies). Then it splits the batch
+    into :data:`SPEED_PARTS` parts (``parts`` in the result; ngspice's fixed cost per call is
+    paid once per part) and, before each part and after the last, times the batched solver on
+    the whole batch (the modal route of :mod:`macro.solver` with its sparse measurement, and
+    the compiled route of :mod:`macro.kernel`), so that the solvers run
+    ``SPEED_PARTS + 1`` times on the same designs; between those calls it times ngspice
+    (``workers`` workers) on the next part. This machine's speed drifts within seconds
+    (``compiled_spread``, the slowest over the fastest call of the compiled route, records by
+    how much), so the solvers' calls are spread over the same stretch of time as ngspice's,
+    and every rate is a total (ngspice) or a mean (the solvers) over the repeats: no best-of.
+    ``speedup`` (modal route) and ``speedup_compiled`` are per design in wall-clock time;
+    ``speedup_per_core`` divides the ngspice rate by its workers; ``speedup_cpu`` compares
+    CPU time (for ngspice the workers' and this process's, which writes the netlists and
+    reads the results; for the modal route this process's).
 
     ``compiled_us_per_design`` times :func:`macro.kernel.metrics`, the metrics of every design
     as arrays (outcome, ok flag, gain, GBW, PM, power and FoM);
     ``compiled_evaluations_us_per_design`` :func:`macro.kernel.evaluate`, which builds the
     :class:`macro.evaluation.Evaluation` objects with their reasons as well;
-    ``compiled_points_per_measured_design`` is the mean number of grid points the kernel's
-    walk evaluated per design it measured. ``batched_whole_grid_designs_per_s`` is the modal
-    route computing every grid point (two calls per repeat).
+    ``compiled_points_per_measured_design`` is the mean number of times the kernel's walk
+    computed ``H`` per design that passed (``ok``). ``batched_whole_grid_designs_per_s`` is
+    the modal route computing every grid point (two calls per repeat).
 
     ``floor_us_per_design`` is :func:`floor` on the same batches (averaged over the repeats),
     and ``speedup_bound`` the ngspice time per design over the least of those floors: the
@@ -215,25 +225,26 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
         for _ in range(repeats):
             designs = random_designs(batch, rng)
             evaluate(designs[:4], solver="ngspice", simulator=sim)
+            parts_of = [designs[int(a[0]):int(a[-1]) + 1]
+                        for a in np.array_split(np.arange(batch), SPEED_PARTS) if a.size]
             evaluate(designs)
             evaluate_compiled(designs)
-            size = -(-batch // SPEED_PARTS)
-            for k in range(SPEED_PARTS + 1):
+            for k in range(len(parts_of) + 1):
                 timed("modal", evaluate, designs)
                 m = timed("compiled", metrics_compiled, designs)
                 timed("compiled_ev", evaluate_compiled, designs)
-                if k == SPEED_PARTS:
+                if k == len(parts_of):
                     break
                 if k < 2:
                     timed("grid", lambda d: evaluate(d, exact_grid=True), designs)
-                part = designs[k * size:(k + 1) * size]
+                part = parts_of[k]
                 c0, p0, t0 = _children_cpu(), time.process_time(), time.perf_counter()
                 evaluate(part, solver="ngspice", simulator=sim)
                 t_ng += time.perf_counter() - t0
                 # the workers' CPU and this process's (netlists, results)
                 cpu_ng += _children_cpu() - c0 + time.process_time() - p0
             n += batch
-            points += [float(p) for p in m.points[np.isfinite(m.points)]]
+            points += [float(p) for p in m.points[m.ok]]
             for key, seconds in _breakdown(designs).items():
                 parts[key] = parts.get(key, 0.0) + seconds
             least = floor(designs)
@@ -244,7 +255,8 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
     per = {k: statistics.fmean(v) / batch for k, v in calls.items()}
     ng = t_ng / n
     return {
-        "batch": batch, "repeats": repeats, "designs": n, "parts": SPEED_PARTS,
+        "batch": batch, "repeats": repeats, "designs": n, "parts": len(parts_of),
+        "compiled_spread": max(calls["compiled"]) / min(calls["compiled"]),
         "grid_points": int(SWEEP.frequencies().size), "ngspice_workers": workers,
         "batched_designs_per_s": 1 / per["modal"],
         "batched_whole_grid_designs_per_s": 1 / per["grid"],
@@ -293,8 +305,8 @@ def reduced_pencils(designs: Sequence[Design]
 
 def floor(designs: Sequence[Design], repeats: int = 10) -> dict[str, float]:
     """The least time per design (us, best of ``repeats``) of the per-design LAPACK calls of
-    this solver's two routes, the linear algebra alone, on ``designs`` as one batch (chapter
-    "The behaviour-level model", section "Validation and speed").
+    two ways of solving with LAPACK, the linear algebra alone, on ``designs`` as one batch
+    (chapter "The behaviour-level model", section "Validation and speed").
 
     ``eig_numpy_us``, ``eig_torch_us``: the eigenvalues ``lambda`` of ``G^-1 C`` (the poles
     are ``-1 / lambda``; the modal route judges stability from them and builds the response on
@@ -302,11 +314,11 @@ def floor(designs: Sequence[Design], repeats: int = 10) -> dict[str, float]:
     decomposed, and ``G^-1 C`` formed beforehand (not timed). ``coarse_solve_numpy_us``,
     ``coarse_solve_torch_us``: one complex solve of ``(G + sC) v = b`` per frequency at the
     coarse points alone (every ``COARSE``-th point of the grid, the least the sparse
-    measurement looks at), the route without poles. Grouping, cutting and forming ``G^-1 C``
-    are left out, as are assembling, the residues and the measurement: a solver of either
-    route needs them on top. Each LAPACK call has a fixed cost, so the figures fall with the
-    batch size. Routes without per-design LAPACK calls (the characteristic polynomials of all
-    designs at once, compiled code) are not measured here.
+    measurement looks at), a way without poles. Grouping, cutting and forming ``G^-1 C``
+    are left out, as are assembling, the residues and the measurement: a solver built on
+    either needs them on top. Each LAPACK call has a fixed cost, so the figures fall with the
+    batch size. The compiled route (:mod:`macro.kernel`) makes no LAPACK call and is not
+    bounded by these figures.
     """
     _threads()
     import torch
@@ -361,7 +373,7 @@ def _breakdown(designs: Sequence[Design]) -> dict[str, float]:
     return best
 
 
-def plot(validation: dict, speed_: dict, target: float = 1000.0):
+def plot(validation: dict, speed_: dict, target: float = SPEED_TARGET):
     """The batched solver against ngspice (chapter "The behaviour-level model", section
     "Validation and speed"): |difference| of gain, GBW and PM per measurable design for both
     routes (sorted, log scale, tolerance dashed), and the designs per second of every route
@@ -369,7 +381,7 @@ def plot(validation: dict, speed_: dict, target: float = 1000.0):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.2))
-    tiny = 1e-16
+    tiny = TINY
     for ax, key, unit, tol in ((axes[0], "d_gain_db", "|Δ gain| (dB)", "gain_db"),
                                (axes[1], "d_gbw_rel", "|Δ GBW| / GBW", "gbw_rel"),
                                (axes[2], "d_pm_deg", "|Δ PM| (deg)", "pm_deg")):

@@ -27,17 +27,19 @@ design the kernel
 4. judges stability by the Routh-Hurwitz table of ``sum_k d_k s^k``: a first-column entry that
    is not positive (a root in the right half plane or on the axis) fails the design. The
    reason names the worst pole, found by :func:`macro.nodal.poles` when the evaluations are
-   built;
+   built. The modal route lets a pole through whose real part is positive but below
+   :data:`macro.nodal.RHP_TOLERANCE` times its magnitude; this route fails it (and says the
+   Routh-Hurwitz table did);
 5. measures the response on the grid of :data:`macro.evaluation.SWEEP` by the rules of
    :func:`macro.evaluation.measure`, without computing every point. Each polynomial is
    evaluated by Horner's rule in ``-omega^2`` (even and odd parts apart), and the phase is
    unwrapped by counting the principal steps that cross the negative real axis. When
    Descartes' rule of signs allows at most one unity-gain crossing on the whole frequency axis
    (the coefficients of ``H(0)^2 |N(j omega)|^2 - |D(j omega)|^2`` in ``omega^2`` change sign
-   at most once), the walk stops at the crossing: ``H`` is computed at every ``COARSE``-th
-   grid point up to the first where ``|H| <= 1``, at every grid point of a coarse segment
-   where the phase turns by more than 90 deg, and at every grid point of the crossing's
-   segment up to the crossing.
+   at most once, and no coefficient has cancelled to rounding), the walk stops at the
+   crossing: ``H`` is computed at every ``COARSE``-th grid point, 16 at a time, until one
+   where ``|H| <= 1``, at every grid point of a coarse segment before it where the phase
+   turns by more than 90 deg, and at every grid point of the crossing's segment.
    Otherwise the whole grid is walked by the rule of :func:`macro.solver.measure_sparse`
    (a coarse segment is filled in when ``|H|`` at an end is within a factor
    ``REFINE_MAGNITUDE`` of 1 or the phase turns by more than 90 deg across it). The crossings
@@ -66,6 +68,7 @@ from numba import njit
 from .design import _MAIN_STAGES, Design, connection_recipes
 from .evaluation import GM_OVER_ID, SWEEP, VDD, Evaluation, Sweep, verdict
 from .nodal import MAX_NODES, OUT, _part_stamps, instability_reason, poles
+from .solver import _SINGULAR, COARSE, REFINE_MAGNITUDE
 from .topology import (
     C_LOAD,
     MAIN_PARAMETERS,
@@ -77,14 +80,11 @@ from .topology import (
 #: Outcome codes of :class:`Metrics` ``code``: measured (``verdict`` decides), singular,
 #: unstable.
 MEASURED, SINGULAR, UNSTABLE = 0, 1, 2
-#: Coarse step (grid points) and refinement rule of the grid walk (as in :mod:`macro.solver`).
-COARSE = 10
-REFINE_MAGNITUDE = 1.5
-_SINGULAR = "singular: the nodal conductance matrix is singular"
 #: Coarse points evaluated at once while looking for the one crossing.
 _CHUNK = 16
-_M2 = MAX_NODES * MAX_NODES
-_BLOCK = 2 * _M2 + 2 * MAX_NODES
+#: A coefficient of Descartes' polynomial smaller than this times the sum of the magnitudes
+#: of its terms has no trustworthy sign: the walk then covers the whole grid.
+_CANCELLED = 1e-12
 
 
 # -- the compiled part ------------------------------------------------------------------------
@@ -323,35 +323,44 @@ def _crosses_cut(r1, i1, r2, i2):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
-def _add_mag2(c, deg, scale, p):  # pragma: no cover - compiled
+def _add_mag2(c, deg, scale, p, size):  # pragma: no cover - compiled
     """``p += scale |P(j w)|^2`` as a polynomial in ``y = w^2`` (ascending), for ``P(s) =
     sum_k c_k s^k``: ``|P(j w)|^2 = E(-y)^2 + y O(-y)^2`` with ``E(x) = sum_k c_2k x^k`` and
-    ``O(x) = sum_k c_2k+1 x^k``."""
+    ``O(x) = sum_k c_2k+1 x^k``; ``size`` gathers the magnitudes of the terms added."""
     for i in range(0, deg + 1, 2):
         ei = c[i] * (-1.0 if (i // 2) % 2 else 1.0)
         for j in range(0, deg + 1, 2):
             ej = c[j] * (-1.0 if (j // 2) % 2 else 1.0)
-            p[(i + j) // 2] += scale * ei * ej
+            term = scale * ei * ej
+            p[(i + j) // 2] += term
+            size[(i + j) // 2] += abs(term)
     for i in range(1, deg + 1, 2):
         oi = c[i] * (-1.0 if (i // 2) % 2 else 1.0)
         for j in range(1, deg + 1, 2):
             oj = c[j] * (-1.0 if (j // 2) % 2 else 1.0)
-            p[(i + j) // 2] += scale * oi * oj
+            term = scale * oi * oj
+            p[(i + j) // 2] += term
+            size[(i + j) // 2] += abs(term)
 
 
 @njit(cache=True, error_model="numpy")
-def _crossings_bound(n, dn, d, dd, dc, p):  # pragma: no cover - compiled
+def _crossings_bound(n, dn, d, dd, dc, p, size):  # pragma: no cover - compiled
     """Descartes' bound on the number of unity-gain crossings: the sign changes of the
     coefficients of ``P(y) = H(0)^2 |N(j w)|^2 - |D(j w)|^2``, a polynomial in ``y = w^2``
-    (``p`` a workspace of at least ``max(dn, dd) + 1`` entries)."""
+    (left in ``p``). A coefficient that cancels to within ``_CANCELLED`` of the magnitudes of
+    its terms has no sign to trust: the bound is then ``max(dn, dd) + 1``, more than any
+    count. ``p, size`` are workspaces of at least ``max(dn, dd) + 1`` entries."""
     top = max(dn, dd)
     for k in range(top + 1):
         p[k] = 0.0
-    _add_mag2(n, dn, dc * dc, p)
-    _add_mag2(d, dd, -1.0, p)
+        size[k] = 0.0
+    _add_mag2(n, dn, dc * dc, p, size)
+    _add_mag2(d, dd, -1.0, p, size)
     changes = 0
     last = 0.0
     for k in range(top + 1):
+        if size[k] > 0.0 and not abs(p[k]) > _CANCELLED * size[k]:
+            return top + 1
         if p[k] != 0.0:
             if last != 0.0 and (p[k] > 0.0) != (last > 0.0):
                 changes += 1
@@ -406,7 +415,7 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
              work):  # pragma: no cover - compiled
     """The grid walk (step 5 of the module docstring) over the grid ``w`` (rad/s, ``x =
     -w^2``), ``wc, xc`` its coarse points (every ``coarse``-th). ``out``: finite, mag0,
-    gain_db, crossed, mag_end, gbw, pm, points evaluated. ``work`` a ``(11, len(wc) +
+    gain_db, crossed, mag_end, gbw, pm, points evaluated. ``work`` a ``(12, len(wc) +
     coarse + 1)`` workspace.
 
     When Descartes' rule allows at most one crossing on the whole frequency axis and ``|H|``
@@ -428,7 +437,7 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
     _evaluate(n, dn, d, dd, dc, w[nf - 1:], x[nf - 1:], 1, e1, o1, e2, o2, fr, fi, f2)
     m2e = f2[0]
     points = 2
-    single = shortcut and _crossings_bound(n, dn, d, dd, dc, pw) <= 1
+    single = shortcut and _crossings_bound(n, dn, d, dd, dc, pw, work[11]) <= 1
     finite = math.isfinite(m20) and m20 > 0.0 and math.isfinite(m2e) and m2e > 0.0
     if finite and single and not (m20 > 1.0 and m2e <= 1.0):
         last = -1  # no crossing in the grid: nothing to walk
@@ -552,7 +561,7 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
     rec = np.empty(top)
     wc = w[::coarse].copy()
     xc = x[::coarse].copy()
-    work = np.empty((11, wc.size + coarse + 1))
+    work = np.empty((12, wc.size + coarse + 1))
     nparts = types.shape[1] + 1
     off = 0
     for i in range(b):
@@ -620,11 +629,16 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
                 for r in range(m):
                     ap[p, r] = (xs[p, m + 1] if r == o else xs[p, r]) - f * rowo[r]
             dn = _minor_sums(ap, m, ncoef, keep, idx, hh, q)
-        else:  # H(0) = 0: the design fails at DC whatever its numerator
-            for k in range(ncoef.size):
-                ncoef[k] = 0.0
-            ncoef[0] = 1.0
-            dn = 0
+        else:
+            # H(0) = 0: the design is inverted at DC whatever its response elsewhere (its
+            # numerator is not needed; the response is taken as finite and non-zero, as it
+            # is unless the numerator vanishes too)
+            res[i, 1] = 1.0
+            res[i, 2] = 0.0
+            res[i, 3] = -math.inf
+            res[i, 4] = 0.0
+            res[i, 10] = 0.0
+            continue
         _measure(ncoef, dn, dcoef, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
                  meas, work)
         for k in range(7):
@@ -683,9 +697,12 @@ class Metrics:
     finite, crossed : whether the response is finite and non-zero on the grid, whether ``|H|``
         falls through 1 on it.
     mag0, gain_db, mag_end : ``|H|`` at the first grid point, in dB, and at the last.
-    gbw_hz, pm_deg : the first unity-gain crossing and the least phase margin.
+    gbw_hz, pm_deg : the first unity-gain crossing and the least phase margin (``nan`` and
+        ``inf`` when ``|H|`` does not fall through 1 on the grid).
     power_w, fom : the power model and equation (2).
-    points : how many grid points the walk evaluated (``nan`` for designs not measured).
+    points : how many times the walk computed ``H`` (both ends of the grid, then the coarse
+        points in chunks of 16 and the segments it fills in, a segment's end counted again;
+        ``nan`` for designs not measured, 0 for those with ``H(0) = 0``).
     designs : the designs, for the reasons of unstable ones.
     sweep : the grid.
     """
@@ -712,7 +729,8 @@ class Metrics:
             self.crossed & ~(self.mag_end > 1)
 
     def evaluations(self) -> list[Evaluation]:
-        """One :class:`macro.evaluation.Evaluation` per design, with its reason."""
+        """One :class:`macro.evaluation.Evaluation` per design, with its reason (chapter "The
+        behaviour-level model", section "Validation and speed")."""
         f = self.sweep.frequencies()
         rows = np.nonzero(self.code == UNSTABLE)[0]
         p = poles([self.designs[i] for i in rows]) if rows.size else None
@@ -751,7 +769,15 @@ def metrics(designs: Sequence[Design], sweep: Sweep = SWEEP, *, shortcut: bool =
     """The metrics of a batch of designs by the compiled route (see the module docstring);
     chapter "The behaviour-level model", section "Validation and speed". ``shortcut=False``
     walks the whole grid for every design (for checking the walk that stops at the one
-    crossing)."""
+    crossing).
+
+    Raises
+    ------
+    ValueError
+        When the sweep has fewer than two frequencies.
+    """
+    if sweep.frequencies().size < 2:
+        raise ValueError(f"the sweep {sweep} has fewer than two frequencies")
     designs = tuple(designs)
     if not designs:
         e = np.zeros(0)
@@ -762,7 +788,7 @@ def metrics(designs: Sequence[Design], sweep: Sweep = SWEEP, *, shortcut: bool =
     add, extend = types.extend, values.extend
     for d in designs:
         add(d.topology.types)
-        extend(d._values.values())
+        extend(d.values.values())
     w, logf, coarse = _grid(sweep)
     code, res = _batch(np.array(types, dtype=np.int64).reshape(len(designs), -1),
                        np.array(values, dtype=float), *_part_tables(), w, logf, coarse,
@@ -773,7 +799,8 @@ def metrics(designs: Sequence[Design], sweep: Sweep = SWEEP, *, shortcut: bool =
 
 
 def evaluate(designs: Sequence[Design], sweep: Sweep = SWEEP) -> list[Evaluation]:
-    """:func:`macro.solver.evaluate` by the compiled route."""
+    """:func:`macro.solver.evaluate` by the compiled route (chapter "The behaviour-level
+    model", section "Validation and speed"; ``python -m macro simulate --solver compiled``)."""
     return metrics(designs, sweep).evaluations()
 
 

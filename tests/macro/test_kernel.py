@@ -4,11 +4,14 @@ metrics against hand-derived transfer functions and the modal route, and its fai
 import numpy as np
 import pytest
 
+from macro import kernel
 from macro.design import Design
+from macro.evaluation import Sweep, measure
 from macro.kernel import (
     MEASURED,
     SINGULAR,
     UNSTABLE,
+    _batch,
     _crossings_bound,
     _minor_sums,
     _routh_unstable,
@@ -47,6 +50,21 @@ def test_minor_sums_are_the_coefficients_of_det_i_plus_s_a():
     assert got[4] == pytest.approx(np.linalg.det(a))
 
 
+def test_a_zero_row_is_taken_out_and_a_zero_column_with_a_diagonal_is_kept():
+    a = np.array([[1e-3, 2e-4, 5e-5],
+                  [0.0, 0.0, 0.0],
+                  [1e-5, 3e-6, 3e-7]])
+    got, deg = _minor_sums_of(a)
+    assert deg == 2 and got[3] == 0.0
+    sub = a[np.ix_([0, 2], [0, 2])]
+    np.testing.assert_allclose(got[:3], [1.0, np.trace(sub), np.linalg.det(sub)], rtol=1e-12)
+    # a zero column whose diagonal is not zero is the factor (1 + s a_jj): kept
+    b = np.array([[2e-3, 0.0], [1e-4, 5e-4]])
+    got, deg = _minor_sums_of(b)
+    assert deg == 2
+    np.testing.assert_allclose(got, [1.0, 2.5e-3, 1e-6], rtol=1e-12)
+
+
 def test_a_node_without_capacitance_is_a_pole_at_infinity():
     """An exact zero column (and zero diagonal) leaves the factor 1: the degree drops exactly,
     with no round-off coefficient left above it."""
@@ -67,6 +85,7 @@ def test_a_node_without_capacitance_is_a_pole_at_infinity():
     ([-1.0, 2e-3 + 1.0j, 2e-3 - 1.0j], True),     # a slightly unstable resonance
     ([1j, -1j, -5.0], True),                       # on the axis: not a steady state
     ([-4.0], False),
+    ([1.0], True),                                 # needs the sign made positive first
 ])
 def test_routh_hurwitz_on_known_roots(roots, unstable):
     # sum_k d_k s^k with d_0 = 1 for the poles -1/lambda = roots: prod (1 - s / r)
@@ -83,17 +102,46 @@ def test_routh_hurwitz_with_positive_coefficients_can_still_be_unstable():
     assert _routh_unstable(d, 3, np.zeros(5), np.zeros(5), np.zeros(5))
 
 
+def _descartes_polynomial(n: np.ndarray, d: np.ndarray, dc: float) -> np.ndarray:
+    """dc^2 N(s) N(-s) - D(s) D(-s) at s^2 = -y, ascending powers of y (numpy, for checking)."""
+    def even(c):
+        c = np.asarray(c, dtype=float)
+        flip = c * (-1.0) ** np.arange(c.size)
+        prod = np.polymul(c[::-1], flip[::-1])[::-1]   # ascending in s, odd powers vanish
+        return prod[::2] * (-1.0) ** np.arange(prod[::2].size)
+    a, b = dc**2 * even(n), even(d)
+    out = np.zeros(max(a.size, b.size))
+    out[:a.size] += a
+    out[:b.size] -= b
+    return out
+
+
+def test_descartes_polynomial_equals_numpys():
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        dn, dd = rng.integers(0, 5), rng.integers(1, 7)
+        n = np.concatenate([[1.0], rng.normal(size=dn) * 10.0 ** -rng.integers(0, 8, dn)])
+        d = np.concatenate([[1.0], rng.random(dd) * 10.0 ** -rng.integers(0, 8, dd)])
+        p = np.zeros(8)
+        _crossings_bound(n, dn, d, dd, 37.0, p, np.zeros(8))
+        want = _descartes_polynomial(n, d, 37.0)
+        np.testing.assert_allclose(p[:want.size], want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+
+
 def test_descartes_bound_counts_the_crossings():
     # H = 1000 / (1 + s)^2: |H| = 1 once; 1000^2 - (1 + y)^2 has one sign change
     d = np.array([1.0, 2.0, 1.0, 0.0])
     n = np.array([1.0, 0.0, 0.0, 0.0])
-    assert _crossings_bound(n, 0, d, 2, 1000.0, np.zeros(4)) == 1
+    p = np.zeros(4)
+    assert _crossings_bound(n, 0, d, 2, 1000.0, p, np.zeros(4)) == 1
+    np.testing.assert_allclose(p[:3], _descartes_polynomial(n[:1], d[:3], 1000.0), rtol=1e-14)
     # 10 / ((1 + s)(1 + s / (Q w0) + s^2 / w0^2)), w0 = 100, Q = 50: |H| falls through 1
     # near 10 rad/s, the resonance lifts it to about 5 at w0, and it falls again: three
     # crossings, and the bound cannot be less
     w0, q = 100.0, 50.0
     d3 = np.polymul([1 / w0**2, 1 / (q * w0), 1.0], [1.0, 1.0])[::-1]  # ascending powers
-    bound = _crossings_bound(np.array([1.0, 0, 0, 0]), 0, d3, 3, 10.0, np.zeros(4))
+    bound = _crossings_bound(np.array([1.0, 0, 0, 0]), 0, d3, 3, 10.0, np.zeros(4),
+                             np.zeros(4))
     s = 1j * np.logspace(-1, 4, 200001)
     mag = np.abs(10 / np.polyval(d3[::-1], s))
     crossings = int(np.sum((mag[:-1] > 1) != (mag[1:] > 1)))
@@ -111,10 +159,16 @@ def test_three_cascaded_stages_and_miller_match_the_hand_derived_responses():
     y10, y20, y30 = _stage_admittances(v, 0)
     assert m.dc[0] == pytest.approx(v["g1"] * v["g2"] * v["g3"] / (y10 * y20 * y30), rel=1e-10)
     assert m.dc[1] == pytest.approx(abs(_miller(miller.values, 0)), rel=1e-10)
-    for i, h in ((0, None), (1, _miller)):
-        if h is not None:
-            want = 20 * np.log10(abs(h(miller.values, 1j * W[0])))
-            assert m.gain_db[i] == pytest.approx(want, abs=1e-9)
+    # the hand-derived responses on the grid, measured by the shared rules
+    v1, v2 = basic.values, miller.values
+    y1, y2, y3 = _stage_admittances(v1, 1j * W)
+    hand = np.array([v1["g1"] * v1["g2"] * v1["g3"] / (y1 * y2 * y3), _miller(v2, 1j * W)])
+    want = measure(W / (2 * np.pi), hand, m.dc, m.power_w)
+    for i, e in enumerate(want):
+        assert e.ok and m.ok[i]
+        assert m.gain_db[i] == pytest.approx(e.gain_db, abs=1e-9)
+        assert m.gbw_hz[i] == pytest.approx(e.gbw_hz, rel=1e-7)
+        assert m.pm_deg[i] == pytest.approx(e.pm_deg, abs=1e-6)
     # the measured metrics are those of the modal route, which the hand-derived tests check
     for got, want in zip(evaluate([basic, miller]), evaluate_modal([basic, miller]),
                          strict=True):
@@ -157,7 +211,7 @@ def test_random_and_corner_designs_agree_with_the_modal_route_on_the_whole_grid(
     designs = _designs(600, 11)
     got = evaluate(designs)
     want = evaluate_modal(designs, exact_grid=True)
-    assert [e.failure for e in got] == [e.failure for e in want]
+    assert [e.reason for e in got] == [e.reason for e in want]
     both = [(a, b) for a, b in zip(got, want, strict=True) if a.ok]
     assert len(both) > 200
     assert max(abs(a.gain_db - b.gain_db) for a, b in both) < 1e-9
@@ -165,6 +219,8 @@ def test_random_and_corner_designs_agree_with_the_modal_route_on_the_whole_grid(
     assert max(abs(a.pm_deg - b.pm_deg) for a, b in both) < 1e-4
     assert sum(not a.ok for a in got) > 50  # failures of every kind are in the sample
     assert {e.failure for e in got} >= {"", "unstable open loop", "inverted at DC", "no gain"}
+    # some designs allow more than one crossing and are walked over the whole grid
+    assert (metrics(designs).points > 91).any()
 
 
 def test_the_walk_that_stops_at_the_crossing_equals_the_whole_walk():
@@ -203,3 +259,43 @@ def test_power_and_results_do_not_depend_on_the_rest_of_the_batch():
         assert m.code[0] == together.code[i]
         np.testing.assert_array_equal([m.gbw_hz[0], m.pm_deg[0], m.dc[0]],
                                       [together.gbw_hz[i], together.pm_deg[i], together.dc[i]])
+
+
+@pytest.mark.parametrize("ppd", [33, 5])
+def test_grids_that_do_not_split_into_coarse_segments(ppd):
+    sweep = Sweep(1.0, 1e9, ppd)
+    designs = _designs(200, 15)
+    want = evaluate_modal(designs, sweep=sweep, exact_grid=True)
+    for shortcut in (True, False):
+        got = metrics(designs, sweep, shortcut=shortcut).evaluations()
+        assert [e.reason for e in got] == [e.reason for e in want]
+        for a, b in zip(got, want, strict=True):
+            if a.ok:
+                assert a.gbw_hz == pytest.approx(b.gbw_hz, rel=1e-8)
+                assert a.pm_deg == pytest.approx(b.pm_deg, abs=1e-6)
+
+
+def test_a_sweep_without_two_frequencies_is_refused():
+    with pytest.raises(ValueError, match="fewer than two frequencies"):
+        metrics(_designs(2, 16), Sweep(10.0, 1.0, 10))
+
+
+def test_an_unstable_design_without_a_pole_past_the_modal_tolerance_says_routh(monkeypatch):
+    unstable = Design(Topology((0, 0, 15, 0, 0)), {"n1_vout_gm": 1e-3})
+    m = metrics([unstable])
+    assert m.code[0] == UNSTABLE
+    monkeypatch.setattr(kernel, "poles", lambda designs: np.full((len(designs), 8), -1.0 + 0j))
+    (e,) = m.evaluations()
+    assert e.failure == "unstable open loop" and "Routh-Hurwitz" in e.reason
+
+
+def test_a_singular_conductance_matrix_is_a_typed_failure():
+    """One part, no stamps, one unknown node: G = [0]."""
+    ints = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+    used = np.zeros((1, 8), dtype=bool)
+    used[0, 0] = True
+    w = 2 * np.pi * np.array([1.0, 10.0, 100.0])
+    code, res = _batch(np.zeros((1, 0), dtype=np.int64), np.zeros(0), ints(0), ints(0), ints(0),
+                       ints(), np.zeros(0), ints(), ints(), used, ints(0), ints(0), ints(), w,
+                       np.log10(w / (2 * np.pi)), 1, 1.5, True, 1.8, 20.0, 1e-8, 2, 25)
+    assert code[0] == SINGULAR and np.isnan(res[0, 0])
