@@ -160,6 +160,8 @@ def _children_cpu() -> float:
 #: Parts of each batch that :func:`speed` gives ngspice one at a time (the solvers are timed
 #: between them).
 SPEED_PARTS = 4
+#: Batches that :func:`speed` gives the solvers back to back between ngspice's parts.
+SPEED_POOL = 8
 #: The speed-up per design aimed for against ngspice (chapter "The behaviour-level model").
 SPEED_TARGET = 1000.0
 #: Differences below this are drawn at it in :func:`plot` (a log axis has no zero).
@@ -171,18 +173,19 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
     :data:`macro.evaluation.SWEEP`); chapter "The behaviour-level model", section "Validation
     and speed".
 
-    Each repeat draws a new batch and calls each route once untimed (ngspice on four of its
-    designs, which starts the workers; the solvers on the whole batch, which loads the
-    compiled kernel and caches the stamps of the batch's topologies). Then it splits the batch
-    into :data:`SPEED_PARTS` parts (``parts`` in the result; ngspice's fixed cost per call is
-    paid once per part) and, before each part and after the last, times the batched solver on
-    the whole batch (the modal route of :mod:`macro.solver` with its sparse measurement, and
-    the compiled route of :mod:`macro.kernel`), so that the solvers run
-    ``SPEED_PARTS + 1`` times on the same designs; between those calls it times ngspice
-    (``workers`` workers) on the next part. This machine's speed drifts within seconds
-    (``compiled_spread``, the slowest over the fastest call of the compiled route, records by
-    how much), so the solvers' calls are spread over the same stretch of time as ngspice's,
-    and every rate is a total (ngspice) or a mean (the solvers) over the repeats: no best-of.
+    Each repeat draws :data:`SPEED_POOL` batches (the pool) and calls each route once untimed
+    (ngspice on four designs of the first batch, which starts the workers; the solvers on
+    every batch, which loads the compiled kernel and caches the stamps of the topologies).
+    ngspice runs the first batch in :data:`SPEED_PARTS` parts (``parts`` in the result; its
+    fixed cost per call is paid once per part), each part a sustained run of about a tenth of
+    a second. Before each part and after the last, each route of the batched solver runs over
+    the whole pool back to back (the modal route of :mod:`macro.solver` with its sparse
+    measurement, the compiled route of :mod:`macro.kernel`): a sustained rate too, rather
+    than one call on caches that went cold while this process waited for ngspice. This
+    machine's speed also drifts within seconds (``compiled_spread``, the slowest over the
+    fastest pass of the compiled route, records by how much), so the solvers' passes are
+    spread over the same stretch of time as ngspice's parts, and every rate is a total
+    (ngspice) or a mean (the solvers) over the repeats: no best-of.
     ``speedup`` (modal route) and ``speedup_compiled`` are per design in wall-clock time;
     ``speedup_per_core`` divides the ngspice rate by its workers; ``speedup_cpu`` compares
     CPU time (for ngspice the workers' and this process's, which writes the netlists and
@@ -213,30 +216,33 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
     coarse_points = 0
     load_before = os.getloadavg()[0]
 
-    def timed(key: str, func, designs) -> object:
-        c0, t0 = time.process_time(), time.perf_counter()
-        out = func(designs)
-        calls[key].append(time.perf_counter() - t0)
-        if key == "modal":
-            calls["modal_cpu"].append(time.process_time() - c0)
-        return out
-
     with Simulator(workers=workers, timeout=60.0) as sim:
         for _ in range(repeats):
-            designs = random_designs(batch, rng)
+            pool = [random_designs(batch, rng) for _ in range(SPEED_POOL)]
+            designs = pool[0]
             evaluate(designs[:4], solver="ngspice", simulator=sim)
             parts_of = [designs[int(a[0]):int(a[-1]) + 1]
                         for a in np.array_split(np.arange(batch), SPEED_PARTS) if a.size]
-            evaluate(designs)
-            evaluate_compiled(designs)
+            for b in pool:
+                evaluate(b)
+                m = metrics_compiled(b)
+                points += [float(p) for p in m.points[m.ok]]
             for k in range(len(parts_of) + 1):
-                timed("modal", evaluate, designs)
-                m = timed("compiled", metrics_compiled, designs)
-                timed("compiled_ev", evaluate_compiled, designs)
+                for key, func in (("modal", evaluate), ("compiled", metrics_compiled),
+                                  ("compiled_ev", evaluate_compiled)):
+                    # the whole pool back to back: a sustained rate, as ngspice's parts are
+                    c0, t0 = time.process_time(), time.perf_counter()
+                    for b in pool:
+                        func(b)
+                    calls[key].append((time.perf_counter() - t0) / len(pool))
+                    if key == "modal":
+                        calls["modal_cpu"].append((time.process_time() - c0) / len(pool))
                 if k == len(parts_of):
                     break
                 if k < 2:
-                    timed("grid", lambda d: evaluate(d, exact_grid=True), designs)
+                    t0 = time.perf_counter()
+                    evaluate(designs, exact_grid=True)
+                    calls["grid"].append(time.perf_counter() - t0)
                 part = parts_of[k]
                 c0, p0, t0 = _children_cpu(), time.process_time(), time.perf_counter()
                 evaluate(part, solver="ngspice", simulator=sim)
@@ -244,7 +250,6 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
                 # the workers' CPU and this process's (netlists, results)
                 cpu_ng += _children_cpu() - c0 + time.process_time() - p0
             n += batch
-            points += [float(p) for p in m.points[m.ok]]
             for key, seconds in _breakdown(designs).items():
                 parts[key] = parts.get(key, 0.0) + seconds
             least = floor(designs)
@@ -256,6 +261,7 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
     ng = t_ng / n
     return {
         "batch": batch, "repeats": repeats, "designs": n, "parts": len(parts_of),
+        "pool": SPEED_POOL,
         "compiled_spread": max(calls["compiled"]) / min(calls["compiled"]),
         "grid_points": int(SWEEP.frequencies().size), "ngspice_workers": workers,
         "batched_designs_per_s": 1 / per["modal"],
