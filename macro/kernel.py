@@ -326,21 +326,28 @@ def _crosses_cut(r1, i1, r2, i2):  # pragma: no cover - compiled
 def _add_mag2(c, deg, scale, p, size):  # pragma: no cover - compiled
     """``p += scale |P(j w)|^2`` as a polynomial in ``y = w^2`` (ascending), for ``P(s) =
     sum_k c_k s^k``: ``|P(j w)|^2 = E(-y)^2 + y O(-y)^2`` with ``E(x) = sum_k c_2k x^k`` and
-    ``O(x) = sum_k c_2k+1 x^k``; ``size`` gathers the magnitudes of the terms added."""
+    ``O(x) = sum_k c_2k+1 x^k``; ``size`` gathers the magnitudes of the terms added. Both
+    sums are convolutions of the coefficients ``(-1)^k c_2k`` and ``(-1)^k c_2k+1``."""
+    sign = 1.0
     for i in range(0, deg + 1, 2):
-        ei = c[i] * (-1.0 if (i // 2) % 2 else 1.0)
+        ei = sign * scale * c[i]
+        sj = 1.0
         for j in range(0, deg + 1, 2):
-            ej = c[j] * (-1.0 if (j // 2) % 2 else 1.0)
-            term = scale * ei * ej
-            p[(i + j) // 2] += term
-            size[(i + j) // 2] += abs(term)
+            term = ei * sj * c[j]
+            p[(i + j) >> 1] += term
+            size[(i + j) >> 1] += abs(term)
+            sj = -sj
+        sign = -sign
+    sign = 1.0
     for i in range(1, deg + 1, 2):
-        oi = c[i] * (-1.0 if (i // 2) % 2 else 1.0)
+        oi = sign * scale * c[i]
+        sj = 1.0
         for j in range(1, deg + 1, 2):
-            oj = c[j] * (-1.0 if (j // 2) % 2 else 1.0)
-            term = scale * oi * oj
-            p[(i + j) // 2] += term
-            size[(i + j) // 2] += abs(term)
+            term = oi * sj * c[j]
+            p[(i + j) >> 1] += term
+            size[(i + j) >> 1] += abs(term)
+            sj = -sj
+        sign = -sign
 
 
 @njit(cache=True, error_model="numpy")
