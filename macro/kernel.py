@@ -67,7 +67,7 @@ from numba import njit
 
 from .design import _MAIN_STAGES, Design, connection_recipes
 from .evaluation import GM_OVER_ID, SWEEP, VDD, Evaluation, Sweep, verdict
-from .nodal import MAX_NODES, OUT, _part_stamps, instability_reason, poles
+from .nodal import MAX_NODES, OUT, RHP_TOLERANCE, _part_stamps, poles
 from .solver import _SINGULAR, COARSE, REFINE_MAGNITUDE
 from .topology import (
     C_LOAD,
@@ -692,6 +692,24 @@ def _part_tables() -> tuple[np.ndarray, ...]:
             ints(gm))
 
 
+def _instability_reasons(designs: Sequence[Design]):
+    """The reasons of :func:`macro.nodal.instability_reason` for unstable designs, one after
+    the other, their poles found at once (an iterator); a design without a pole beyond
+    :data:`macro.nodal.RHP_TOLERANCE` (the Routh-Hurwitz table failed it) says so instead."""
+    if not designs:
+        return iter(())
+    p = poles(designs)
+    with np.errstate(invalid="ignore"):
+        rhp = np.real(p) > RHP_TOLERANCE * np.abs(p)
+    worst = p[np.arange(len(p)), np.argmax(np.where(rhp, np.real(p), -np.inf), axis=1)]
+    return iter([
+        "unstable open loop: a pole in the right half plane at "
+        f"{w.real / (2 * np.pi):.3g}{w.imag / (2 * np.pi):+.3g}j Hz" if has else
+        "unstable open loop: the Routh-Hurwitz table of the characteristic polynomial has a "
+        "non-positive first entry"
+        for w, has in zip(worst.tolist(), rhp.any(axis=1).tolist(), strict=True)])
+
+
 @dataclass(frozen=True)
 class Metrics:
     """The metrics of a batch as arrays (shape ``(B,)`` each); ``evaluations()`` turns them into
@@ -739,27 +757,20 @@ class Metrics:
         """One :class:`macro.evaluation.Evaluation` per design, with its reason (chapter "The
         behaviour-level model", section "Validation and speed")."""
         f = self.sweep.frequencies()
-        rows = np.nonzero(self.code == UNSTABLE)[0]
-        p = poles([self.designs[i] for i in rows]) if rows.size else None
-        reasons = {}
-        for j, i in enumerate(rows):
-            try:
-                reasons[i] = instability_reason(p[j])
-            except ValueError:  # no pole beyond the tolerance of macro.nodal: on the axis
-                reasons[i] = ("unstable open loop: the Routh-Hurwitz table of the "
-                              "characteristic polynomial has a non-positive first entry")
+        reasons = _instability_reasons([self.designs[i] for i in
+                                        np.nonzero(self.code == UNSTABLE)[0]])
         out = []
-        for i in range(len(self.code)):
-            if self.code[i] == SINGULAR:
+        columns = (self.code, self.finite, self.dc, self.mag0, self.gain_db, self.crossed,
+                   self.mag_end, self.gbw_hz, self.pm_deg, self.power_w)
+        for code, finite, dc, mag0, gain_db, crossed, mag_end, gbw, pm, power in zip(
+                *(c.tolist() for c in columns), strict=True):
+            if code == SINGULAR:
                 out.append(Evaluation.failed(_SINGULAR))
-            elif self.code[i] == UNSTABLE:
-                out.append(Evaluation.failed(reasons[i]))
+            elif code == UNSTABLE:
+                out.append(Evaluation.failed(next(reasons)))
             else:
-                out.append(verdict(bool(self.finite[i]), float(self.dc[i]),
-                                   float(self.mag0[i]), float(self.gain_db[i]),
-                                   bool(self.crossed[i]), float(self.mag_end[i]),
-                                   float(self.gbw_hz[i]), float(self.pm_deg[i]),
-                                   float(self.power_w[i]), f))
+                out.append(verdict(finite, dc, mag0, gain_db, crossed, mag_end, gbw, pm, power,
+                                   f))
         return out
 
 
