@@ -102,18 +102,27 @@ def validate(n_designs: int = 500, seed: int = 0, workers: int = 2,
     finally:
         if own:
             sim.close()
-    compiled = evaluate_compiled(designs)
-    kind = [e.failure for e in fast]
-    kind_ref = [e.failure for e in ref]
-    agree = sum(a == b for a, b in zip(kind, kind_ref, strict=True))
     failures: dict[str, int] = {}
-    for k in kind:
-        if k:
-            failures[k] = failures.get(k, 0) + 1
-    both = [(a, b) for a, b in zip(fast, ref, strict=True) if a.ok and b.ok]
-    d_gain = [a.gain_db - b.gain_db for a, b in both]
-    d_gbw = [a.gbw_hz / b.gbw_hz - 1 for a, b in both]
-    d_pm = [a.pm_deg - b.pm_deg for a, b in both]
+    for e in fast:
+        if e.failure:
+            failures[e.failure] = failures.get(e.failure, 0) + 1
+    both = [a for a, b in zip(fast, ref, strict=True) if a.ok and b.ok]
+    return {
+        **_compare(fast, ref), "compiled": _compare(evaluate_compiled(designs), ref),
+        "drawn": len(designs), "measurable": sum(e.ok for e in fast), "failures": failures,
+        "ngspice_wall_s": ngspice_s, "gain_db": [a.gain_db for a in both],
+        "gbw_hz": [a.gbw_hz for a in both], "pm_deg": [a.pm_deg for a in both],
+    }
+
+
+def _compare(evaluations: Sequence, ref: Sequence) -> dict:
+    """One route's evaluations against ngspice's (see :func:`validate`): ``ok_agree``,
+    ``compared``, the differences ``d_gain_db``, ``d_gbw_rel``, ``d_pm_deg`` of the designs
+    both measured, and their ``summary`` against :data:`TOLERANCES`."""
+    both = [(a, b) for a, b in zip(evaluations, ref, strict=True) if a.ok and b.ok]
+    diffs = {"d_gain_db": [a.gain_db - b.gain_db for a, b in both],
+             "d_gbw_rel": [a.gbw_hz / b.gbw_hz - 1 for a, b in both],
+             "d_pm_deg": [a.pm_deg - b.pm_deg for a, b in both]}
 
     def summary(values: Sequence[float], tol: float) -> dict:
         mags = [abs(v) for v in values]
@@ -121,27 +130,10 @@ def validate(n_designs: int = 500, seed: int = 0, workers: int = 2,
         return {"worst": worst, "median": statistics.median(mags) if mags else float("nan"),
                 "tolerance": tol, "within": bool(mags) and worst <= tol}
 
-    both_c = [(a, b) for a, b in zip(compiled, ref, strict=True) if a.ok and b.ok]
-    d_gain_c = [a.gain_db - b.gain_db for a, b in both_c]
-    d_gbw_c = [a.gbw_hz / b.gbw_hz - 1 for a, b in both_c]
-    d_pm_c = [a.pm_deg - b.pm_deg for a, b in both_c]
-    return {
-        "compiled": {
-            "ok_agree": sum(a.failure == b.failure for a, b in zip(compiled, ref, strict=True)),
-            "compared": len(both_c),
-            "d_gain_db": d_gain_c, "d_gbw_rel": d_gbw_c, "d_pm_deg": d_pm_c,
-            "summary": {"gain_db": summary(d_gain_c, TOLERANCES["gain_db"]),
-                        "gbw_rel": summary(d_gbw_c, TOLERANCES["gbw_rel"]),
-                        "pm_deg": summary(d_pm_c, TOLERANCES["pm_deg"])}},
-        "drawn": len(designs), "measurable": sum(e.ok for e in fast), "compared": len(both),
-        "ok_agree": agree, "failures": failures, "ngspice_wall_s": ngspice_s,
-        "gain_db": [a.gain_db for a, _ in both], "gbw_hz": [a.gbw_hz for a, _ in both],
-        "pm_deg": [a.pm_deg for a, _ in both],
-        "d_gain_db": d_gain, "d_gbw_rel": d_gbw, "d_pm_deg": d_pm,
-        "summary": {"gain_db": summary(d_gain, TOLERANCES["gain_db"]),
-                    "gbw_rel": summary(d_gbw, TOLERANCES["gbw_rel"]),
-                    "pm_deg": summary(d_pm, TOLERANCES["pm_deg"])},
-    }
+    return {"ok_agree": sum(a.failure == b.failure
+                            for a, b in zip(evaluations, ref, strict=True)),
+            "compared": len(both), **diffs,
+            "summary": {key: summary(diffs[f"d_{key}"], tol) for key, tol in TOLERANCES.items()}}
 
 
 def _children_cpu() -> float:
@@ -164,7 +156,8 @@ SPEED_PARTS = 4
 SPEED_POOL = 8
 #: The speed-up per design aimed for against ngspice (chapter "The behaviour-level model").
 SPEED_TARGET = 1000.0
-#: Differences below this are drawn at it in :func:`plot` (a log axis has no zero).
+#: Differences below this are drawn at it (a log axis has no zero), as
+#: :func:`macro.plots.plot_validation` draws them.
 TINY = 1e-16
 
 
@@ -381,41 +374,34 @@ def _breakdown(designs: Sequence[Design]) -> dict[str, float]:
 
 def plot(validation: dict, speed_: dict, target: float = SPEED_TARGET):
     """The batched solver against ngspice (chapter "The behaviour-level model", section
-    "Validation and speed"): |difference| of gain, GBW and PM per measurable design for both
-    routes (sorted, log scale, tolerance dashed), and the designs per second of every route
-    and of ngspice, with the rate ``target`` times ngspice's dotted."""
-    import matplotlib.pyplot as plt
+    "Validation and speed"): :func:`macro.plots.plot_validation` of the modal route, with the
+    compiled route's differences drawn over it and the designs per second of every route and
+    of ngspice, the rate ``target`` times ngspice's dotted."""
+    from .plots import plot_validation
 
-    fig, axes = plt.subplots(1, 4, figsize=(13, 3.2))
-    tiny = TINY
-    for ax, key, unit, tol in ((axes[0], "d_gain_db", "|Δ gain| (dB)", "gain_db"),
-                               (axes[1], "d_gbw_rel", "|Δ GBW| / GBW", "gbw_rel"),
-                               (axes[2], "d_pm_deg", "|Δ PM| (deg)", "pm_deg")):
-        for source, label, marker in ((validation, "modal", "."),
-                                      (validation["compiled"], "compiled", "x")):
-            d = np.sort(np.maximum(np.abs(np.asarray(source[key], dtype=float)), tiny))
-            ax.semilogy(np.arange(1, d.size + 1), d, marker, ms=3, label=label)
-        ax.axhline(validation["summary"][tol]["tolerance"], color="tab:red", ls="--", lw=1,
-                   label="tolerance")
-        ax.set_xlabel("design (sorted)")
-        ax.set_ylabel(unit)
-        ax.set_ylim(tiny / 2, 10 * validation["summary"][tol]["tolerance"])
-        ax.grid(True, which="major", alpha=0.3)
+    fig = plot_validation(validation, speed_)
+    axes = fig.axes
+    for ax, key in zip(axes[:3], ("d_gain_db", "d_gbw_rel", "d_pm_deg"), strict=True):
+        d = np.sort(np.maximum(np.abs(np.asarray(validation["compiled"][key], dtype=float)),
+                               TINY))
+        ax.lines[0].set_label("modal")
+        ax.semilogy(np.arange(1, d.size + 1), d, "x", ms=3, label="compiled")
     axes[0].legend(fontsize=7, loc="upper left")
+    ax = axes[3]
+    ax.clear()
     names = ["modal", "modal,\nwhole grid", "compiled", "ngspice"]
     rates = [speed_["batched_designs_per_s"], speed_["batched_whole_grid_designs_per_s"],
              speed_["compiled_designs_per_s"], speed_["ngspice_designs_per_s"]]
-    bars = axes[3].bar(names, rates, color=["tab:blue", "tab:cyan", "tab:green", "tab:orange"])
+    bars = ax.bar(names, rates, color=["tab:blue", "tab:cyan", "tab:green", "tab:orange"])
     aim = target * speed_["ngspice_designs_per_s"]
-    axes[3].axhline(aim, color="tab:red", ls=":", lw=1, label=f"{target:,.0f} x ngspice")
-    axes[3].set_yscale("log")
-    axes[3].set_ylabel("designs / s")
-    axes[3].tick_params(axis="x", labelsize=7)
+    ax.axhline(aim, color="tab:red", ls=":", lw=1, label=f"{target:,.0f} x ngspice")
+    ax.set_yscale("log")
+    ax.set_ylabel("designs / s")
+    ax.tick_params(axis="x", labelsize=7)
     for bar, r in zip(bars, rates, strict=True):
-        axes[3].text(bar.get_x() + bar.get_width() / 2, r * 1.1, f"{r:,.0f}", ha="center",
-                     fontsize=7)
-    axes[3].set_ylim(min(rates) / 3, max(*rates, aim) * 5)
-    axes[3].legend(fontsize=7, loc="upper left")
+        ax.text(bar.get_x() + bar.get_width() / 2, r * 1.1, f"{r:,.0f}", ha="center", fontsize=7)
+    ax.set_ylim(min(rates) / 3, max(*rates, aim) * 5)
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
 

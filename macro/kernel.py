@@ -326,28 +326,20 @@ def _crosses_cut(r1, i1, r2, i2):  # pragma: no cover - compiled
 def _add_mag2(c, deg, scale, p, size):  # pragma: no cover - compiled
     """``p += scale |P(j w)|^2`` as a polynomial in ``y = w^2`` (ascending), for ``P(s) =
     sum_k c_k s^k``: ``|P(j w)|^2 = E(-y)^2 + y O(-y)^2`` with ``E(x) = sum_k c_2k x^k`` and
-    ``O(x) = sum_k c_2k+1 x^k``; ``size`` gathers the magnitudes of the terms added. Both
-    sums are convolutions of the coefficients ``(-1)^k c_2k`` and ``(-1)^k c_2k+1``."""
-    sign = 1.0
-    for i in range(0, deg + 1, 2):
-        ei = sign * scale * c[i]
-        sj = 1.0
-        for j in range(0, deg + 1, 2):
-            term = ei * sj * c[j]
-            p[(i + j) >> 1] += term
-            size[(i + j) >> 1] += abs(term)
-            sj = -sj
-        sign = -sign
-    sign = 1.0
-    for i in range(1, deg + 1, 2):
-        oi = sign * scale * c[i]
-        sj = 1.0
-        for j in range(1, deg + 1, 2):
-            term = oi * sj * c[j]
-            p[(i + j) >> 1] += term
-            size[(i + j) >> 1] += abs(term)
-            sj = -sj
-        sign = -sign
+    ``O(x) = sum_k c_2k+1 x^k``; ``size`` gathers the magnitudes of the terms added. Each
+    square is a convolution of the coefficients ``(-1)^k c_2k`` (``start`` 0) or
+    ``(-1)^k c_2k+1`` (``start`` 1); ``c_i c_j`` lands on ``y^((i + j) / 2)`` either way."""
+    for start in range(2):
+        sign = 1.0
+        for i in range(start, deg + 1, 2):
+            ci = sign * scale * c[i]
+            sj = 1.0
+            for j in range(start, deg + 1, 2):
+                term = ci * sj * c[j]
+                p[(i + j) >> 1] += term
+                size[(i + j) >> 1] += abs(term)
+                sj = -sj
+            sign = -sign
 
 
 @njit(cache=True, error_model="numpy")
@@ -421,9 +413,10 @@ def _fill(n, dn, d, dd, dc, w, x, c0, cnt, r0, i0, m0, winding, logf, state, sto
 def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut, out,
              work):  # pragma: no cover - compiled
     """The grid walk (step 5 of the module docstring) over the grid ``w`` (rad/s, ``x =
-    -w^2``), ``wc, xc`` its coarse points (every ``coarse``-th). ``out``: finite, mag0,
-    gain_db, crossed, mag_end, gbw, pm, points evaluated. ``work`` a ``(12, len(wc) +
-    coarse + 1)`` workspace.
+    -w^2``), ``wc, xc`` its coarse points (every ``coarse``-th). ``out[:8]``: finite, mag0,
+    gain_db, crossed, mag_end, gbw, pm, points evaluated; ``out[8:11]`` holds the walk's
+    state for :func:`_step` (crossed, gbw, pm). ``work`` a ``(12, len(wc) + coarse + 1)``
+    workspace.
 
     When Descartes' rule allows at most one crossing on the whole frequency axis and ``|H|``
     is above 1 at the first grid point and at most 1 at the last, the walk stops at the
@@ -481,16 +474,13 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
         hi2 = refine_mag * refine_mag
         first = 0
         if single and finite:
-            # a branch-free pass over the segments before the crossing's: when none turns by
-            # more than 90 deg, the winding is the sum of their cut crossings
+            # one pass over the segments before the crossing's: when none turns by more than
+            # 90 deg, the winding is the sum of their cut crossings
             turns = 0
             wsum = 0
             for j in range(last):
-                a0, b0, a1, b1 = hr[j], hi[j], hr[j + 1], hi[j + 1]
-                cross = a0 * b1 - b0 * a1
-                turns += int(a0 * a1 + b0 * b1 < 0.0)
-                wsum += int((b0 >= 0.0) & (b1 < 0.0) & (cross > 0.0)) - \
-                    int((b0 < 0.0) & (b1 >= 0.0) & (cross < 0.0))
+                turns += int(hr[j] * hr[j + 1] + hi[j] * hi[j + 1] < 0.0)
+                wsum += _crosses_cut(hr[j], hi[j], hr[j + 1], hi[j + 1])
             if turns == 0:
                 winding = wsum
                 first = last
@@ -695,7 +685,9 @@ def _part_tables() -> tuple[np.ndarray, ...]:
 def _instability_reasons(designs: Sequence[Design]):
     """The reasons of :func:`macro.nodal.instability_reason` for unstable designs, one after
     the other, their poles found at once (an iterator); a design without a pole beyond
-    :data:`macro.nodal.RHP_TOLERANCE` (the Routh-Hurwitz table failed it) says so instead."""
+    :data:`macro.nodal.RHP_TOLERANCE` (the Routh-Hurwitz table failed it) says so instead.
+    The wording is that function's, written out here because calling it costs about 23 us
+    per design; ``tests/macro/test_kernel.py`` checks the two agree word for word."""
     if not designs:
         return iter(())
     p = poles(designs)
@@ -776,8 +768,11 @@ class Metrics:
 
 @functools.lru_cache(maxsize=16)
 def _grid(sweep: Sweep) -> tuple[np.ndarray, np.ndarray, int]:
-    """The sweep's angular frequencies, log10 frequencies and the coarse step of the walk."""
+    """The sweep's angular frequencies, log10 frequencies and the coarse step of the walk;
+    ``ValueError`` for a sweep with fewer than two frequencies."""
     f = sweep.frequencies()
+    if f.size < 2:
+        raise ValueError(f"the sweep {sweep} has fewer than two frequencies")
     coarse = COARSE if (f.size - 1) % COARSE == 0 and f.size > 2 * COARSE else 1
     return 2 * np.pi * f, np.log10(f), coarse
 
@@ -794,8 +789,7 @@ def metrics(designs: Sequence[Design], sweep: Sweep = SWEEP, *, shortcut: bool =
     ValueError
         When the sweep has fewer than two frequencies.
     """
-    if sweep.frequencies().size < 2:
-        raise ValueError(f"the sweep {sweep} has fewer than two frequencies")
+    w, logf, coarse = _grid(sweep)
     designs = tuple(designs)
     if not designs:
         e = np.zeros(0)
@@ -807,7 +801,6 @@ def metrics(designs: Sequence[Design], sweep: Sweep = SWEEP, *, shortcut: bool =
     for d in designs:
         add(d.topology.types)
         extend(d.values.values())
-    w, logf, coarse = _grid(sweep)
     code, res = _batch(np.array(types, dtype=np.int64).reshape(len(designs), -1),
                        np.array(values, dtype=float), *_part_tables(), w, logf, coarse,
                        REFINE_MAGNITUDE, shortcut, VDD, GM_OVER_ID, C_LOAD, OUT, N_TYPES)
