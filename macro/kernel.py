@@ -31,19 +31,32 @@ design the kernel
    :data:`macro.nodal.RHP_TOLERANCE` times its magnitude; this route fails it (and says the
    Routh-Hurwitz table did);
 5. measures the response on the grid of :data:`macro.evaluation.SWEEP` by the rules of
-   :func:`macro.evaluation.measure`, without computing every point. Each polynomial is
-   evaluated by Horner's rule in ``-omega^2`` (even and odd parts apart), and the phase is
-   unwrapped by counting the principal steps that cross the negative real axis. When
-   Descartes' rule of signs allows at most one unity-gain crossing on the whole frequency axis
-   (the coefficients of ``H(0)^2 |N(j omega)|^2 - |D(j omega)|^2`` in ``omega^2`` change sign
-   at most once, and no coefficient has cancelled to rounding), the walk stops at the
-   crossing: ``H`` is computed at every ``COARSE``-th grid point, 16 at a time, until one
-   where ``|H| <= 1``, at every grid point of a coarse segment before it where the phase
-   turns by more than 90 deg, and at every grid point of the crossing's segment.
-   Otherwise the whole grid is walked by the rule of :func:`macro.solver.measure_sparse`
-   (a coarse segment is filled in when ``|H|`` at an end is within a factor
-   ``REFINE_MAGNITUDE`` of 1 or the phase turns by more than 90 deg across it). The crossings
-   are interpolated as :func:`macro.evaluation.measure` interpolates them;
+   :func:`macro.evaluation.measure`, computing ``H`` at a few grid points only. On the
+   imaginary axis each polynomial splits into even and odd parts in ``v = w^2``
+   (``P(j w) = E(v) + j w O(v)``); then
+
+   * ``|H|^2 - 1`` has the sign of ``P(v) = H(0)^2 |N(j w)|^2 - |D(j w)|^2``. When
+     Descartes' rule of signs on ``P`` (on the whole axis, or on the grid's span split into
+     pieces until each holds at most one root) proves at most one unity-gain crossing on
+     the grid, the crossing's grid step is found by bisection on the sign of ``P`` and
+     checked on ``H`` at its two ends;
+   * ``Im H`` has the sign of ``H(0) Q(v)`` with ``Q = O_N E_D - E_N O_D``. When Descartes'
+     rule proves that ``Q`` has no root between the first grid point and the crossing, every
+     grid step before it stays in one half plane and the unwrapped phase is the principal
+     one; when it proves exactly one, the one grid step that changes half plane is found by
+     bisection on the sign of ``Q`` and counted as the walk counts it (whether it crosses
+     the negative real axis, and which way);
+   * the crossing is then interpolated as :func:`macro.evaluation.measure` interpolates it.
+
+   A coefficient that has cancelled to rounding (``_CANCELLED``) proves nothing. When a proof
+   fails, the grid is walked instead: when at most one crossing is proved, ``H`` at every
+   ``COARSE``-th grid point, 16 at a time, up to the first where ``|H| <= 1``, every grid
+   point of a coarse segment before it where the phase turns by more than 90 deg, and every
+   point of the crossing's segment; otherwise the whole grid by the rule of
+   :func:`macro.solver.measure_sparse` (a coarse segment is filled in when ``|H|`` at an end
+   is within a factor ``REFINE_MAGNITUDE`` of 1 or the phase turns by more than 90 deg
+   across it), the unwrapped phase counting the principal steps that cross the negative
+   real axis;
 6. computes the power and the FoM of :mod:`macro.evaluation`.
 
 Shapes: a batch of ``B`` designs gives arrays of shape ``(B,)`` (:class:`Metrics`). The first
@@ -85,6 +98,11 @@ _CHUNK = 16
 #: A coefficient of Descartes' polynomial smaller than this times the sum of the magnitudes
 #: of its terms has no trustworthy sign: the walk then covers the whole grid.
 _CANCELLED = 1e-12
+#: Entries of the even and odd parts of a polynomial of degree up to ``MAX_NODES`` in ``s``, as
+#: polynomials in ``w^2`` (:func:`_split`), and of their products.
+_NE, _NO, _NP = MAX_NODES // 2 + 1, (MAX_NODES + 1) // 2, MAX_NODES + 1
+#: Most pieces of the grid's span looked at while isolating the unity-gain crossings.
+_MAX_PIECES = 64
 
 
 # -- the compiled part ------------------------------------------------------------------------
@@ -310,6 +328,48 @@ def _evaluate(n, dn, d, dd, dc, w, x, count, e1, o1, e2, o2, hr, hi, m2):  # pra
 
 
 @njit(cache=True, error_model="numpy")
+def _split(c, deg, e, o):  # pragma: no cover - compiled
+    """The even and odd parts of ``sum_k c_k s^k`` on the imaginary axis, as polynomials in
+    ``v = w^2``: ``P(j w) = E(v) + j w O(v)`` with ``E_k = (-1)^k c_2k`` and ``O_k = (-1)^k
+    c_2k+1``, padded with zeros to ``_NE`` and ``_NO`` entries (a degree up to
+    ``MAX_NODES``)."""
+    for k in range(_NE):
+        i = 2 * k
+        v = c[i] if i <= deg else 0.0
+        e[k] = -v if k & 1 else v
+    for k in range(_NO):
+        i = 2 * k + 1
+        v = c[i] if i <= deg else 0.0
+        o[k] = -v if k & 1 else v
+
+
+@njit(cache=True, error_model="numpy")
+def _at(en, on, ed, od, dc, wj, vj):  # pragma: no cover - compiled
+    """``H(j w) = H(0) N(j w) / D(j w)`` at one point (``vj = wj^2``) from the parts of
+    :func:`_split`: ``(Re H, Im H, |H|^2)``. Horner's rule in ``v`` on the signed parts gives,
+    bit for bit, what :func:`_evaluate`'s rule in ``x = -v`` gives (the intermediate sums
+    differ in sign only, and the leading zeros add nothing)."""
+    e1 = 0.0
+    for k in range(_NE - 1, -1, -1):
+        e1 = e1 * vj + en[k]
+    o1 = 0.0
+    for k in range(_NO - 1, -1, -1):
+        o1 = o1 * vj + on[k]
+    e2 = 0.0
+    for k in range(_NE - 1, -1, -1):
+        e2 = e2 * vj + ed[k]
+    o2 = 0.0
+    for k in range(_NO - 1, -1, -1):
+        o2 = o2 * vj + od[k]
+    ni = wj * o1
+    di = wj * o2
+    inv = dc / (e2 * e2 + di * di)
+    r = (e1 * e2 + ni * di) * inv
+    i = (ni * e2 - e1 * di) * inv
+    return r, i, r * r + i * i
+
+
+@njit(cache=True, error_model="numpy")
 def _crosses_cut(r1, i1, r2, i2):  # pragma: no cover - compiled
     """+1 (-1) when the principal step from ``r1 + j i1`` to ``r2 + j i2`` crosses the negative
     real axis counter-clockwise (clockwise), so that the principal angle jumps by -2 pi
@@ -323,48 +383,210 @@ def _crosses_cut(r1, i1, r2, i2):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
-def _add_mag2(c, deg, scale, p, size):  # pragma: no cover - compiled
-    """``p += scale |P(j w)|^2`` as a polynomial in ``y = w^2`` (ascending), for ``P(s) =
-    sum_k c_k s^k``: ``|P(j w)|^2 = E(-y)^2 + y O(-y)^2`` with ``E(x) = sum_k c_2k x^k`` and
-    ``O(x) = sum_k c_2k+1 x^k``; ``size`` gathers the magnitudes of the terms added. Each
-    square is a convolution of the coefficients ``(-1)^k c_2k`` (``start`` 0) or
-    ``(-1)^k c_2k+1`` (``start`` 1); ``c_i c_j`` lands on ``y^((i + j) / 2)`` either way."""
-    for start in range(2):
-        sign = 1.0
-        for i in range(start, deg + 1, 2):
-            ci = sign * scale * c[i]
-            sj = 1.0
-            for j in range(start, deg + 1, 2):
-                term = ci * sj * c[j]
-                p[(i + j) >> 1] += term
-                size[(i + j) >> 1] += abs(term)
-                sj = -sj
-            sign = -sign
+def _sign_changes(c, size, deg):  # pragma: no cover - compiled
+    """The sign changes of ``c[:deg + 1]``, or -1 when a coefficient is not finite or has
+    cancelled to within ``_CANCELLED`` of ``size`` (the magnitudes of its terms): its sign
+    cannot be trusted."""
+    changes = 0
+    last = 0.0
+    for k in range(deg + 1):
+        if not (math.isfinite(c[k]) and math.isfinite(size[k])):
+            return -1
+        if size[k] > 0.0 and not abs(c[k]) > _CANCELLED * size[k]:
+            return -1
+        if c[k] != 0.0:
+            if last != 0.0 and (c[k] > 0.0) != (last > 0.0):
+                changes += 1
+            last = c[k]
+    return changes
 
 
 @njit(cache=True, error_model="numpy")
-def _crossings_bound(n, dn, d, dd, dc, p, size):  # pragma: no cover - compiled
+def _crossings_bound(en, on, ed, od, dc, p, size):  # pragma: no cover - compiled
     """Descartes' bound on the number of unity-gain crossings: the sign changes of the
-    coefficients of ``P(y) = H(0)^2 |N(j w)|^2 - |D(j w)|^2``, a polynomial in ``y = w^2``
-    (left in ``p``). A coefficient that cancels to within ``_CANCELLED`` of the magnitudes of
-    its terms has no sign to trust: the bound is then ``max(dn, dd) + 1``, more than any
-    count. ``p, size`` are workspaces of at least ``max(dn, dd) + 1`` entries."""
-    top = max(dn, dd)
-    for k in range(top + 1):
+    coefficients of ``P(v) = H(0)^2 |N(j w)|^2 - |D(j w)|^2 = H(0)^2 (E_N^2 + v O_N^2) -
+    (E_D^2 + v O_D^2)``, a polynomial in ``v = w^2`` (left in ``p``; the parts of
+    :func:`_split`). A coefficient that cancels to within ``_CANCELLED`` of the magnitudes of
+    its terms (``size``) has no sign to trust: the bound is then ``_NP``, more than any
+    count. ``p, size`` have ``_NP`` entries."""
+    for k in range(_NP):
         p[k] = 0.0
         size[k] = 0.0
-    _add_mag2(n, dn, dc * dc, p, size)
-    _add_mag2(d, dd, -1.0, p, size)
-    changes = 0
-    last = 0.0
-    for k in range(top + 1):
-        if size[k] > 0.0 and not abs(p[k]) > _CANCELLED * size[k]:
-            return top + 1
-        if p[k] != 0.0:
-            if last != 0.0 and (p[k] > 0.0) != (last > 0.0):
-                changes += 1
-            last = p[k]
-    return changes
+    s = dc * dc
+    for i in range(_NE):
+        for j in range(_NE):
+            a = s * en[i] * en[j]
+            b = ed[i] * ed[j]
+            p[i + j] += a - b
+            size[i + j] += abs(a) + abs(b)
+    for i in range(_NO):
+        for j in range(_NO):
+            a = s * on[i] * on[j]
+            b = od[i] * od[j]
+            p[i + j + 1] += a - b
+            size[i + j + 1] += abs(a) + abs(b)
+    changes = _sign_changes(p, size, _NP - 1)
+    return _NP if changes < 0 else changes
+
+
+@njit(cache=True, error_model="numpy")
+def _imag_part(en, on, ed, od, q, qs):  # pragma: no cover - compiled
+    """The imaginary part of ``N(j w) conj(D(j w))`` as a polynomial in ``v = w^2``: ``Im H(j w)
+    = H(0) w Q(w^2) / |D(j w)|^2`` with ``Q = O_N E_D - E_N O_D`` (the parts of
+    :func:`_split`), ascending, in ``q``; ``qs`` gathers the magnitudes of the terms of each
+    coefficient (its rounding scale). Returns the degree of ``Q`` (the highest power with a
+    term). The workspaces have ``_NP`` entries."""
+    for k in range(_NP):
+        q[k] = 0.0
+        qs[k] = 0.0
+    for i in range(_NO):
+        for j in range(_NE):
+            a = on[i] * ed[j]
+            b = en[j] * od[i]
+            q[i + j] += a - b
+            qs[i + j] += abs(a) + abs(b)
+    dq = _NP - 1
+    while dq > 0 and qs[dq] == 0.0:
+        dq -= 1
+    return dq
+
+
+@njit(cache=True, error_model="numpy")
+def _changes(c, cs, deg, a, b, t, ts):  # pragma: no cover - compiled
+    """Descartes' bound on the number of roots of ``sum_k c_k v^k`` in ``(a, b)``, ``0 <= a <=
+    b``: the sign changes of the coefficients of ``(1 + t)^deg c(a + (b - a) / (1 + t))``
+    (which maps ``t`` in ``(0, inf)`` onto ``v`` in ``(a, b)``), left in ``t``: its constant
+    coefficient is ``c(b)``, its leading one ``t[deg] = c(a)``. Made by a Taylor shift by
+    ``a``, a scaling by ``b - a``, a reversal and a Taylor shift by 1 (synthetic division, no
+    divisions); ``ts`` the same on the magnitudes ``cs`` of the terms of each ``c_k``. Returns
+    -1 when a coefficient is not finite or has cancelled to within ``_CANCELLED`` of the
+    magnitudes of its terms (the signs of ``c(a)`` and ``c(b)`` among them)."""
+    for k in range(deg + 1):
+        t[k] = c[k]
+        ts[k] = cs[k]
+    if a != 0.0:
+        for i in range(deg):
+            for j in range(deg - 1, i - 1, -1):
+                t[j] += a * t[j + 1]
+                ts[j] += a * ts[j + 1]
+    y = b - a
+    yk = 1.0
+    for k in range(deg + 1):
+        t[k] *= yk
+        ts[k] *= yk
+        yk *= y
+    for k in range(deg // 2 + 1):
+        j = deg - k
+        t[k], t[j] = t[j], t[k]
+        ts[k], ts[j] = ts[j], ts[k]
+    for i in range(deg):
+        for j in range(deg - 1, i - 1, -1):
+            t[j] += t[j + 1]
+            ts[j] += ts[j + 1]
+    return _sign_changes(t, ts, deg)
+
+
+@njit(cache=True, error_model="numpy")
+def _at_most_one_root(c, cs, a, b, t, ts, lo_stack, hi_stack):  # pragma: no cover - compiled
+    """Whether ``sum_k c_k v^k`` (``_NP`` entries, ``cs`` the magnitudes of the terms of each
+    coefficient) provably has at most one root in ``(a, b)``, ``0 < a < b``: the interval is
+    split at geometric means until Descartes' bound (:func:`_changes`) on each piece is 0 or
+    1 (then exact). False when that fails: a bound that cannot be trusted, a root on a split
+    point, two roots found, or more than ``_MAX_PIECES`` pieces looked at. ``t, ts`` are
+    workspaces of ``_NP`` entries, ``lo_stack, hi_stack`` of ``_MAX_PIECES``."""
+    deg = _NP - 1
+    while deg > 0 and cs[deg] == 0.0:
+        deg -= 1
+    roots = 0
+    top = 1
+    lo_stack[0] = a
+    hi_stack[0] = b
+    looked = 0
+    while top > 0:
+        top -= 1
+        lo = lo_stack[top]
+        hi = hi_stack[top]
+        looked += 1
+        if looked > _MAX_PIECES:
+            return False
+        ch = _changes(c, cs, deg, lo, hi, t, ts)
+        if ch < 0:
+            return False
+        if ch <= 1:
+            roots += ch
+            if roots > 1:
+                return False
+            continue
+        mid = math.sqrt(lo * hi)
+        if not (lo < mid < hi) or top + 2 > _MAX_PIECES:
+            return False
+        lo_stack[top] = lo
+        hi_stack[top] = mid
+        lo_stack[top + 1] = mid
+        hi_stack[top + 1] = hi
+        top += 2
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _horner(c, deg, v):  # pragma: no cover - compiled
+    """``sum_k c_k v^k`` by Horner's rule."""
+    s = 0.0
+    for k in range(deg, -1, -1):
+        s = s * v + c[k]
+    return s
+
+
+@njit(cache=True, error_model="numpy")
+def _estrin(c, v):  # pragma: no cover - compiled
+    """``sum_k c_k v^k`` over the ``_NP`` entries of ``c``, by Estrin's scheme when ``_NP`` is
+    9 (a chain of 5 operations instead of Horner's 16), by Horner's rule otherwise."""
+    if _NP != 9:
+        return _horner(c, _NP - 1, v)
+    v2 = v * v
+    v4 = v2 * v2
+    return ((c[0] + c[1] * v) + (c[2] + c[3] * v) * v2) + \
+        ((c[4] + c[5] * v) + (c[6] + c[7] * v) * v2) * v4 + c[8] * (v4 * v4)
+
+
+@njit(cache=True, error_model="numpy")
+def _winding_until(q, qs, dq, en, on, ed, od, dc, w, x, g, t, ts):  # pragma: no cover
+    """The winding of the walk over the grid points ``0 .. g`` (the signed count of its steps
+    across the negative real axis), found without walking: ``(found, winding, points)``,
+    ``points`` the evaluations of ``H`` it made; ``found`` is False when the polynomials
+    cannot settle it (the walk must then look).
+
+    ``Im H`` has the sign of ``H(0) Q(w^2)`` (:func:`_real_imag`). When ``Q`` has no root in
+    ``[w_0^2, w_g^2]`` (:func:`_changes`, first on ``(0, w_g^2]``, which needs no shift),
+    every step stays in one half plane and crosses no axis: the winding is 0. When it has
+    exactly one, one grid step changes half plane, found by bisection on the sign of ``Q``;
+    the winding is that step's :func:`_crosses_cut`, as the walk would count it. More roots
+    (or signs that cannot be trusted): not found. ``t, ts`` are workspaces of ``_NP``
+    entries."""
+    b = -x[g]
+    if _changes(q, qs, dq, 0.0, b, t, ts) == 0:
+        return True, 0, 0
+    ch = _changes(q, qs, dq, -x[0], b, t, ts)
+    if ch == 0:
+        return True, 0, 0
+    if ch != 1:
+        return False, 0, 0
+    positive = t[dq] > 0.0  # the sign of Q at the first grid point, checked by _changes
+    i = 0
+    j = g
+    while j - i > 1:
+        mid = (i + j) >> 1
+        v = -x[mid]
+        qm = _horner(q, dq, v)
+        if not abs(qm) > _CANCELLED * _horner(qs, dq, v):
+            return False, 0, 0
+        if (qm > 0.0) == positive:
+            i = mid
+        else:
+            j = mid
+    ri, ii, _ = _at(en, on, ed, od, dc, w[i], -x[i])
+    rj, ij, _ = _at(en, on, ed, od, dc, w[j], -x[j])
+    return True, _crosses_cut(ri, ii, rj, ij), 2
 
 
 @njit(cache=True, error_model="numpy")
@@ -412,36 +634,67 @@ def _fill(n, dn, d, dd, dc, w, x, c0, cnt, r0, i0, m0, winding, logf, state, sto
 @njit(cache=True, error_model="numpy")
 def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut, out,
              work):  # pragma: no cover - compiled
-    """The grid walk (step 5 of the module docstring) over the grid ``w`` (rad/s, ``x =
+    """The measurement (step 5 of the module docstring) over the grid ``w`` (rad/s, ``x =
     -w^2``), ``wc, xc`` its coarse points (every ``coarse``-th). ``out[:8]``: finite, mag0,
-    gain_db, crossed, mag_end, gbw, pm, points evaluated; ``out[8:11]`` holds the walk's
-    state for :func:`_step` (crossed, gbw, pm). ``work`` a ``(12, len(wc) + coarse + 1)``
-    workspace.
+    gain_db, crossed, mag_end, gbw, pm, evaluations of ``H``; ``out[8:11]`` holds the
+    state of :func:`_step` (crossed, gbw, pm). ``work`` a ``(22, max(len(wc) + coarse + 1,
+    _MAX_PIECES, MAX_NODES + 2))`` workspace.
 
-    When Descartes' rule allows at most one crossing on the whole frequency axis and ``|H|``
-    is above 1 at the first grid point and at most 1 at the last, the walk stops at the
-    crossing (the coarse segments before it are filled in only where the phase turns by more
-    than 90 deg, the segment of the crossing at every point); otherwise the whole grid is
-    walked with the refinement rule of :func:`macro.solver.measure_sparse`.
+    ``shortcut=False`` proves nothing and walks the whole grid (for checking the rest).
     """
     nf = w.size
     nc = wc.size
     e1, o1, e2, o2, hr, hi, m2 = work[0], work[1], work[2], work[3], work[4], work[5], work[6]
-    fr, fi, f2, pw = work[7], work[8], work[9], work[10]
+    pw = work[10]
     state = out[8:11]
     state[0] = 0.0
     state[1] = math.nan
     state[2] = math.inf
-    _evaluate(n, dn, d, dd, dc, w[:1], x[:1], 1, e1, o1, e2, o2, fr, fi, f2)
-    m20 = f2[0]
-    _evaluate(n, dn, d, dd, dc, w[nf - 1:], x[nf - 1:], 1, e1, o1, e2, o2, fr, fi, f2)
-    m2e = f2[0]
+    en, on, ed, od = work[12], work[13], work[14], work[15]
+    _split(n, dn, en, on)
+    _split(d, dd, ed, od)
+    rl, il, m20 = _at(en, on, ed, od, dc, w[0], -x[0])
+    rh, ih, m2e = _at(en, on, ed, od, dc, w[nf - 1], -x[nf - 1])
     points = 2
-    single = shortcut and _crossings_bound(n, dn, d, dd, dc, pw, work[11]) <= 1
+    bound = _crossings_bound(en, on, ed, od, dc, pw, work[11])
+    if shortcut and bound > 1 and _at_most_one_root(pw, work[11], -x[0], -x[nf - 1],
+                                                    work[18], work[19], work[20], work[21]):
+        bound = 1  # crossings off the grid do not count, and Descartes' bound is loose
+    single = shortcut and bound <= 1
     finite = math.isfinite(m20) and m20 > 0.0 and math.isfinite(m2e) and m2e > 0.0
-    if finite and single and not (m20 > 1.0 and m2e <= 1.0):
+    bisected = False
+    if finite and single and m20 > 1.0 and m2e <= 1.0:
+        # |H| > 1 before the one crossing and <= 1 after it: its grid step by bisection on
+        # the sign of Descartes' polynomial (the sign of |H|^2 - 1), checked on H
+        lo = 0
+        hi_ = nf - 1
+        while hi_ - lo > 1:
+            mid = (lo + hi_) >> 1
+            if _estrin(pw, -x[mid]) > 0.0:
+                lo = mid
+            else:
+                hi_ = mid
+        m2l, m2h = m20, m2e
+        if lo > 0:
+            rl, il, m2l = _at(en, on, ed, od, dc, w[lo], -x[lo])
+            points += 1
+        if hi_ < nf - 1:
+            rh, ih, m2h = _at(en, on, ed, od, dc, w[hi_], -x[hi_])
+            points += 1
+        if (math.isfinite(m2l) and math.isfinite(m2h) and m2l > 1.0 and 0.0 < m2h <= 1.0):
+            q, qs = work[16], work[17]
+            dq = _imag_part(en, on, ed, od, q, qs)
+            proved, winding, extra = _winding_until(q, qs, dq, en, on, ed, od, dc, w, x, lo,
+                                                    work[18], work[19])
+            points += extra
+            if proved:
+                _step(rl, il, m2l, rh, ih, m2h, winding, lo, logf, state)
+                bisected = True
+    if bisected or not finite:
+        last = -1
+    elif single and not (m20 > 1.0 and m2e <= 1.0):
         last = -1  # no crossing in the grid: nothing to walk
-    elif finite and single:
+    elif single:
         # the coarse points, a chunk at a time, up to the first where |H| <= 1: the one
         # crossing lies in the coarse segment before it
         done = 0
@@ -558,7 +811,7 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
     rec = np.empty(top)
     wc = w[::coarse].copy()
     xc = x[::coarse].copy()
-    work = np.empty((12, wc.size + coarse + 1))
+    work = np.empty((22, max(wc.size + coarse + 1, _MAX_PIECES, mm + 2)))
     nparts = types.shape[1] + 1
     off = 0
     for i in range(b):
@@ -717,9 +970,10 @@ class Metrics:
     gbw_hz, pm_deg : the first unity-gain crossing and the least phase margin (``nan`` and
         ``inf`` when ``|H|`` does not fall through 1 on the grid).
     power_w, fom : the power model and equation (2).
-    points : how many times the walk computed ``H`` (both ends of the grid, then the coarse
-        points in chunks of 16 and the segments it fills in, a segment's end counted again;
-        ``nan`` for designs not measured, 0 for those with ``H(0) = 0``).
+    points : how many times the measurement computed ``H`` (both ends of the grid, the two
+        ends of the crossing's grid step and of a step that changes half plane, and the points
+        of any walk, a segment's end counted again; ``nan`` for designs not measured, 0 for
+        those with ``H(0) = 0``).
     designs : the designs, for the reasons of unstable ones.
     sweep : the grid.
     """
@@ -781,8 +1035,8 @@ def metrics(designs: Sequence[Design], sweep: Sweep = SWEEP, *, shortcut: bool =
             ) -> Metrics:
     """The metrics of a batch of designs by the compiled route (see the module docstring);
     chapter "The behaviour-level model", section "Validation and speed". ``shortcut=False``
-    walks the whole grid for every design (for checking the walk that stops at the one
-    crossing).
+    walks the whole grid for every design (for checking the measurement that proves where the
+    crossing lies and how the phase winds before it).
 
     Raises
     ------

@@ -8,13 +8,18 @@ from macro import kernel
 from macro.design import Design
 from macro.evaluation import Sweep, measure
 from macro.kernel import (
+    _NP,
     MEASURED,
     SINGULAR,
     UNSTABLE,
+    _at_most_one_root,
     _batch,
+    _changes,
     _crossings_bound,
     _minor_sums,
     _routh_unstable,
+    _split,
+    _winding_until,
     evaluate,
     metrics,
 )
@@ -116,14 +121,25 @@ def _descartes_polynomial(n: np.ndarray, d: np.ndarray, dc: float) -> np.ndarray
     return out
 
 
+def _parts(c: np.ndarray, deg: int) -> tuple[np.ndarray, np.ndarray]:
+    e, o = np.zeros(_NP // 2 + 1), np.zeros(_NP // 2)
+    _split(np.concatenate([c, np.zeros(_NP)]), deg, e, o)
+    return e, o
+
+
+def _bound(n: np.ndarray, dn: int, d: np.ndarray, dd: int, dc: float) -> tuple[int, np.ndarray]:
+    p = np.zeros(_NP)
+    bound = _crossings_bound(*_parts(n, dn), *_parts(d, dd), dc, p, np.zeros(_NP))
+    return bound, p
+
+
 def test_descartes_polynomial_equals_numpys():
     rng = np.random.default_rng(5)
     for _ in range(20):
         dn, dd = rng.integers(0, 5), rng.integers(1, 7)
         n = np.concatenate([[1.0], rng.normal(size=dn) * 10.0 ** -rng.integers(0, 8, dn)])
         d = np.concatenate([[1.0], rng.random(dd) * 10.0 ** -rng.integers(0, 8, dd)])
-        p = np.zeros(8)
-        _crossings_bound(n, dn, d, dd, 37.0, p, np.zeros(8))
+        _, p = _bound(n, dn, d, dd, 37.0)
         want = _descartes_polynomial(n, d, 37.0)
         np.testing.assert_allclose(p[:want.size], want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
 
@@ -132,21 +148,104 @@ def test_descartes_bound_counts_the_crossings():
     # H = 1000 / (1 + s)^2: |H| = 1 once; 1000^2 - (1 + y)^2 has one sign change
     d = np.array([1.0, 2.0, 1.0, 0.0])
     n = np.array([1.0, 0.0, 0.0, 0.0])
-    p = np.zeros(4)
-    assert _crossings_bound(n, 0, d, 2, 1000.0, p, np.zeros(4)) == 1
+    bound, p = _bound(n, 0, d, 2, 1000.0)
+    assert bound == 1
     np.testing.assert_allclose(p[:3], _descartes_polynomial(n[:1], d[:3], 1000.0), rtol=1e-14)
     # 10 / ((1 + s)(1 + s / (Q w0) + s^2 / w0^2)), w0 = 100, Q = 50: |H| falls through 1
     # near 10 rad/s, the resonance lifts it to about 5 at w0, and it falls again: three
     # crossings, and the bound cannot be less
     w0, q = 100.0, 50.0
     d3 = np.polymul([1 / w0**2, 1 / (q * w0), 1.0], [1.0, 1.0])[::-1]  # ascending powers
-    bound = _crossings_bound(np.array([1.0, 0, 0, 0]), 0, d3, 3, 10.0, np.zeros(4),
-                             np.zeros(4))
+    bound, _ = _bound(np.array([1.0, 0, 0, 0]), 0, d3, 3, 10.0)
     s = 1j * np.logspace(-1, 4, 200001)
     mag = np.abs(10 / np.polyval(d3[::-1], s))
     crossings = int(np.sum((mag[:-1] > 1) != (mag[1:] > 1)))
     assert crossings == 3
     assert bound >= 3
+
+
+def _roots_poly(roots) -> tuple[np.ndarray, np.ndarray]:
+    """prod (v - r), ascending, padded to _NP entries, with the magnitudes of its terms."""
+    c = np.zeros(_NP)
+    asc = np.real(np.poly(roots))[::-1]
+    c[:asc.size] = asc
+    return c, np.abs(c)
+
+
+def _count(c, cs, deg, a, b):
+    return _changes(c, cs, deg, a, b, np.zeros(_NP), np.zeros(_NP))
+
+
+def test_descartes_on_an_interval_counts_the_roots_in_it():
+    c, cs = _roots_poly([1.0, 4.0, 9.0])
+    assert _count(c, cs, 3, 0.0, 100.0) == 3
+    assert _count(c, cs, 3, 0.5, 2.0) == 1
+    assert _count(c, cs, 3, 2.0, 3.0) == 0
+    assert _count(c, cs, 3, 10.0, 1e6) == 0
+    assert _count(c, cs, 3, 3.0, 20.0) in (2, 4)   # 4 and 9: an even count, at least 2
+    # the transformed polynomial's ends are c(b) and c(a)
+    t = np.zeros(_NP)
+    _changes(c, cs, 3, 2.0, 3.0, t, np.zeros(_NP))
+    assert t[0] == pytest.approx(np.polyval(c[:4][::-1], 3.0))
+    assert t[3] == pytest.approx(np.polyval(c[:4][::-1], 2.0))
+    # a root on an end, or a value within rounding of zero at one, proves nothing
+    assert _count(c, cs, 3, 1.0, 2.0) == -1
+    line = np.array([1.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])     # 1 - v
+    assert _count(line, np.abs(line), 1, 0.5, 1.0 + 1e-9) == 1
+    assert _count(line, np.abs(line), 1, 0.5, 1.0 + 1e-14) == -1
+
+
+def test_two_complex_roots_are_told_from_real_ones_by_splitting_the_interval():
+    """(v - 10)^2 + 1 has no real root, but Descartes' bound on (1, 1000) is 2: split, each
+    piece shows none; (v - 10)(v - 10.5) has two."""
+    free, size = np.zeros(_NP), np.zeros(_NP)
+    free[:3] = [101.0, -20.0, 1.0]
+    size[:3] = np.abs(free[:3])
+    assert _count(free, size, 2, 1.0, 1000.0) == 2
+    work = [np.zeros(_NP), np.zeros(_NP), np.zeros(64), np.zeros(64)]
+    assert _at_most_one_root(free, size, 1.0, 1000.0, *work)
+    two, size2 = _roots_poly([10.0, 10.5])
+    assert not _at_most_one_root(two, size2, 1.0, 1000.0, *work)
+    one, size1 = _roots_poly([10.0, 2000.0])        # the second root lies off the interval
+    assert _at_most_one_root(one, size1, 1.0, 1000.0, *work)
+
+
+def _winding_of(h_num, h_den, dc, w, g):
+    """(found, winding, points) of _winding_until for H = dc N / D on the grid w, up to g."""
+    n = np.concatenate([h_num, np.zeros(_NP)])
+    d = np.concatenate([h_den, np.zeros(_NP)])
+    dn, dd = len(h_num) - 1, len(h_den) - 1
+    en, on = _parts(n, dn)
+    ed, od = _parts(d, dd)
+    q, qs = np.zeros(_NP), np.zeros(_NP)
+    dq = kernel._imag_part(en, on, ed, od, q, qs)
+    return _winding_until(q, qs, dq, en, on, ed, od, dc, w, -w * w, g, np.zeros(_NP),
+                          np.zeros(_NP))
+
+
+def test_the_winding_is_proved_as_the_walk_counts_it():
+    w = np.logspace(-2, 3, 501)
+    unwrapped = lambda h: np.unwrap(np.angle(h))  # noqa: E731
+    # 1 / (1 + s)^2: the phase falls to -180 deg only at infinity: no step crosses an axis
+    found, winding, points = _winding_of([1.0], [1.0, 2.0, 1.0], 10.0, w, 400)
+    assert (found, winding, points) == (True, 0, 0)
+    # 1 / (1 + s)^3: the phase passes -180 deg at w = sqrt(3), from the lower half plane into
+    # the upper one (clockwise): the unwrapped phase is the principal one minus 2 pi
+    den = [1.0, 3.0, 3.0, 1.0]
+    found, winding, points = _winding_of([1.0], den, 10.0, w, 400)
+    h = 10.0 / np.polyval(den[::-1], 1j * w[:401])
+    assert found and points == 2 and winding == -1
+    assert unwrapped(h)[-1] == pytest.approx(np.angle(h[-1]) + 2 * np.pi * winding)
+    # before w = sqrt(3) nothing has crossed
+    assert _winding_of([1.0], den, 10.0, w, 200)[:2] == (True, 0)
+    # (1 - s) / (1 + s)^2, a right-half-plane zero: the phase -3 atan(w) passes -180 deg at
+    # w = sqrt(3) as well, with a numerator whose odd part is not zero
+    num = [1.0, -1.0]
+    den2 = [1.0, 2.0, 1.0]
+    h2 = np.polyval(num[::-1], 1j * w[:451]) / np.polyval(den2[::-1], 1j * w[:451])
+    found, winding, _ = _winding_of(num, den2, 1.0, w, 450)
+    assert found and winding == -1
+    assert unwrapped(h2)[-1] == pytest.approx(np.angle(h2[-1]) + 2 * np.pi * winding)
 
 
 def test_three_cascaded_stages_and_miller_match_the_hand_derived_responses():
