@@ -74,6 +74,7 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 from numba import njit
@@ -590,9 +591,9 @@ def _winding_until(q, qs, dq, en, on, ed, od, dc, w, x, g, t, ts):  # pragma: no
 
 
 @njit(cache=True, error_model="numpy")
-def _step(rp, ip, m2p, rk, ik, m2k, winding, g, logf, state):  # pragma: no cover - compiled
+def _step(rp, ip, m2p, rk, ik, m2k, winding, g, logf, out):  # pragma: no cover - compiled
     """One grid step of the walk, from grid point ``g`` to ``g + 1``: the winding after it;
-    a unity-gain crossing in it updates ``state`` = (crossed, gbw, pm)."""
+    a unity-gain crossing in it updates the walk's state ``out[8:11]`` (crossed, gbw, pm)."""
     wind_k = winding + _crosses_cut(rp, ip, rk, ik)
     if m2p > 1.0 and m2k <= 1.0:
         lm1 = 0.5 * math.log10(m2p)
@@ -601,16 +602,16 @@ def _step(rp, ip, m2p, rk, ik, m2k, winding, g, logf, state):  # pragma: no cove
         ph1 = math.degrees(math.atan2(ip, rp) + 2.0 * math.pi * winding)
         ph2 = math.degrees(math.atan2(ik, rk) + 2.0 * math.pi * wind_k)
         pm = 180.0 + ph1 + t * (ph2 - ph1)
-        if pm < state[2]:
-            state[2] = pm
-        if state[0] == 0.0:
-            state[1] = 10.0 ** (logf[g] + t * (logf[g + 1] - logf[g]))
-            state[0] = 1.0
+        if pm < out[10]:
+            out[10] = pm
+        if out[8] == 0.0:
+            out[9] = 10.0 ** (logf[g] + t * (logf[g + 1] - logf[g]))
+            out[8] = 1.0
     return wind_k
 
 
 @njit(cache=True, error_model="numpy")
-def _fill(n, dn, d, dd, dc, w, x, c0, cnt, r0, i0, m0, winding, logf, state, stop, work,
+def _fill(n, dn, d, dd, dc, w, x, c0, cnt, r0, i0, m0, winding, logf, out, stop, work,
           ):  # pragma: no cover - compiled
     """Every grid point of a segment: ``H`` at grid points ``c0 + 1 .. c0 + cnt``, stepped
     through from ``H(c0) = r0 + j i0`` (``|H|^2 = m0``) by :func:`_step` (``stop``: up to the
@@ -624,41 +625,40 @@ def _fill(n, dn, d, dd, dc, w, x, c0, cnt, r0, i0, m0, winding, logf, state, sto
         rk, ik, m2k = fr[k], fi[k], f2[k]
         if not (math.isfinite(m2k) and m2k > 0.0):
             return winding, False
-        winding = _step(rp, ip, m2p, rk, ik, m2k, winding, c0 + k, logf, state)
-        if stop and state[0] != 0.0:
+        winding = _step(rp, ip, m2p, rk, ik, m2k, winding, c0 + k, logf, out)
+        if stop and out[8] != 0.0:
             break
         rp, ip, m2p = rk, ik, m2k
     return winding, True
 
 
 @njit(cache=True, error_model="numpy")
-def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut, out,
-             work):  # pragma: no cover - compiled
+def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut, out, work,
+             en, on, ed, od, pw, ps, q, qs, t, ts, lo_stack, hi_stack):  # pragma: no cover
     """The measurement (step 5 of the module docstring) over the grid ``w`` (rad/s, ``x =
     -w^2``), ``wc, xc`` its coarse points (every ``coarse``-th). ``out[:8]``: finite, mag0,
     gain_db, crossed, mag_end, gbw, pm, evaluations of ``H``; ``out[8:11]`` holds the
-    state of :func:`_step` (crossed, gbw, pm). ``work`` a ``(22, max(len(wc) + coarse + 1,
-    _MAX_PIECES, MAX_NODES + 2))`` workspace.
+    state of :func:`_step` (crossed, gbw, pm). ``work`` a ``(10, len(wc) + coarse + 1)``
+    workspace for the walk; ``en, on, ed, od`` (``_NE``, ``_NO`` entries) hold the parts of
+    :func:`_split`, ``pw, ps`` Descartes' polynomial, ``q, qs`` the one of :func:`_imag_part`,
+    ``t, ts`` (``_NP`` entries each) and ``lo_stack, hi_stack`` (``_MAX_PIECES``) are
+    workspaces (separate arrays: no view is made per design).
 
     ``shortcut=False`` proves nothing and walks the whole grid (for checking the rest).
     """
     nf = w.size
     nc = wc.size
-    e1, o1, e2, o2, hr, hi, m2 = work[0], work[1], work[2], work[3], work[4], work[5], work[6]
-    pw = work[10]
-    state = out[8:11]
-    state[0] = 0.0
-    state[1] = math.nan
-    state[2] = math.inf
-    en, on, ed, od = work[12], work[13], work[14], work[15]
+    out[8] = 0.0
+    out[9] = math.nan
+    out[10] = math.inf
     _split(n, dn, en, on)
     _split(d, dd, ed, od)
     rl, il, m20 = _at(en, on, ed, od, dc, w[0], -x[0])
     rh, ih, m2e = _at(en, on, ed, od, dc, w[nf - 1], -x[nf - 1])
     points = 2
-    bound = _crossings_bound(en, on, ed, od, dc, pw, work[11])
-    if shortcut and bound > 1 and _at_most_one_root(pw, work[11], -x[0], -x[nf - 1],
-                                                    work[18], work[19], work[20], work[21]):
+    bound = _crossings_bound(en, on, ed, od, dc, pw, ps)
+    if shortcut and bound > 1 and _at_most_one_root(pw, ps, -x[0], -x[nf - 1], t, ts,
+                                                    lo_stack, hi_stack):
         bound = 1  # crossings off the grid do not count, and Descartes' bound is loose
     single = shortcut and bound <= 1
     finite = math.isfinite(m20) and m20 > 0.0 and math.isfinite(m2e) and m2e > 0.0
@@ -682,14 +682,14 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
             rh, ih, m2h = _at(en, on, ed, od, dc, w[hi_], -x[hi_])
             points += 1
         if (math.isfinite(m2l) and math.isfinite(m2h) and m2l > 1.0 and 0.0 < m2h <= 1.0):
-            q, qs = work[16], work[17]
             dq = _imag_part(en, on, ed, od, q, qs)
-            proved, winding, extra = _winding_until(q, qs, dq, en, on, ed, od, dc, w, x, lo,
-                                                    work[18], work[19])
+            proved, winding, extra = _winding_until(q, qs, dq, en, on, ed, od, dc, w, x, lo, t,
+                                                    ts)
             points += extra
             if proved:
-                _step(rl, il, m2l, rh, ih, m2h, winding, lo, logf, state)
+                _step(rl, il, m2l, rh, ih, m2h, winding, lo, logf, out)
                 bisected = True
+    e1, o1, e2, o2, hr, hi, m2 = work[0], work[1], work[2], work[3], work[4], work[5], work[6]
     if bisected or not finite:
         last = -1
     elif single and not (m20 > 1.0 and m2e <= 1.0):
@@ -745,24 +745,24 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
                 # the crossing's segment, every point up to the one after the crossing
                 cnt = min(coarse, nf - 1 - c0)
                 winding, finite = _fill(n, dn, d, dd, dc, w, x, c0, cnt, hr[j], hi[j], m2[j],
-                                        winding, logf, state, True, work)
+                                        winding, logf, out, True, work)
                 points += cnt
                 break
             ma, mb = m2[j], m2[j + 1]
             turn = (hr[j] * hr[j + 1] + hi[j] * hi[j + 1]) < 0.0
             if turn or (not single and max(ma, mb) > lo2 and min(ma, mb) < hi2):
                 winding, finite = _fill(n, dn, d, dd, dc, w, x, c0, coarse, hr[j], hi[j], ma,
-                                        winding, logf, state, False, work)
+                                        winding, logf, out, False, work)
                 points += coarse
             else:
                 winding += _crosses_cut(hr[j], hi[j], hr[j + 1], hi[j + 1])
     out[0] = 1.0 if finite else 0.0
     out[1] = math.sqrt(m20)
     out[2] = 20.0 * math.log10(out[1]) if out[1] > 0 else -math.inf
-    out[3] = state[0]
+    out[3] = out[8]
     out[4] = math.sqrt(m2e)
-    out[5] = state[1]
-    out[6] = state[2]
+    out[5] = out[9]
+    out[6] = out[10]
     out[7] = points
 
 
@@ -811,7 +811,12 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
     rec = np.empty(top)
     wc = w[::coarse].copy()
     xc = x[::coarse].copy()
-    work = np.empty((22, max(wc.size + coarse + 1, _MAX_PIECES, mm + 2)))
+    work = np.empty((10, wc.size + coarse + 1))
+    en, ed = np.empty(_NE), np.empty(_NE)
+    on, od = np.empty(_NO), np.empty(_NO)
+    mp, mps, mq, mqs = np.empty(_NP), np.empty(_NP), np.empty(_NP), np.empty(_NP)
+    mt, mts = np.empty(_NP), np.empty(_NP)
+    lo_stack, hi_stack = np.empty(_MAX_PIECES), np.empty(_MAX_PIECES)
     nparts = types.shape[1] + 1
     off = 0
     for i in range(b):
@@ -890,7 +895,7 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
             res[i, 10] = 0.0
             continue
         _measure(ncoef, dn, dcoef, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
-                 meas, work)
+                 meas, work, en, on, ed, od, mp, mps, mq, mqs, mt, mts, lo_stack, hi_stack)
         for k in range(7):
             res[i, 1 + k] = meas[k]
         res[i, 10] = meas[7]
@@ -1049,15 +1054,12 @@ def metrics(designs: Sequence[Design], sweep: Sweep = SWEEP, *, shortcut: bool =
         e = np.zeros(0)
         return Metrics(np.zeros(0, dtype=np.int64), e, e.astype(bool), e.astype(bool), e, e, e,
                        e, e, e, e, e, (), sweep)
-    types: list[int] = []
-    values: list[float] = []
-    add, extend = types.extend, values.extend
-    for d in designs:
-        add(d.topology.types)
-        extend(d.values.values())
-    code, res = _batch(np.array(types, dtype=np.int64).reshape(len(designs), -1),
-                       np.array(values, dtype=float), *_part_tables(), w, logf, coarse,
-                       REFINE_MAGNITUDE, shortcut, VDD, GM_OVER_ID, C_LOAD, OUT, N_TYPES)
+    b = len(designs)
+    types = np.fromiter(chain.from_iterable([d.topology.types for d in designs]), np.int64,
+                        count=b * len(TUNABLE_PAIRS)).reshape(b, -1)
+    values = np.fromiter(chain.from_iterable([d.values.values() for d in designs]), float)
+    code, res = _batch(types, values, *_part_tables(), w, logf, coarse, REFINE_MAGNITUDE,
+                       shortcut, VDD, GM_OVER_ID, C_LOAD, OUT, N_TYPES)
     return Metrics(code, res[:, 0], res[:, 1] > 0, res[:, 4] > 0, res[:, 2], res[:, 3],
                    res[:, 5], res[:, 6], res[:, 7], res[:, 8], res[:, 9], res[:, 10], designs,
                    sweep)
