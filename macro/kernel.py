@@ -488,20 +488,38 @@ def _changes(c, cs, deg, a, b, t, ts):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
-def _at_most_one_root(c, cs, a, b, t, ts, lo_stack, hi_stack):  # pragma: no cover - compiled
-    """Whether ``sum_k c_k v^k`` (``_NP`` entries, ``cs`` the magnitudes of the terms of each
-    coefficient) provably has at most one root in ``(a, b)``, ``0 < a < b``: the interval is
-    split at geometric means until Descartes' bound (:func:`_changes`) on each piece is 0 or
-    1 (then exact). False when that fails: a bound that cannot be trusted, a root on a split
-    point, two roots found, or more than ``_MAX_PIECES`` pieces looked at. ``t, ts`` are
-    workspaces of ``_NP`` entries, ``lo_stack, hi_stack`` of ``_MAX_PIECES``."""
-    deg = _NP - 1
-    while deg > 0 and cs[deg] == 0.0:
-        deg -= 1
-    roots = 0
+def _first_above(x, i0, i1, value):  # pragma: no cover - compiled
+    """The first grid index ``i`` in ``i0 .. i1`` with ``w_i^2 = -x[i] > value`` (``i1 + 1`` when
+    there is none), by bisection (``-x`` ascends)."""
+    lo = i0
+    hi = i1 + 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if -x[mid] > value:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@njit(cache=True, error_model="numpy")
+def _sign_change_steps(c, cs, deg, x, i0, i1, t, ts, lo_stack, hi_stack, steps):
+    # pragma: no cover - compiled
+    """The grid steps ``(g, g + 1)``, ``i0 <= g < i1``, across which ``sum_k c_k v^k`` changes
+    sign (``v = -x``, the grid's ``w^2``), ascending, in ``steps``; returns how many, or -1
+    when they cannot be proved.
+
+    The roots in ``(v_i0, v_i1)`` are isolated: the interval is split at geometric means until
+    Descartes' bound (:func:`_changes`) on each piece is 0 or 1 (then exact). A piece with one
+    root gives its step by bisection on the sign of the polynomial at the grid points inside
+    it (its sign at the piece's left end known); a step that holds an even number of roots
+    is no sign change. -1 when a bound or a sign cannot be trusted (a root on a split point or
+    a grid point among them) or more than ``_MAX_PIECES`` pieces or steps are met. ``t, ts``
+    are workspaces of ``_NP`` entries, ``lo_stack, hi_stack, steps`` of ``_MAX_PIECES``."""
+    n = 0
     top = 1
-    lo_stack[0] = a
-    hi_stack[0] = b
+    lo_stack[0] = -x[i0]
+    hi_stack[0] = -x[i1]
     looked = 0
     while top > 0:
         top -= 1
@@ -509,24 +527,46 @@ def _at_most_one_root(c, cs, a, b, t, ts, lo_stack, hi_stack):  # pragma: no cov
         hi = hi_stack[top]
         looked += 1
         if looked > _MAX_PIECES:
-            return False
+            return -1
         ch = _changes(c, cs, deg, lo, hi, t, ts)
         if ch < 0:
-            return False
-        if ch <= 1:
-            roots += ch
-            if roots > 1:
-                return False
-            continue
-        mid = math.sqrt(lo * hi)
-        if not (lo < mid < hi) or top + 2 > _MAX_PIECES:
-            return False
-        lo_stack[top] = lo
-        hi_stack[top] = mid
-        lo_stack[top + 1] = mid
-        hi_stack[top + 1] = hi
-        top += 2
-    return True
+            return -1
+        if ch == 1:
+            positive = t[deg] > 0.0  # the sign of c(lo), checked by _changes
+            # the last grid point before the root: the left end stands for the points at or
+            # below lo, the right end for those at or above hi
+            left = _first_above(x, i0, i1, lo) - 1
+            right = _first_above(x, i0, i1, hi)
+            while right > i0 and -x[right - 1] >= hi:
+                right -= 1
+            while right - left > 1:
+                mid = (left + right) >> 1
+                v = -x[mid]
+                cm = _horner(c, deg, v)
+                if not abs(cm) > _CANCELLED * _horner(cs, deg, v):
+                    return -1
+                if (cm > 0.0) == positive:
+                    left = mid
+                else:
+                    right = mid
+            if n > 0 and steps[n - 1] == left:
+                n -= 1  # two roots in one step: no sign change across it
+            elif n < _MAX_PIECES:
+                steps[n] = left
+                n += 1
+            else:
+                return -1
+        elif ch > 1:
+            mid = math.sqrt(lo * hi)
+            if not (lo < mid < hi) or top + 2 > _MAX_PIECES:
+                return -1
+            # the right half first, so that the left one is looked at next (roots ascend)
+            lo_stack[top] = mid
+            hi_stack[top] = hi
+            lo_stack[top + 1] = lo
+            hi_stack[top + 1] = mid
+            top += 2
+    return n
 
 
 @njit(cache=True, error_model="numpy")
@@ -551,43 +591,31 @@ def _estrin(c, v):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
-def _winding_until(q, qs, dq, en, on, ed, od, dc, w, x, g, t, ts):  # pragma: no cover
+def _winding_until(q, qs, dq, en, on, ed, od, dc, w, x, g, t, ts, lo_stack, hi_stack, steps):
+    # pragma: no cover - compiled
     """The winding of the walk over the grid points ``0 .. g`` (the signed count of its steps
     across the negative real axis), found without walking: ``(found, winding, points)``,
     ``points`` the evaluations of ``H`` it made; ``found`` is False when the polynomials
     cannot settle it (the walk must then look).
 
-    ``Im H`` has the sign of ``H(0) Q(w^2)`` (:func:`_real_imag`). When ``Q`` has no root in
-    ``[w_0^2, w_g^2]`` (:func:`_changes`, first on ``(0, w_g^2]``, which needs no shift),
-    every step stays in one half plane and crosses no axis: the winding is 0. When it has
-    exactly one, one grid step changes half plane, found by bisection on the sign of ``Q``;
-    the winding is that step's :func:`_crosses_cut`, as the walk would count it. More roots
-    (or signs that cannot be trusted): not found. ``t, ts`` are workspaces of ``_NP``
-    entries."""
-    b = -x[g]
-    if _changes(q, qs, dq, 0.0, b, t, ts) == 0:
+    ``Im H`` has the sign of ``H(0) Q(w^2)`` (:func:`_imag_part`). A grid step across which
+    ``Q`` keeps its sign stays in one half plane and crosses no axis; so when ``Q`` has no
+    root in ``(0, w_g^2]`` (:func:`_changes`, no shift needed) the winding is 0, and
+    otherwise it is the sum of :func:`_crosses_cut` over the steps where ``Q`` changes sign
+    (:func:`_sign_change_steps`), as the walk would count them. Workspaces as
+    :func:`_sign_change_steps`."""
+    if _changes(q, qs, dq, 0.0, -x[g], t, ts) == 0:
         return True, 0, 0
-    ch = _changes(q, qs, dq, -x[0], b, t, ts)
-    if ch == 0:
-        return True, 0, 0
-    if ch != 1:
+    n = _sign_change_steps(q, qs, dq, x, 0, g, t, ts, lo_stack, hi_stack, steps)
+    if n < 0:
         return False, 0, 0
-    positive = t[dq] > 0.0  # the sign of Q at the first grid point, checked by _changes
-    i = 0
-    j = g
-    while j - i > 1:
-        mid = (i + j) >> 1
-        v = -x[mid]
-        qm = _horner(q, dq, v)
-        if not abs(qm) > _CANCELLED * _horner(qs, dq, v):
-            return False, 0, 0
-        if (qm > 0.0) == positive:
-            i = mid
-        else:
-            j = mid
-    ri, ii, _ = _at(en, on, ed, od, dc, w[i], -x[i])
-    rj, ij, _ = _at(en, on, ed, od, dc, w[j], -x[j])
-    return True, _crosses_cut(ri, ii, rj, ij), 2
+    winding = 0
+    for k in range(n):
+        i = steps[k]
+        ri, ii, _ = _at(en, on, ed, od, dc, w[i], -x[i])
+        rj, ij, _ = _at(en, on, ed, od, dc, w[i + 1], -x[i + 1])
+        winding += _crosses_cut(ri, ii, rj, ij)
+    return True, winding, 2 * n
 
 
 @njit(cache=True, error_model="numpy")
@@ -634,7 +662,8 @@ def _fill(n, dn, d, dd, dc, w, x, c0, cnt, r0, i0, m0, winding, logf, out, stop,
 
 @njit(cache=True, error_model="numpy")
 def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut, out, work,
-             en, on, ed, od, pw, ps, q, qs, t, ts, lo_stack, hi_stack):  # pragma: no cover
+             en, on, ed, od, pw, ps, q, qs, t, ts, lo_stack, hi_stack, psteps, qsteps):
+    # pragma: no cover - compiled
     """The measurement (step 5 of the module docstring) over the grid ``w`` (rad/s, ``x =
     -w^2``), ``wc, xc`` its coarse points (every ``coarse``-th). ``out[:8]``: finite, mag0,
     gain_db, crossed, mag_end, gbw, pm, evaluations of ``H``; ``out[8:11]`` holds the
@@ -657,12 +686,18 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
     rh, ih, m2e = _at(en, on, ed, od, dc, w[nf - 1], -x[nf - 1])
     points = 2
     bound = _crossings_bound(en, on, ed, od, dc, pw, ps)
-    if shortcut and bound > 1 and _at_most_one_root(pw, ps, -x[0], -x[nf - 1], t, ts,
-                                                    lo_stack, hi_stack):
-        bound = 1  # crossings off the grid do not count, and Descartes' bound is loose
-    single = shortcut and bound <= 1
     finite = math.isfinite(m20) and m20 > 0.0 and math.isfinite(m2e) and m2e > 0.0
     bisected = False
+    nsteps = -1
+    if finite and shortcut and bound > 1:
+        # the grid steps where |H| passes 1 (crossings off the grid do not count, and
+        # Descartes' bound on the whole axis may be loose)
+        dp = _NP - 1
+        while dp > 0 and ps[dp] == 0.0:
+            dp -= 1
+        nsteps = _sign_change_steps(pw, ps, dp, x, 0, nf - 1, t, ts, lo_stack, hi_stack,
+                                    psteps)
+    single = shortcut and (bound <= 1 or 0 <= nsteps <= 1)
     if finite and single and m20 > 1.0 and m2e <= 1.0:
         # |H| > 1 before the one crossing and <= 1 after it: its grid step by bisection on
         # the sign of Descartes' polynomial (the sign of |H|^2 - 1), checked on H
@@ -684,10 +719,52 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
         if (math.isfinite(m2l) and math.isfinite(m2h) and m2l > 1.0 and 0.0 < m2h <= 1.0):
             dq = _imag_part(en, on, ed, od, q, qs)
             proved, winding, extra = _winding_until(q, qs, dq, en, on, ed, od, dc, w, x, lo, t,
-                                                    ts)
+                                                    ts, lo_stack, hi_stack, qsteps)
             points += extra
             if proved:
                 _step(rl, il, m2l, rh, ih, m2h, winding, lo, logf, out)
+                bisected = True
+    elif finite and nsteps > 1:
+        # several steps where |H| passes 1: keep the downward ones (checked on H), then the
+        # winding before each from the steps where Im H changes sign
+        down = 0
+        ok = True
+        for k in range(nsteps):
+            g = psteps[k]
+            _, _, m2a = _at(en, on, ed, od, dc, w[g], -x[g])
+            _, _, m2b = _at(en, on, ed, od, dc, w[g + 1], -x[g + 1])
+            points += 2
+            if not (math.isfinite(m2a) and math.isfinite(m2b) and m2a > 0.0 and m2b > 0.0):
+                finite = False
+                break
+            if m2a > 1.0 and m2b <= 1.0:
+                psteps[down] = g
+                down += 1
+            elif not (m2a <= 1.0 and m2b > 1.0):
+                ok = False  # no pass through 1 after all: the signs were not H's
+                break
+        if finite and ok:
+            nq = 0
+            if down > 0:
+                dq = _imag_part(en, on, ed, od, q, qs)
+                if _changes(q, qs, dq, 0.0, -x[psteps[down - 1]], t, ts) != 0:
+                    nq = _sign_change_steps(q, qs, dq, x, 0, psteps[down - 1], t, ts,
+                                            lo_stack, hi_stack, qsteps)
+            if nq >= 0:
+                winding = 0
+                j = 0
+                for k in range(down):
+                    g = psteps[k]
+                    while j < nq and qsteps[j] < g:
+                        i = qsteps[j]
+                        ri, ii, _ = _at(en, on, ed, od, dc, w[i], -x[i])
+                        rj, ij, _ = _at(en, on, ed, od, dc, w[i + 1], -x[i + 1])
+                        winding += _crosses_cut(ri, ii, rj, ij)
+                        points += 2
+                        j += 1
+                    ra, ia, m2a = _at(en, on, ed, od, dc, w[g], -x[g])
+                    rb, ib, m2b = _at(en, on, ed, od, dc, w[g + 1], -x[g + 1])
+                    _step(ra, ia, m2a, rb, ib, m2b, winding, g, logf, out)
                 bisected = True
     e1, o1, e2, o2, hr, hi, m2 = work[0], work[1], work[2], work[3], work[4], work[5], work[6]
     if bisected or not finite:
@@ -817,6 +894,8 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
     mp, mps, mq, mqs = np.empty(_NP), np.empty(_NP), np.empty(_NP), np.empty(_NP)
     mt, mts = np.empty(_NP), np.empty(_NP)
     lo_stack, hi_stack = np.empty(_MAX_PIECES), np.empty(_MAX_PIECES)
+    psteps = np.empty(_MAX_PIECES, dtype=np.int64)
+    qsteps = np.empty(_MAX_PIECES, dtype=np.int64)
     nparts = types.shape[1] + 1
     off = 0
     for i in range(b):
@@ -895,7 +974,8 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
             res[i, 10] = 0.0
             continue
         _measure(ncoef, dn, dcoef, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
-                 meas, work, en, on, ed, od, mp, mps, mq, mqs, mt, mts, lo_stack, hi_stack)
+                 meas, work, en, on, ed, od, mp, mps, mq, mqs, mt, mts, lo_stack, hi_stack,
+                 psteps, qsteps)
         for k in range(7):
             res[i, 1 + k] = meas[k]
         res[i, 10] = meas[7]

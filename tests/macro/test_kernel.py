@@ -12,18 +12,19 @@ from macro.kernel import (
     MEASURED,
     SINGULAR,
     UNSTABLE,
-    _at_most_one_root,
     _batch,
     _changes,
     _crossings_bound,
     _minor_sums,
     _routh_unstable,
+    _sign_change_steps,
     _split,
     _winding_until,
     evaluate,
     metrics,
 )
 from macro.solver import evaluate as evaluate_modal
+from macro.solver import response
 from macro.topology import Topology, sample_topologies
 
 from .test_solver import MILLER, W, _miller, _stage_admittances
@@ -195,19 +196,33 @@ def test_descartes_on_an_interval_counts_the_roots_in_it():
     assert _count(line, np.abs(line), 1, 0.5, 1.0 + 1e-14) == -1
 
 
-def test_two_complex_roots_are_told_from_real_ones_by_splitting_the_interval():
-    """(v - 10)^2 + 1 has no real root, but Descartes' bound on (1, 1000) is 2: split, each
-    piece shows none; (v - 10)(v - 10.5) has two."""
+def _steps(c, cs, deg, v):
+    """_sign_change_steps of sum c_k v^k on the grid v (ascending w^2)."""
+    steps = np.zeros(64, dtype=np.int64)
+    n = _sign_change_steps(c, cs, deg, -v, 0, v.size - 1, np.zeros(_NP), np.zeros(_NP),
+                           np.zeros(64), np.zeros(64), steps)
+    return n, list(steps[:max(n, 0)])
+
+
+def test_the_steps_where_a_polynomial_changes_sign_are_found_by_isolating_its_roots():
+    v = np.logspace(0, 3, 31)                 # 10 points per decade, 1 .. 1000
+    # (v - 10)^2 + 1 has no real root, but Descartes' bound on (1, 1000) is 2: the pieces
+    # of a split show none
     free, size = np.zeros(_NP), np.zeros(_NP)
     free[:3] = [101.0, -20.0, 1.0]
     size[:3] = np.abs(free[:3])
     assert _count(free, size, 2, 1.0, 1000.0) == 2
-    work = [np.zeros(_NP), np.zeros(_NP), np.zeros(64), np.zeros(64)]
-    assert _at_most_one_root(free, size, 1.0, 1000.0, *work)
-    two, size2 = _roots_poly([10.0, 10.5])
-    assert not _at_most_one_root(two, size2, 1.0, 1000.0, *work)
-    one, size1 = _roots_poly([10.0, 2000.0])        # the second root lies off the interval
-    assert _at_most_one_root(one, size1, 1.0, 1000.0, *work)
+    assert _steps(free, size, 2, v) == (0, [])
+    # roots at 3 and 300: the steps that hold them, as np.searchsorted finds them
+    c, cs = _roots_poly([3.0, 300.0])
+    n, steps = _steps(c, cs, 2, v)
+    assert n == 2 and steps == [np.searchsorted(v, 3.0) - 1, np.searchsorted(v, 300.0) - 1]
+    # two roots inside one grid step: no sign change across it, none on the grid
+    c, cs = _roots_poly([10.2, 10.4, 2000.0])
+    assert _steps(c, cs, 3, v) == (0, [])
+    # a root on a grid point cannot be placed
+    c, cs = _roots_poly([10.0])
+    assert _steps(c, cs, 1, v)[0] == -1
 
 
 def _winding_of(h_num, h_den, dc, w, g):
@@ -220,7 +235,8 @@ def _winding_of(h_num, h_den, dc, w, g):
     q, qs = np.zeros(_NP), np.zeros(_NP)
     dq = kernel._imag_part(en, on, ed, od, q, qs)
     return _winding_until(q, qs, dq, en, on, ed, od, dc, w, -w * w, g, np.zeros(_NP),
-                          np.zeros(_NP))
+                          np.zeros(_NP), np.zeros(64), np.zeros(64),
+                          np.zeros(64, dtype=np.int64))
 
 
 def test_the_winding_is_proved_as_the_walk_counts_it():
@@ -318,8 +334,15 @@ def test_random_and_corner_designs_agree_with_the_modal_route_on_the_whole_grid(
     assert max(abs(a.pm_deg - b.pm_deg) for a, b in both) < 1e-4
     assert sum(not a.ok for a in got) > 50  # failures of every kind are in the sample
     assert {e.failure for e in got} >= {"", "unstable open loop", "inverted at DC", "no gain"}
-    # some designs allow more than one crossing and are walked over the whole grid
-    assert (metrics(designs).points > 91).any()
+    # the sample holds designs whose |H| passes 1 more than once on the grid, and designs
+    # whose phase crosses the negative real axis before their first crossing: the proofs of
+    # both kinds are exercised (and each such design needs more than four evaluations of H)
+    m = metrics(designs)
+    h, _, _, _ = response(designs)
+    above = np.abs(h) > 1
+    passes = (above[:, 1:] != above[:, :-1]).sum(axis=1)
+    assert ((passes > 1) & (m.code == MEASURED)).sum() >= 5
+    assert (m.points > 4).sum() >= 20
 
 
 def test_the_walk_that_stops_at_the_crossing_equals_the_whole_walk():
