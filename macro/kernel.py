@@ -858,9 +858,6 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
     # workspaces
     block = np.zeros(2 * mm * mm + 2 * mm)
     g = np.empty((mm, mm))
-    c = np.empty((mm, mm))
-    u = np.empty(mm)
-    wv = np.empty(mm)
     rhs = np.empty((mm, mm + 2))
     xs = np.empty((mm, mm + 2))
     ap = np.empty((mm, mm))
@@ -879,7 +876,12 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
     perm = np.empty(mm, dtype=np.int64)
     sc = np.empty(mm)
     nodes = np.empty(mm, dtype=np.int64)
-    used_now = np.empty(mm, dtype=np.bool_)
+    # the unknowns each part uses, as a bit mask
+    masks = np.zeros(used.shape[0], dtype=np.int64)
+    for t in range(used.shape[0]):
+        for z in range(mm):
+            if used[t, z]:
+                masks[t] |= 1 << z
     x = -w * w
     top = 1
     for k in range(nparams.size):
@@ -901,8 +903,7 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
     for i in range(b):
         for k in range(block.size):
             block[k] = 0.0
-        for z in range(mm):
-            used_now[z] = False
+        mask = 0
         pw = 0.0
         for part in range(nparts):
             # the main stages, then each tunable pair's connection
@@ -916,35 +917,30 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
             off += nparams[t]
             for s in range(st_start[t], st_start[t] + st_count[t]):
                 block[st_pos[s]] += st_k[s] * val[st_a[s]] * rec[st_b[s]]
-            for z in range(mm):
-                used_now[z] = used_now[z] or used[t, z]
+            mask |= masks[t]
             for s in range(gm_start[t], gm_start[t] + gm_count[t]):
                 pw += val[gm_idx[s]]
         m = 0
         o = -1
         for z in range(mm):
-            if used_now[z]:
+            if (mask >> z) & 1:
                 if z == out_idx:
                     o = m
                 nodes[m] = z
                 m += 1
+        # G, and beside it the right-hand sides of A = G^-1 C, G^-1 u and G^-1 w
         for p in range(m):
             for r in range(m):
                 g[p, r] = block[nodes[p] * mm + nodes[r]]
-                c[p, r] = block[mm * mm + nodes[p] * mm + nodes[r]]
-            u[p] = block[2 * mm * mm + nodes[p]]
-            wv[p] = block[2 * mm * mm + mm + nodes[p]]
+                rhs[p, r] = block[mm * mm + nodes[p] * mm + nodes[r]]
+            rhs[p, m] = block[2 * mm * mm + nodes[p]]
+            rhs[p, m + 1] = block[2 * mm * mm + mm + nodes[p]]
         pw = vdd * pw / gm_over_id
         res[i, 8] = pw
         if not abs(_lu(g, m, lu, perm, sc)) > 1e-13:
             code[i] = SINGULAR
             continue
         # A = G^-1 C, G^-1 u and G^-1 w in one solve
-        for p in range(m):
-            for r in range(m):
-                rhs[p, r] = c[p, r]
-            rhs[p, m] = u[p]
-            rhs[p, m + 1] = wv[p]
         _lu_solve(lu, perm, sc, rhs, m, m + 2, xs)
         dc = xs[o, m]
         res[i, 0] = dc
