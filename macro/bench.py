@@ -188,7 +188,7 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
     as arrays (outcome, ok flag, gain, GBW, PM, power and FoM);
     ``compiled_evaluations_us_per_design`` :func:`macro.kernel.evaluate`, which builds the
     :class:`macro.evaluation.Evaluation` objects with their reasons as well;
-    ``compiled_points_per_measured_design`` is the mean number of times the kernel's walk
+    ``compiled_points_per_measured_design`` is the mean number of times the kernel
     computed ``H`` per design that passed (``ok``). ``batched_whole_grid_designs_per_s`` is
     the modal route computing every grid point (two calls per repeat).
 
