@@ -661,6 +661,87 @@ def _fill(n, dn, d, dd, dc, w, x, c0, cnt, r0, i0, m0, winding, logf, out, stop,
 
 
 @njit(cache=True, error_model="numpy")
+def _walk(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, single, m20, m2e, out,
+          work):  # pragma: no cover - compiled
+    """The walk along the grid, for a design whose crossings the polynomials did not settle
+    (step 5 of the module docstring): with ``single`` (at most one crossing on the grid), up
+    to the crossing; otherwise over the whole grid by the rule of
+    :func:`macro.solver.measure_sparse`. ``m20, m2e`` are ``|H|^2`` at the grid's ends, ``out``
+    and ``work`` as in :func:`_measure`. Returns whether every point it computed was finite
+    and non-zero, and how many it computed."""
+    nf = w.size
+    nc = wc.size
+    e1, o1, e2, o2, hr, hi, m2 = work[0], work[1], work[2], work[3], work[4], work[5], work[6]
+    finite = True
+    points = 0
+    if single and not (m20 > 1.0 and m2e <= 1.0):
+        last = -1  # no crossing in the grid: nothing to walk
+    elif single:
+        # the coarse points, a chunk at a time, up to the first where |H| <= 1: the one
+        # crossing lies in the coarse segment before it
+        done = 0
+        jc = -1
+        while done < nc and jc < 0 and finite:
+            cnt = min(_CHUNK, nc - done)
+            _evaluate(n, dn, d, dd, dc, wc[done:done + cnt], xc[done:done + cnt], cnt, e1, o1,
+                      e2, o2, hr[done:], hi[done:], m2[done:])
+            for j in range(done, done + cnt):
+                if not (math.isfinite(m2[j]) and m2[j] > 0.0):
+                    finite = False
+                    break
+                if m2[j] <= 1.0:
+                    jc = j
+                    break
+            done += cnt
+        points += done
+        last = jc - 1 if jc > 0 else -1
+    else:
+        last = nc - 1
+    winding = 0
+    if finite and last >= 0:
+        if not single:
+            _evaluate(n, dn, d, dd, dc, wc, xc, nc, e1, o1, e2, o2, hr, hi, m2)
+            points += nc
+            for j in range(nc):
+                if not (math.isfinite(m2[j]) and m2[j] > 0.0):
+                    finite = False
+        lo2 = 1.0 / (refine_mag * refine_mag)
+        hi2 = refine_mag * refine_mag
+        first = 0
+        if single and finite:
+            # one pass over the segments before the crossing's: when none turns by more than
+            # 90 deg, the winding is the sum of their cut crossings
+            turns = 0
+            wsum = 0
+            for j in range(last):
+                turns += int(hr[j] * hr[j + 1] + hi[j] * hi[j + 1] < 0.0)
+                wsum += _crosses_cut(hr[j], hi[j], hr[j + 1], hi[j + 1])
+            if turns == 0:
+                winding = wsum
+                first = last
+        for j in range(first, nc - 1 if not single else last + 1):
+            if not finite:
+                break
+            c0 = j * coarse
+            if single and j == last:
+                # the crossing's segment, every point up to the one after the crossing
+                cnt = min(coarse, nf - 1 - c0)
+                winding, finite = _fill(n, dn, d, dd, dc, w, x, c0, cnt, hr[j], hi[j], m2[j],
+                                        winding, logf, out, True, work)
+                points += cnt
+                break
+            ma, mb = m2[j], m2[j + 1]
+            turn = (hr[j] * hr[j + 1] + hi[j] * hi[j + 1]) < 0.0
+            if turn or (not single and max(ma, mb) > lo2 and min(ma, mb) < hi2):
+                winding, finite = _fill(n, dn, d, dd, dc, w, x, c0, coarse, hr[j], hi[j], ma,
+                                        winding, logf, out, False, work)
+                points += coarse
+            else:
+                winding += _crosses_cut(hr[j], hi[j], hr[j + 1], hi[j + 1])
+    return finite, points
+
+
+@njit(cache=True, error_model="numpy")
 def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut, out, work,
              en, on, ed, od, pw, ps, q, qs, t, ts, lo_stack, hi_stack, psteps, qsteps):
     # pragma: no cover - compiled
@@ -676,7 +757,6 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
     ``shortcut=False`` proves nothing and walks the whole grid (for checking the rest).
     """
     nf = w.size
-    nc = wc.size
     out[8] = 0.0
     out[9] = math.nan
     out[10] = math.inf
@@ -766,73 +846,10 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
                     rb, ib, m2b = _at(en, on, ed, od, dc, w[g + 1], -x[g + 1])
                     _step(ra, ia, m2a, rb, ib, m2b, winding, g, logf, out)
                 bisected = True
-    e1, o1, e2, o2, hr, hi, m2 = work[0], work[1], work[2], work[3], work[4], work[5], work[6]
-    if bisected or not finite:
-        last = -1
-    elif single and not (m20 > 1.0 and m2e <= 1.0):
-        last = -1  # no crossing in the grid: nothing to walk
-    elif single:
-        # the coarse points, a chunk at a time, up to the first where |H| <= 1: the one
-        # crossing lies in the coarse segment before it
-        done = 0
-        jc = -1
-        while done < nc and jc < 0 and finite:
-            cnt = min(_CHUNK, nc - done)
-            _evaluate(n, dn, d, dd, dc, wc[done:done + cnt], xc[done:done + cnt], cnt, e1, o1,
-                      e2, o2, hr[done:], hi[done:], m2[done:])
-            for j in range(done, done + cnt):
-                if not (math.isfinite(m2[j]) and m2[j] > 0.0):
-                    finite = False
-                    break
-                if m2[j] <= 1.0:
-                    jc = j
-                    break
-            done += cnt
-        points += done
-        last = jc - 1 if jc > 0 else -1
-    else:
-        last = nc - 1
-    winding = 0
-    if finite and last >= 0:
-        if not single:
-            _evaluate(n, dn, d, dd, dc, wc, xc, nc, e1, o1, e2, o2, hr, hi, m2)
-            points += nc
-            for j in range(nc):
-                if not (math.isfinite(m2[j]) and m2[j] > 0.0):
-                    finite = False
-        lo2 = 1.0 / (refine_mag * refine_mag)
-        hi2 = refine_mag * refine_mag
-        first = 0
-        if single and finite:
-            # one pass over the segments before the crossing's: when none turns by more than
-            # 90 deg, the winding is the sum of their cut crossings
-            turns = 0
-            wsum = 0
-            for j in range(last):
-                turns += int(hr[j] * hr[j + 1] + hi[j] * hi[j + 1] < 0.0)
-                wsum += _crosses_cut(hr[j], hi[j], hr[j + 1], hi[j + 1])
-            if turns == 0:
-                winding = wsum
-                first = last
-        for j in range(first, nc - 1 if not single else last + 1):
-            if not finite:
-                break
-            c0 = j * coarse
-            if single and j == last:
-                # the crossing's segment, every point up to the one after the crossing
-                cnt = min(coarse, nf - 1 - c0)
-                winding, finite = _fill(n, dn, d, dd, dc, w, x, c0, cnt, hr[j], hi[j], m2[j],
-                                        winding, logf, out, True, work)
-                points += cnt
-                break
-            ma, mb = m2[j], m2[j + 1]
-            turn = (hr[j] * hr[j + 1] + hi[j] * hi[j + 1]) < 0.0
-            if turn or (not single and max(ma, mb) > lo2 and min(ma, mb) < hi2):
-                winding, finite = _fill(n, dn, d, dd, dc, w, x, c0, coarse, hr[j], hi[j], ma,
-                                        winding, logf, out, False, work)
-                points += coarse
-            else:
-                winding += _crosses_cut(hr[j], hi[j], hr[j + 1], hi[j + 1])
+    if finite and not bisected:
+        finite, more = _walk(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, single,
+                             m20, m2e, out, work)
+        points += more
     out[0] = 1.0 if finite else 0.0
     out[1] = math.sqrt(m20)
     out[2] = 20.0 * math.log10(out[1]) if out[1] > 0 else -math.inf
