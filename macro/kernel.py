@@ -109,7 +109,7 @@ _MAX_PIECES = 64
 # -- the compiled part ------------------------------------------------------------------------
 # Every array a compiled function writes is a workspace allocated once per batch by _batch.
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _lu(g, m, a, perm, sc):  # pragma: no cover - compiled
     """LU factors (partial pivoting) of ``g[:m, :m]`` with each row scaled to a largest
     magnitude of 1, in ``a`` (unit lower part below the diagonal), the row order in ``perm``
@@ -150,7 +150,7 @@ def _lu(g, m, a, perm, sc):  # pragma: no cover - compiled
     return det
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _lu_solve(a, perm, sc, rhs, m, ncol, x):  # pragma: no cover - compiled
     """``x[:m, :ncol] = g^{-1} rhs[:m, :ncol]`` from the factors of :func:`_lu`."""
     for i in range(m):
@@ -173,7 +173,7 @@ def _lu_solve(a, perm, sc, rhs, m, ncol, x):  # pragma: no cover - compiled
             x[k, j] = s * inv
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _minor_sums(a, m, out, keep, idx, h, q):  # pragma: no cover - compiled
     """``out[k]`` = the sum of the principal minors of order ``k`` of ``a[:m, :m]`` (the
     coefficients of ``det(I + sA)``), ``out[0] = 1``; returns the degree. An exact zero column
@@ -268,7 +268,7 @@ def _minor_sums(a, m, out, keep, idx, h, q):  # pragma: no cover - compiled
     return deg
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _routh_unstable(d, deg, r0, r1, r2):  # pragma: no cover - compiled
     """Whether ``sum_k d_k s^k`` has a root with a positive real part or on the imaginary
     axis: a first-column entry of its Routh-Hurwitz table that is not positive (after the
@@ -293,7 +293,7 @@ def _routh_unstable(d, deg, r0, r1, r2):  # pragma: no cover - compiled
     return False
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _horner_part(c, top, x, count, out):  # pragma: no cover - compiled
     """``out[j] = sum_i c_(top - 2i) x_j^(...)``: Horner's rule over every other coefficient
     from ``c[top]`` down (the even or the odd part of a polynomial), for ``count`` points."""
@@ -305,7 +305,7 @@ def _horner_part(c, top, x, count, out):  # pragma: no cover - compiled
             out[j] = out[j] * x[j] + ck
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _evaluate(n, dn, d, dd, dc, w, x, count, e1, o1, e2, o2, hr, hi, m2):  # pragma: no cover
     """``H(j w_j)`` at ``count`` points (``x = -w^2``) into ``hr, hi`` and ``|H|^2`` into
     ``m2``: each polynomial by Horner's rule in ``x``, even and odd parts apart (``P(jw) =
@@ -328,7 +328,7 @@ def _evaluate(n, dn, d, dd, dc, w, x, count, e1, o1, e2, o2, hr, hi, m2):  # pra
         m2[j] = r * r + i * i
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _split(c, deg, e, o):  # pragma: no cover - compiled
     """The even and odd parts of ``sum_k c_k s^k`` on the imaginary axis, as polynomials in
     ``v = w^2``: ``P(j w) = E(v) + j w O(v)`` with ``E_k = (-1)^k c_2k`` and ``O_k = (-1)^k
@@ -344,7 +344,7 @@ def _split(c, deg, e, o):  # pragma: no cover - compiled
         o[k] = -v if k & 1 else v
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _at(en, on, ed, od, dc, wj, vj):  # pragma: no cover - compiled
     """``H(j w) = H(0) N(j w) / D(j w)`` at one point (``vj = wj^2``) from the parts of
     :func:`_split`: ``(Re H, Im H, |H|^2)``. Horner's rule in ``v`` on the signed parts gives,
@@ -370,7 +370,7 @@ def _at(en, on, ed, od, dc, wj, vj):  # pragma: no cover - compiled
     return r, i, r * r + i * i
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _crosses_cut(r1, i1, r2, i2):  # pragma: no cover - compiled
     """+1 (-1) when the principal step from ``r1 + j i1`` to ``r2 + j i2`` crosses the negative
     real axis counter-clockwise (clockwise), so that the principal angle jumps by -2 pi
@@ -383,7 +383,7 @@ def _crosses_cut(r1, i1, r2, i2):  # pragma: no cover - compiled
     return 0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _sign_changes(c, size, deg):  # pragma: no cover - compiled
     """The sign changes of ``c[:deg + 1]``, or -1 when a coefficient is not finite or has
     cancelled to within ``_CANCELLED`` of ``size`` (the magnitudes of its terms): its sign
@@ -402,7 +402,7 @@ def _sign_changes(c, size, deg):  # pragma: no cover - compiled
     return changes
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _crossings_bound(en, on, ed, od, dc, p, size):  # pragma: no cover - compiled
     """Descartes' bound on the number of unity-gain crossings: the sign changes of the
     coefficients of ``P(v) = H(0)^2 |N(j w)|^2 - |D(j w)|^2 = H(0)^2 (E_N^2 + v O_N^2) -
@@ -430,7 +430,7 @@ def _crossings_bound(en, on, ed, od, dc, p, size):  # pragma: no cover - compile
     return _NP if changes < 0 else changes
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _imag_part(en, on, ed, od, q, qs):  # pragma: no cover - compiled
     """The imaginary part of ``N(j w) conj(D(j w))`` as a polynomial in ``v = w^2``: ``Im H(j w)
     = H(0) w Q(w^2) / |D(j w)|^2`` with ``Q = O_N E_D - E_N O_D`` (the parts of
@@ -452,7 +452,7 @@ def _imag_part(en, on, ed, od, q, qs):  # pragma: no cover - compiled
     return dq
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _changes(c, cs, deg, a, b, t, ts):  # pragma: no cover - compiled
     """Descartes' bound on the number of roots of ``sum_k c_k v^k`` in ``(a, b)``, ``0 <= a <=
     b``: the sign changes of the coefficients of ``(1 + t)^deg c(a + (b - a) / (1 + t))``
@@ -487,7 +487,7 @@ def _changes(c, cs, deg, a, b, t, ts):  # pragma: no cover - compiled
     return _sign_changes(t, ts, deg)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _first_above(x, i0, i1, value):  # pragma: no cover - compiled
     """The first grid index ``i`` in ``i0 .. i1`` with ``w_i^2 = -x[i] > value`` (``i1 + 1`` when
     there is none), by bisection (``-x`` ascends)."""
@@ -502,7 +502,7 @@ def _first_above(x, i0, i1, value):  # pragma: no cover - compiled
     return lo
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _sign_change_steps(c, cs, deg, x, i0, i1, t, ts, lo_stack, hi_stack, steps):
     # pragma: no cover - compiled
     """The grid steps ``(g, g + 1)``, ``i0 <= g < i1``, across which ``sum_k c_k v^k`` changes
@@ -569,7 +569,7 @@ def _sign_change_steps(c, cs, deg, x, i0, i1, t, ts, lo_stack, hi_stack, steps):
     return n
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _horner(c, deg, v):  # pragma: no cover - compiled
     """``sum_k c_k v^k`` by Horner's rule."""
     s = 0.0
@@ -578,7 +578,7 @@ def _horner(c, deg, v):  # pragma: no cover - compiled
     return s
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _estrin(c, v):  # pragma: no cover - compiled
     """``sum_k c_k v^k`` over the ``_NP`` entries of ``c``, by Estrin's scheme when ``_NP`` is
     9 (a chain of 5 operations instead of Horner's 16), by Horner's rule otherwise."""
@@ -590,7 +590,7 @@ def _estrin(c, v):  # pragma: no cover - compiled
         ((c[4] + c[5] * v) + (c[6] + c[7] * v) * v2) * v4 + c[8] * (v4 * v4)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _winding_until(q, qs, dq, en, on, ed, od, dc, w, x, g, t, ts, lo_stack, hi_stack, steps):
     # pragma: no cover - compiled
     """The winding of the walk over the grid points ``0 .. g`` (the signed count of its steps
@@ -618,7 +618,7 @@ def _winding_until(q, qs, dq, en, on, ed, od, dc, w, x, g, t, ts, lo_stack, hi_s
     return True, winding, 2 * n
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _step(rp, ip, m2p, rk, ik, m2k, winding, g, logf, out):  # pragma: no cover - compiled
     """One grid step of the walk, from grid point ``g`` to ``g + 1``: the winding after it;
     a unity-gain crossing in it updates the walk's state ``out[8:11]`` (crossed, gbw, pm)."""
@@ -638,7 +638,7 @@ def _step(rp, ip, m2p, rk, ik, m2k, winding, g, logf, out):  # pragma: no cover 
     return wind_k
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _fill(n, dn, d, dd, dc, w, x, c0, cnt, r0, i0, m0, winding, logf, out, stop, work,
           ):  # pragma: no cover - compiled
     """Every grid point of a segment: ``H`` at grid points ``c0 + 1 .. c0 + cnt``, stepped
@@ -660,7 +660,7 @@ def _fill(n, dn, d, dd, dc, w, x, c0, cnt, r0, i0, m0, winding, logf, out, stop,
     return winding, True
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _walk(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, single, m20, m2e, out,
           work):  # pragma: no cover - compiled
     """The walk along the grid, for a design whose crossings the polynomials did not settle
@@ -741,7 +741,7 @@ def _walk(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, single, m20,
     return finite, points
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut, out, work,
              en, on, ed, od, pw, ps, q, qs, t, ts, lo_stack, hi_stack, psteps, qsteps):
     # pragma: no cover - compiled
