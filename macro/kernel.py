@@ -1153,7 +1153,9 @@ def metrics(designs: Sequence[Design], sweep: Sweep = SWEEP, *, shortcut: bool =
     b = len(designs)
     types = np.fromiter(chain.from_iterable([d.topology.types for d in designs]), np.int64,
                         count=b * len(TUNABLE_PAIRS)).reshape(b, -1)
-    values = np.fromiter(chain.from_iterable([d.values.values() for d in designs]), float)
+    # Design._values is the mapping behind Design.values (read directly: a tenth of a
+    # microsecond per design less than through the property)
+    values = np.fromiter(chain.from_iterable([d._values.values() for d in designs]), float)
     code, res = _batch(types, values, *_part_tables(), w, logf, coarse, REFINE_MAGNITUDE,
                        shortcut, VDD, GM_OVER_ID, C_LOAD, OUT, N_TYPES)
     return Metrics(code, res[:, 0], res[:, 1] > 0, res[:, 4] > 0, res[:, 2], res[:, 3],
