@@ -1,5 +1,6 @@
-"""The compiled route of the batched solver: transfer-function polynomials, Routh-Hurwitz and a
-walk along the grid, one design after another in machine code (numba).
+"""The compiled route of the batched solver: transfer-function polynomials, Routh-Hurwitz and
+crossings placed on the grid by Descartes' rule of signs, one design after another in machine
+code (numba).
 
 The modal route (:mod:`macro.solver`) spends most of its time in per-batch LAPACK calls and
 array bookkeeping; this route computes the same metrics with no LAPACK call at all. For each
@@ -36,27 +37,31 @@ design the kernel
    (``P(j w) = E(v) + j w O(v)``); then
 
    * ``|H|^2 - 1`` has the sign of ``P(v) = H(0)^2 |N(j w)|^2 - |D(j w)|^2``. When
-     Descartes' rule of signs on ``P`` (on the whole axis, or on the grid's span split into
-     pieces until each holds at most one root) proves at most one unity-gain crossing on
-     the grid, the crossing's grid step is found by bisection on the sign of ``P`` and
-     checked on ``H`` at its two ends;
-   * ``Im H`` has the sign of ``H(0) Q(v)`` with ``Q = O_N E_D - E_N O_D``. When Descartes'
-     rule proves that ``Q`` has no root between the first grid point and the crossing, every
-     grid step before it stays in one half plane and the unwrapped phase is the principal
-     one; when it proves exactly one, the one grid step that changes half plane is found by
-     bisection on the sign of ``Q`` and counted as the walk counts it (whether it crosses
-     the negative real axis, and which way);
-   * the crossing is then interpolated as :func:`macro.evaluation.measure` interpolates it.
+     Descartes' rule of signs on ``P`` over the whole axis allows at most one crossing, its
+     grid step is found by bisection on the sign of ``P``. Otherwise the roots of ``P`` on
+     the grid's span are isolated (the span is cut at geometric means until Descartes' bound
+     on each piece is 0 or 1) and each is placed on its grid step by bisection; a step that
+     holds two roots is no crossing, and roots off the grid do not count. Each step found is
+     checked on ``H`` at its two ends (down through 1, or up);
+   * ``Im H`` has the sign of ``H(0) Q(v)`` with ``Q = O_N E_D - E_N O_D``, so a grid step
+     across which ``Q`` keeps its sign stays in one half plane and crosses no axis. The
+     winding before each downward crossing (the walk's count of steps across the negative
+     real axis, which unwraps the phase) is the sum of :func:`_crosses_cut` over the steps
+     where ``Q`` changes sign, found the same way: none when Descartes' rule shows no root
+     of ``Q`` up to the crossing;
+   * each downward crossing is then interpolated as :func:`macro.evaluation.measure`
+     interpolates it (the GBW at the first, the PM the least).
 
-   A coefficient that has cancelled to rounding (``_CANCELLED``) proves nothing. When a proof
-   fails, the grid is walked instead: when at most one crossing is proved, ``H`` at every
-   ``COARSE``-th grid point, 16 at a time, up to the first where ``|H| <= 1``, every grid
-   point of a coarse segment before it where the phase turns by more than 90 deg, and every
-   point of the crossing's segment; otherwise the whole grid by the rule of
-   :func:`macro.solver.measure_sparse` (a coarse segment is filled in when ``|H|`` at an end
-   is within a factor ``REFINE_MAGNITUDE`` of 1 or the phase turns by more than 90 deg
-   across it), the unwrapped phase counting the principal steps that cross the negative
-   real axis;
+   Nothing is proved from a coefficient that has cancelled to within ``_CANCELLED`` of the
+   magnitudes of its terms, a root on a grid point or a split point, or more than
+   ``_MAX_PIECES`` pieces. The grid is then walked (:func:`_walk`): when at most one
+   crossing was shown, ``H`` at every ``COARSE``-th grid point, 16 at a time, up to the
+   first where ``|H| <= 1``, every grid point of a coarse segment before it where the phase
+   turns by more than 90 deg, and every point of the crossing's segment; otherwise the whole
+   grid by the rule of :func:`macro.solver.measure_sparse` (a coarse segment is filled in
+   when ``|H|`` at an end is within a factor ``REFINE_MAGNITUDE`` of 1 or the phase turns by
+   more than 90 deg across it), the unwrapped phase counting the principal steps that cross
+   the negative real axis. None of 5,120 random designs needed it;
 6. computes the power and the FoM of :mod:`macro.evaluation`.
 
 Shapes: a batch of ``B`` designs gives arrays of shape ``(B,)`` (:class:`Metrics`). The first
@@ -96,8 +101,8 @@ from .topology import (
 MEASURED, SINGULAR, UNSTABLE = 0, 1, 2
 #: Coarse points evaluated at once while looking for the one crossing.
 _CHUNK = 16
-#: A coefficient of Descartes' polynomial smaller than this times the sum of the magnitudes
-#: of its terms has no trustworthy sign: the walk then covers the whole grid.
+#: A coefficient smaller than this times the sum of the magnitudes of its terms has no sign to
+#: trust: nothing is proved from it (step 5 of the module docstring).
 _CANCELLED = 1e-12
 #: Entries of the even and odd parts of a polynomial of degree up to ``MAX_NODES`` in ``s``, as
 #: polynomials in ``w^2`` (:func:`_split`), and of their products.
@@ -506,8 +511,7 @@ def _first_above(x, i0, i1, value):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _sign_change_steps(c, cs, deg, x, i0, i1, t, ts, lo_stack, hi_stack, steps):
-    # pragma: no cover - compiled
+def _sign_change_steps(c, cs, deg, x, i0, i1, t, ts, lo_stack, hi_stack, steps):  # pragma: no cover
     """The grid steps ``(g, g + 1)``, ``i0 <= g < i1``, across which ``sum_k c_k v^k`` changes
     sign (``v = -x``, the grid's ``w^2``), ascending, in ``steps``; returns how many, or -1
     when they cannot be proved.
@@ -594,8 +598,8 @@ def _estrin(c, v):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _winding_until(q, qs, dq, en, on, ed, od, dc, w, x, g, t, ts, lo_stack, hi_stack, steps):
-    # pragma: no cover - compiled
+def _winding_until(q, qs, dq, en, on, ed, od, dc, w, x, g, t, ts, lo_stack, hi_stack,
+                   steps):  # pragma: no cover - compiled
     """The winding of the walk over the grid points ``0 .. g`` (the signed count of its steps
     across the negative real axis), found without walking: ``(found, winding, points)``,
     ``points`` the evaluations of ``H`` it made; ``found`` is False when the polynomials
@@ -746,16 +750,16 @@ def _walk(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, single, m20,
 
 @njit(cache=True, error_model="numpy", _nrt=False)
 def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut, out, work,
-             en, on, ed, od, pw, ps, q, qs, t, ts, lo_stack, hi_stack, psteps, qsteps):
-    # pragma: no cover - compiled
+             en, on, ed, od, p, ps, q, qs, t, ts, lo_stack, hi_stack, psteps, qsteps):
     """The measurement (step 5 of the module docstring) over the grid ``w`` (rad/s, ``x =
     -w^2``), ``wc, xc`` its coarse points (every ``coarse``-th). ``out[:8]``: finite, mag0,
     gain_db, crossed, mag_end, gbw, pm, evaluations of ``H``; ``out[8:11]`` holds the
     state of :func:`_step` (crossed, gbw, pm). ``work`` a ``(10, len(wc) + coarse + 1)``
     workspace for the walk; ``en, on, ed, od`` (``_NE``, ``_NO`` entries) hold the parts of
-    :func:`_split`, ``pw, ps`` Descartes' polynomial, ``q, qs`` the one of :func:`_imag_part`,
-    ``t, ts`` (``_NP`` entries each) and ``lo_stack, hi_stack`` (``_MAX_PIECES``) are
-    workspaces (separate arrays: no view is made per design).
+    :func:`_split`, ``p, ps`` Descartes' polynomial, ``q, qs`` the one of :func:`_imag_part`,
+    ``psteps, qsteps`` the grid steps where they change sign; ``t, ts`` (``_NP`` entries
+    each) and ``lo_stack, hi_stack`` are workspaces (``psteps`` to ``hi_stack``:
+    ``_MAX_PIECES`` entries; separate arrays, so that no view is made per design).
 
     ``shortcut=False`` proves nothing and walks the whole grid (for checking the rest).
     """
@@ -768,7 +772,7 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
     rl, il, m20 = _at(en, on, ed, od, dc, w[0], -x[0])
     rh, ih, m2e = _at(en, on, ed, od, dc, w[nf - 1], -x[nf - 1])
     points = 2
-    bound = _crossings_bound(en, on, ed, od, dc, pw, ps)
+    bound = _crossings_bound(en, on, ed, od, dc, p, ps)
     finite = math.isfinite(m20) and m20 > 0.0 and math.isfinite(m2e) and m2e > 0.0
     bisected = False
     nsteps = -1
@@ -778,7 +782,7 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
         dp = _NP - 1
         while dp > 0 and ps[dp] == 0.0:
             dp -= 1
-        nsteps = _sign_change_steps(pw, ps, dp, x, 0, nf - 1, t, ts, lo_stack, hi_stack,
+        nsteps = _sign_change_steps(p, ps, dp, x, 0, nf - 1, t, ts, lo_stack, hi_stack,
                                     psteps)
     single = shortcut and (bound <= 1 or 0 <= nsteps <= 1)
     if finite and single and m20 > 1.0 and m2e <= 1.0:
@@ -788,7 +792,7 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
         hi_ = nf - 1
         while hi_ - lo > 1:
             mid = (lo + hi_) >> 1
-            if _estrin(pw, -x[mid]) > 0.0:
+            if _estrin(p, -x[mid]) > 0.0:
                 lo = mid
             else:
                 hi_ = mid
@@ -847,6 +851,7 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
                         j += 1
                     ra, ia, m2a = _at(en, on, ed, od, dc, w[g], -x[g])
                     rb, ib, m2b = _at(en, on, ed, od, dc, w[g + 1], -x[g + 1])
+                    points += 2  # computed again rather than kept from the pass above
                     _step(ra, ia, m2a, rb, ib, m2b, winding, g, logf, out)
                 bisected = True
     if finite and not bisected:
@@ -1072,9 +1077,9 @@ class Metrics:
         ``inf`` when ``|H|`` does not fall through 1 on the grid).
     power_w, fom : the power model and equation (2).
     points : how many times the measurement computed ``H`` (both ends of the grid, the two
-        ends of the crossing's grid step and of a step that changes half plane, and the points
-        of any walk, a segment's end counted again; ``nan`` for designs not measured, 0 for
-        those with ``H(0) = 0``).
+        ends of each grid step where ``|H|`` passes 1 and of each step before a downward one
+        that changes half plane, and the points of any walk, a segment's end counted again;
+        ``nan`` for designs not measured, 0 for those with ``H(0) = 0``).
     designs : the designs, for the reasons of unstable ones.
     sweep : the grid.
     """
