@@ -107,6 +107,8 @@ _CANCELLED = 1e-12
 #: Entries of the even and odd parts of a polynomial of degree up to ``MAX_NODES`` in ``s``, as
 #: polynomials in ``w^2`` (:func:`_split`), and of their products.
 _NE, _NO, _NP = MAX_NODES // 2 + 1, (MAX_NODES + 1) // 2, MAX_NODES + 1
+if _NP != 9:  # _estrin is written out for 9 coefficients
+    raise ImportError(f"macro.kernel expects MAX_NODES = 8, not {MAX_NODES}")
 #: Most pieces of the grid's span looked at while isolating the unity-gain crossings.
 _MAX_PIECES = 64
 
@@ -337,6 +339,15 @@ def _evaluate(n, dn, d, dd, dc, w, x, count, e1, o1, e2, o2, hr, hi, m2):  # pra
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
+def _horner(c, deg, v):  # pragma: no cover - compiled
+    """``sum_k c_k v^k`` by Horner's rule."""
+    s = 0.0
+    for k in range(deg, -1, -1):
+        s = s * v + c[k]
+    return s
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _split(c, deg, e, o):  # pragma: no cover - compiled
     """The even and odd parts of ``sum_k c_k s^k`` on the imaginary axis, as polynomials in
     ``v = w^2``: ``P(j w) = E(v) + j w O(v)`` with ``E_k = (-1)^k c_2k`` and ``O_k = (-1)^k
@@ -358,18 +369,10 @@ def _at(en, on, ed, od, dc, wj, vj):  # pragma: no cover - compiled
     :func:`_split`: ``(Re H, Im H, |H|^2)``. Horner's rule in ``v`` on the signed parts gives,
     bit for bit, what :func:`_evaluate`'s rule in ``x = -v`` gives (the intermediate sums
     differ in sign only, and the leading zeros add nothing)."""
-    e1 = 0.0
-    for k in range(_NE - 1, -1, -1):
-        e1 = e1 * vj + en[k]
-    o1 = 0.0
-    for k in range(_NO - 1, -1, -1):
-        o1 = o1 * vj + on[k]
-    e2 = 0.0
-    for k in range(_NE - 1, -1, -1):
-        e2 = e2 * vj + ed[k]
-    o2 = 0.0
-    for k in range(_NO - 1, -1, -1):
-        o2 = o2 * vj + od[k]
+    e1 = _horner(en, _NE - 1, vj)
+    o1 = _horner(on, _NO - 1, vj)
+    e2 = _horner(ed, _NE - 1, vj)
+    o2 = _horner(od, _NO - 1, vj)
     ni = wj * o1
     di = wj * o2
     inv = dc / (e2 * e2 + di * di)
@@ -577,20 +580,9 @@ def _sign_change_steps(c, cs, deg, x, i0, i1, t, ts, lo_stack, hi_stack, steps):
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _horner(c, deg, v):  # pragma: no cover - compiled
-    """``sum_k c_k v^k`` by Horner's rule."""
-    s = 0.0
-    for k in range(deg, -1, -1):
-        s = s * v + c[k]
-    return s
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
 def _estrin(c, v):  # pragma: no cover - compiled
-    """``sum_k c_k v^k`` over the ``_NP`` entries of ``c``, by Estrin's scheme when ``_NP`` is
-    9 (a chain of 5 operations instead of Horner's 16), by Horner's rule otherwise."""
-    if _NP != 9:
-        return _horner(c, _NP - 1, v)
+    """``sum_k c_k v^k`` over the 9 entries of ``c`` (``_NP``, a degree up to ``MAX_NODES = 8``),
+    by Estrin's scheme: a chain of 5 operations instead of Horner's 16."""
     v2 = v * v
     v4 = v2 * v2
     return ((c[0] + c[1] * v) + (c[2] + c[3] * v) * v2) + \
@@ -812,48 +804,48 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
                 _step(rl, il, m2l, rh, ih, m2h, winding, lo, logf, out)
                 bisected = True
     elif finite and nsteps > 1:
-        # several steps where |H| passes 1: keep the downward ones (checked on H), then the
-        # winding before each from the steps where Im H changes sign
-        down = 0
-        ok = True
+        # several steps where |H| passes 1, each checked on H; before a downward one, the
+        # winding from the steps where Im H changes sign (found once, up to the last step)
+        bisected = True
+        nq = -1
+        winding = 0
+        j = 0
         for k in range(nsteps):
             g = psteps[k]
-            _, _, m2a = _at(en, on, ed, od, dc, w[g], -x[g])
-            _, _, m2b = _at(en, on, ed, od, dc, w[g + 1], -x[g + 1])
+            ra, ia, m2a = _at(en, on, ed, od, dc, w[g], -x[g])
+            rb, ib, m2b = _at(en, on, ed, od, dc, w[g + 1], -x[g + 1])
             points += 2
             if not (math.isfinite(m2a) and math.isfinite(m2b) and m2a > 0.0 and m2b > 0.0):
                 finite = False
                 break
-            if m2a > 1.0 and m2b <= 1.0:
-                psteps[down] = g
-                down += 1
-            elif not (m2a <= 1.0 and m2b > 1.0):
-                ok = False  # no pass through 1 after all: the signs were not H's
+            if m2a <= 1.0 and m2b > 1.0:
+                continue  # upward
+            if not (m2a > 1.0 and m2b <= 1.0):
+                bisected = False  # no pass through 1 after all: the signs were not H's
                 break
-        if finite and ok:
-            nq = 0
-            if down > 0:
+            if nq < 0:
                 dq = _imag_part(en, on, ed, od, q, qs)
-                if _changes(q, qs, dq, 0.0, -x[psteps[down - 1]], t, ts) != 0:
-                    nq = _sign_change_steps(q, qs, dq, x, 0, psteps[down - 1], t, ts,
-                                            lo_stack, hi_stack, qsteps)
-            if nq >= 0:
-                winding = 0
-                j = 0
-                for k in range(down):
-                    g = psteps[k]
-                    while j < nq and qsteps[j] < g:
-                        i = qsteps[j]
-                        ri, ii, _ = _at(en, on, ed, od, dc, w[i], -x[i])
-                        rj, ij, _ = _at(en, on, ed, od, dc, w[i + 1], -x[i + 1])
-                        winding += _crosses_cut(ri, ii, rj, ij)
-                        points += 2
-                        j += 1
-                    ra, ia, m2a = _at(en, on, ed, od, dc, w[g], -x[g])
-                    rb, ib, m2b = _at(en, on, ed, od, dc, w[g + 1], -x[g + 1])
-                    points += 2  # computed again rather than kept from the pass above
-                    _step(ra, ia, m2a, rb, ib, m2b, winding, g, logf, out)
-                bisected = True
+                last = psteps[nsteps - 1]
+                nq = 0
+                if _changes(q, qs, dq, 0.0, -x[last], t, ts) != 0:
+                    nq = _sign_change_steps(q, qs, dq, x, 0, last, t, ts, lo_stack, hi_stack,
+                                            qsteps)
+                if nq < 0:
+                    bisected = False
+                    break
+            while j < nq and qsteps[j] < g:
+                i = qsteps[j]
+                ri, ii, _ = _at(en, on, ed, od, dc, w[i], -x[i])
+                rj, ij, _ = _at(en, on, ed, od, dc, w[i + 1], -x[i + 1])
+                winding += _crosses_cut(ri, ii, rj, ij)
+                points += 2
+                j += 1
+            _step(ra, ia, m2a, rb, ib, m2b, winding, g, logf, out)
+        if not bisected:
+            # the walk starts afresh
+            out[8] = 0.0
+            out[9] = math.nan
+            out[10] = math.inf
     if finite and not bisected:
         finite, more = _walk(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, single,
                              m20, m2e, out, work)
