@@ -12,19 +12,24 @@ design the kernel
    topology uses (no padding);
 2. fails it as singular by the test of :func:`macro.nodal.singular` (the determinant of ``G``
    with its rows scaled to a largest entry of 1, from the same LU factors that solve with it);
-3. writes the response as two polynomials. With ``A = G^{-1} C``, ``det(G + sC) = det(G)
-   det(I + sA)``; by Cramer's rule, with ``G', C'`` the matrices whose ``vout`` column is
-   replaced by ``u, w`` and ``A' = G'^{-1} C'``,
+3. writes the response as two polynomials. With ``A = G^{-1} C``, ``b_0 = G^{-1} u`` and
+   ``b_1 = G^{-1} w`` (one solve), ``det(G + sC) = det(G) det(I + sA)`` and ``H(s) =
+   e_{vout}^T (I + sA)^{-1} (b_0 + s b_1)``, so
 
-   .. math::  H(s) = H(0)\\,\\frac{\\det(I + sA')}{\\det(I + sA)}
-              = H(0)\\,\\frac{\\sum_k n_k s^k}{\\sum_k d_k s^k},\\qquad n_0 = d_0 = 1,
+   .. math::  H(s) = H(0)\\,\\frac{\\sum_k n_k s^k}{\\sum_k d_k s^k},\\qquad n_0 = d_0 = 1,
 
-   with ``H(0) = (G^{-1} u)_{vout}``. ``A'`` comes from the same solve as ``A`` (``G'`` differs
-   from ``G`` in one column, so ``G'^{-1}`` is a rank-one update of ``G^{-1}``,
-   Sherman-Morrison). ``d_k`` and ``n_k`` are the sums of the principal minors of order ``k``
-   of ``A`` and ``A'``: an exact zero column or row with a zero diagonal entry (a node without
-   capacitance, a pole at infinity) is taken out, the rest is brought to Hessenberg form by
-   stabilised elimination and expanded by the determinant recurrence of Hessenberg matrices;
+   with ``H(0) = (b_0)_{vout}``. ``d_k`` is the sum of the principal minors of order ``k`` of
+   ``A``: an exact zero column or row with a zero diagonal entry (a node without capacitance,
+   a pole at infinity) is taken out, and the rest, transposed with ``vout`` first, is brought
+   to upper Hessenberg form ``H`` by stabilised elimination (:func:`_reduce`). That
+   similarity leaves ``e_{vout}`` in place and carries ``b_0, b_1`` along, so the numerator
+   comes from the same reduction: the first column of the adjugate of the Hessenberg matrix
+   ``I + sH`` is a product of its subdiagonal entries and the determinant of a trailing block
+   (:func:`_numerator`), and both polynomials follow from one determinant recurrence over
+   the trailing blocks. When ``vout`` or a node whose row alone is zero was taken out, the
+   numerator is computed apart, by Cramer's rule: ``det(I + sA')`` with ``A' = G'^{-1} C'``,
+   ``G', C'`` the matrices whose ``vout`` column is replaced by ``u, w`` (``G'^{-1}`` a
+   rank-one update of ``G^{-1}``, Sherman-Morrison; :func:`_minor_sums`);
 4. judges stability by the Routh-Hurwitz table of ``sum_k d_k s^k``: a first-column entry that
    is not positive (a root in the right half plane or on the axis) fails the design. The
    reason names the worst pole, found by :func:`macro.nodal.poles` when the evaluations are
@@ -272,6 +277,156 @@ def _minor_sums(a, m, out, keep, idx, h, q):  # pragma: no cover - compiled
                 q[k, j + shift] += coef * q[i - 1, j]
     for k in range(n + 1):
         out[k] = q[n, k]
+    deg = n
+    while deg > 0 and out[deg] == 0.0:
+        deg -= 1
+    return deg
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _reduce(x, m, o, out, keep, idx, h, r):  # pragma: no cover - compiled
+    """``D(s) = det(I + sA)`` of ``A = x[:m, :m]`` into ``out`` (as :func:`_minor_sums`, the
+    degree returned), reduced so that the numerator can follow from the same reduction
+    (:func:`_numerator`): returns ``(degree, n)``, ``n`` the size of the reduced matrix, or
+    ``-1`` when it cannot (the output ``o`` or a node whose row alone is zero was taken out;
+    the numerator must then be computed apart).
+
+    With ``b0 = x[:m, m]`` and ``b1 = x[:m, m + 1]`` (``G^-1 u`` and ``G^-1 w``), the
+    response is ``H(s) = e_o^T (I + sA)^-1 (b0 + s b1)``; transposed, ``(b0 + s b1)^T adj(I +
+    sA^T) e_o``. ``h`` receives ``B = A^T`` cut to the unknowns kept, ``o`` first, with the
+    rows ``b0, b1`` beneath it, and ``B`` is brought to upper Hessenberg form by stabilised
+    elimination: the similarity ``L^-1 B L`` leaves ``e_0`` where it is (row and column 0
+    are never exchanged and the multipliers sit in later rows), and its column operations
+    turn the rows beneath into ``L^T b0, L^T b1``. ``r[i]`` receives ``det(I + sH)`` of the
+    trailing block from ``i`` on (``r[0]`` is ``D``), by the Hessenberg determinant
+    recurrence expanded along each block's first row.
+
+    An unknown whose column of ``A`` is zero (no capacitance at its node) feeds no other
+    equation: it is taken out and the rest is exact. One whose row alone is zero would feed
+    the others; then ``-1``. ``keep, idx`` have ``m`` entries, ``h`` ``(m + 2, m)``, ``r`` ``(m
+    + 1, m + 1)``."""
+    for j in range(m):
+        keep[j] = True
+    changed = True
+    fast = True
+    while changed:
+        changed = False
+        for j in range(m):
+            if not keep[j] or x[j, j] != 0.0:
+                continue
+            col = True
+            row = True
+            for i in range(m):
+                if keep[i] and i != j:
+                    if x[i, j] != 0.0:
+                        col = False
+                    if x[j, i] != 0.0:
+                        row = False
+            if col or row:
+                keep[j] = False
+                changed = True
+                if j == o or not col:
+                    fast = False
+    n = 0
+    if keep[o]:
+        idx[0] = o
+        n = 1
+    for j in range(m):
+        if keep[j] and j != o:
+            idx[n] = j
+            n += 1
+    for k in range(out.size):
+        out[k] = 0.0
+    out[0] = 1.0
+    if n == 0:
+        return 0, -1
+    for i in range(n):
+        for j in range(n):
+            h[i, j] = x[idx[j], idx[i]]
+    for j in range(n):
+        h[n, j] = x[idx[j], m]
+        h[n + 1, j] = x[idx[j], m + 1]
+    rows = n + 2
+    for k in range(1, n - 1):
+        p = k
+        for i in range(k + 1, n):
+            if abs(h[i, k - 1]) > abs(h[p, k - 1]):
+                p = i
+        if h[p, k - 1] == 0.0:
+            continue
+        if p != k:
+            for j in range(n):
+                h[k, j], h[p, j] = h[p, j], h[k, j]
+            for j in range(rows):
+                h[j, k], h[j, p] = h[j, p], h[j, k]
+        inv = 1.0 / h[k, k - 1]
+        for i in range(k + 1, n):
+            f = h[i, k - 1] * inv
+            if f != 0.0:
+                for j in range(k - 1, n):
+                    h[i, j] -= f * h[k, j]
+                for j in range(rows):
+                    h[j, k] += f * h[j, i]
+            h[i, k - 1] = 0.0
+    # r_i(s) = det(I + s H[i:, i:]), ascending powers of s, r_n = 1:
+    # r_i = (1 + s h_ii) r_(i+1)
+    #       + sum_(j>i) (-1)^(j-i) s h_ij prod_(k=i)^(j-1) (s h_(k+1,k)) r_(j+1)
+    for i in range(n + 1):
+        for j in range(n + 1):
+            r[i, j] = 0.0
+    r[n, 0] = 1.0
+    for i in range(n - 1, -1, -1):
+        top = n - i  # the degree of r_i at most
+        for j in range(top):
+            r[i, j] += r[i + 1, j]
+            r[i, j + 1] += h[i, i] * r[i + 1, j]
+        prod = 1.0
+        for j in range(i + 1, n):
+            prod *= h[j, j - 1]
+            if prod == 0.0:
+                break
+            coef = h[i, j] * prod
+            if (j - i) % 2:
+                coef = -coef
+            shift = j - i + 1
+            for k in range(n - j):
+                r[i, k + shift] += coef * r[j + 1, k]
+    for k in range(n + 1):
+        out[k] = r[0, k]
+    deg = n
+    while deg > 0 and out[deg] == 0.0:
+        deg -= 1
+    return deg, (n if fast and keep[o] else -1)
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _numerator(h, r, n, dc, out):  # pragma: no cover - compiled
+    """The numerator ``sum_k n_k s^k`` (``n_0 = 1``) of ``H(s) / H(0)`` into ``out`` from the
+    reduction of :func:`_reduce` (``n`` its size); returns its degree. The first column of
+    the adjugate of the upper Hessenberg ``M = I + sH`` is ``adj(M)_(i,0) = (-1)^i
+    prod_(k<i) M_(k+1,k) det(M[i+1:, i+1:])``, so
+
+    .. math:: H(0) N(s) = \\sum_i (-1)^i \\prod_{k<i} (s h_{k+1,k})
+              (\\hat b_{0,i} + s \\hat b_{1,i})\\, r_{i+1}(s).
+    """
+    for k in range(out.size):
+        out[k] = 0.0
+    pi = 1.0
+    for i in range(n):
+        if i > 0:
+            pi = -pi * h[i, i - 1]
+            if pi == 0.0:
+                break
+        a0 = pi * h[n, i]
+        a1 = pi * h[n + 1, i]
+        for k in range(n - i):
+            rk = r[i + 1, k]
+            out[k + i] += a0 * rk
+            out[k + i + 1] += a1 * rk
+    inv = 1.0 / dc
+    for k in range(n + 1):
+        out[k] *= inv
+    out[0] = 1.0
     deg = n
     while deg > 0 and out[deg] == 0.0:
         deg -= 1
@@ -884,7 +1039,7 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
     ncoef = np.zeros(mm + 1)
     keep = np.empty(mm, dtype=np.bool_)
     idx = np.empty(mm, dtype=np.int64)
-    hh = np.empty((mm, mm))
+    hh = np.empty((mm + 2, mm))
     q = np.empty((mm + 1, mm + 1))
     r0 = np.empty(mm + 2)
     r1 = np.empty(mm + 2)
@@ -961,12 +1116,15 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
         _lu_solve(lu, perm, sc, rhs, m, m + 2, xs)
         dc = xs[o, m]
         res[i, 0] = dc
-        dd = _minor_sums(xs, m, dcoef, keep, idx, hh, q)
+        dd, nred = _reduce(xs, m, o, dcoef, keep, idx, hh, q)
         if _routh_unstable(dcoef, dd, r0, r1, r2):
             code[i] = UNSTABLE
             continue
-        if dc != 0.0:
-            # the numerator: A' = G'^-1 C' with the vout column of G, C replaced by u, w; by
+        if dc != 0.0 and nred >= 0:
+            # the numerator from the same reduction
+            dn = _numerator(hh, q, nred, dc, ncoef)
+        elif dc != 0.0:
+            # the numerator apart: A' = G'^-1 C' with the vout column of G, C replaced by u, w; by
             # Sherman-Morrison, G'^-1 = (I - (G^-1 u - e_o) e_o^T / H(0)) G^-1, so A' is
             # G^-1 C with its vout column replaced by G^-1 w, less a rank-one term
             for r in range(m):

@@ -16,6 +16,8 @@ from macro.kernel import (
     _changes,
     _crossings_bound,
     _minor_sums,
+    _numerator,
+    _reduce,
     _routh_unstable,
     _sign_change_steps,
     _split,
@@ -82,6 +84,71 @@ def test_a_node_without_capacitance_is_a_pole_at_infinity():
     assert got[3] == 0.0
     sub = a[np.ix_([0, 2], [0, 2])]
     np.testing.assert_allclose(got[:3], [1.0, np.trace(sub), np.linalg.det(sub)], rtol=1e-12)
+
+
+def _reduced(a: np.ndarray, b0: np.ndarray, b1: np.ndarray, o: int):
+    """``_reduce`` and ``_numerator`` on ``x = [A | b0 | b1]``: ``(d, dd, n, dn)``, ``n`` None
+    when the numerator must be computed apart."""
+    m = a.shape[0]
+    x = np.column_stack([a, b0, b1])
+    d, n = np.zeros(m + 1), np.zeros(m + 1)
+    h, r = np.zeros((m + 2, m)), np.zeros((m + 1, m + 1))
+    dd, size = _reduce(x, m, o, d, np.zeros(m, dtype=bool), np.zeros(m, dtype=np.int64), h, r)
+    if size < 0:
+        return d, dd, None, -1
+    dn = _numerator(h, r, size, b0[o], n)
+    return d, dd, n, dn
+
+
+def _cramer_numerator(a, b0, b1, o):
+    """``det(I + sA with column o replaced by b0 + s b1) / b0[o]`` (Cramer's rule for
+    ``x_o`` of ``(I + sA) x = b0 + s b1``), by the minor sums of ``E^-1 F``."""
+    m = a.shape[0]
+    e, f = np.eye(m), a.copy()
+    e[:, o], f[:, o] = b0, b1
+    got, _ = _minor_sums_of(np.linalg.solve(e, f))
+    return got
+
+
+def test_one_reduction_gives_the_denominator_and_the_numerator():
+    """D(s) = det(I + sA) and H(0) N(s) = e_o^T adj(I + sA) (b0 + s b1) from one Hessenberg
+    reduction, against the minor sums of A and Cramer's rule."""
+    rng = np.random.default_rng(5)
+    for o in range(5):
+        a = rng.normal(size=(5, 5)) * 10.0 ** rng.uniform(-3, 3, size=5)
+        b0, b1 = rng.normal(size=5), rng.normal(size=5) * 1e-2
+        d, dd, n, dn = _reduced(a, b0, b1, o)
+        want_d, _ = _minor_sums_of(a)
+        assert dd == 5
+        np.testing.assert_allclose(d, want_d, rtol=1e-10, atol=1e-12 * np.abs(want_d).max())
+        want_n = _cramer_numerator(a, b0, b1, o)
+        assert dn == 5 and n[0] == 1.0
+        np.testing.assert_allclose(n, want_n, rtol=1e-9, atol=1e-12 * np.abs(want_n).max())
+    # without the s b1 term the numerator has one degree less
+    _, _, n, dn = _reduced(a, b0, np.zeros(5), 2)
+    np.testing.assert_allclose(n, _cramer_numerator(a, b0, np.zeros(5), 2), rtol=1e-9,
+                               atol=1e-12)
+    assert dn == 4
+
+
+def test_a_node_without_capacitance_leaves_the_numerator_exact_or_it_is_computed_apart():
+    rng = np.random.default_rng(6)
+    a = rng.normal(size=(4, 4))
+    a[:, 1] = 0.0  # node 1 has no capacitance: it feeds no other equation
+    b0, b1 = rng.normal(size=4), rng.normal(size=4)
+    d, dd, n, dn = _reduced(a, b0, b1, 3)
+    assert dd == 3 and d[4] == 0.0
+    assert dn == 3 and n[4] == 0.0  # exactly: no round-off coefficient above the degree
+    np.testing.assert_allclose(n, _cramer_numerator(a, b0, b1, 3), rtol=1e-10, atol=1e-13)
+    # the output itself without capacitance, or a node whose row alone is zero: apart
+    assert _reduced(a, b0, b1, 1)[2] is None
+    c = rng.normal(size=(4, 4))
+    c[2, :] = 0.0
+    assert _reduced(c, b0, b1, 0)[2] is None
+    # ... and the denominator is still exact
+    sub = np.delete(np.delete(c, 2, 0), 2, 1)
+    np.testing.assert_allclose(_reduced(c, b0, b1, 0)[0][:4], _minor_sums_of(sub)[0],
+                               rtol=1e-12)
 
 
 @pytest.mark.parametrize("roots, unstable", [
