@@ -1016,15 +1016,15 @@ def _measure(n, dn, d, dd, dc, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
 
 
 @njit(cache=True, error_model="numpy")
-def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b, used,
-           gm_start, gm_count, gm_idx, w, logf, coarse, refine_mag, shortcut, vdd, gm_over_id,
-           c_load, out_idx, n_types):  # pragma: no cover - compiled
+def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b, masks,
+           gm_start, gm_count, gm_idx, mm, w, x, wc, xc, logf, coarse, refine_mag, shortcut,
+           vdd, gm_over_id, c_load, out_idx, n_types):  # pragma: no cover - compiled
     """Every design of a batch (``types (B, 5)`` its topologies, ``values`` every design's
-    parameters one after the other; the other arrays are the parts' tables of
-    :func:`_part_tables`); returns ``code (B,)`` and ``res (B, 11)``: dc, finite, mag0,
-    gain_db, crossed, mag_end, gbw, pm, power, fom, grid points evaluated."""
+    parameters one after the other; ``nparams`` to ``mm`` the parts' tables of
+    :func:`_part_tables`, ``w`` to ``coarse`` the grid of :func:`_grid`); returns ``code
+    (B,)`` and ``res (B, 11)``: dc, finite, mag0, gain_db, crossed, mag_end, gbw, pm, power,
+    fom, grid points evaluated."""
     b = types.shape[0]
-    mm = used.shape[1]
     code = np.zeros(b, dtype=np.int64)
     res = np.full((b, 11), np.nan)
     # workspaces
@@ -1048,20 +1048,11 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
     perm = np.empty(mm, dtype=np.int64)
     sc = np.empty(mm)
     nodes = np.empty(mm, dtype=np.int64)
-    # the unknowns each part uses, as a bit mask
-    masks = np.zeros(used.shape[0], dtype=np.int64)
-    for t in range(used.shape[0]):
-        for z in range(mm):
-            if used[t, z]:
-                masks[t] |= 1 << z
-    x = -w * w
     top = 1
     for k in range(nparams.size):
         top = max(top, nparams[k] + 1)
     val = np.empty(top)
     rec = np.empty(top)
-    wc = w[::coarse].copy()
-    xc = x[::coarse].copy()
     work = np.empty((10, wc.size + coarse + 1))
     en, ed = np.empty(_NE), np.empty(_NE)
     on, od = np.empty(_NO), np.empty(_NO)
@@ -1162,8 +1153,9 @@ def _part_tables() -> tuple[np.ndarray, ...]:
     """The stamps of every part a design is made of, as flat arrays the kernel indexes by part:
     part 0 the main stages and load, part ``1 + k * N_TYPES + t`` connection type ``t`` of
     tunable pair ``k`` (:func:`macro.nodal._part_stamps`, parameter indices local to the
-    part), with the unknown nodes each part uses and the local indices of its gm parameters
-    (for the power, in the order of :func:`macro.design.stage_recipes`)."""
+    part), with the unknown nodes each part uses (a bit mask), the local indices of its gm
+    parameters (for the power, in the order of :func:`macro.design.stage_recipes`) and the
+    number of unknowns of the largest design."""
     parts = [(None, 0)] + [(pair, t) for pair in TUNABLE_PAIRS for t in range(N_TYPES)]
     nparams, st_start, st_count, used, gm_start, gm_count = [], [], [], [], [], []
     pos, kk, aa, bb, gm = [], [], [], [], []
@@ -1177,7 +1169,7 @@ def _part_tables() -> tuple[np.ndarray, ...]:
         nparams.append(n)
         st_start.append(len(pos))
         st_count.append(len(p))
-        used.append([z in nodes for z in range(MAX_NODES)])
+        used.append(sum(1 << z for z in range(MAX_NODES) if z in nodes))
         gm_start.append(len(gm))
         gm_count.append(len(stages))
         pos += p
@@ -1187,8 +1179,7 @@ def _part_tables() -> tuple[np.ndarray, ...]:
         gm += [names.index(r.gm) for r in stages]
     ints = functools.partial(np.array, dtype=np.int64)
     return (ints(nparams), ints(st_start), ints(st_count), ints(pos), np.array(kk, dtype=float),
-            ints(aa), ints(bb), np.array(used, dtype=bool), ints(gm_start), ints(gm_count),
-            ints(gm))
+            ints(aa), ints(bb), ints(used), ints(gm_start), ints(gm_count), ints(gm), MAX_NODES)
 
 
 def _instability_reasons(designs: Sequence[Design]):
@@ -1213,12 +1204,16 @@ def _instability_reasons(designs: Sequence[Design]):
 
 @dataclass(frozen=True)
 class Metrics:
-    """The metrics of a batch as arrays (shape ``(B,)`` each); ``evaluations()`` turns them into
-    :class:`macro.evaluation.Evaluation` objects.
+    """The metrics of a batch as arrays (shape ``(B,)`` each, views of the kernel's table made
+    when asked for); ``evaluations()`` turns them into :class:`macro.evaluation.Evaluation`
+    objects.
 
     Attributes
     ----------
     code : :data:`MEASURED`, :data:`SINGULAR` or :data:`UNSTABLE`.
+    table : ``(B, 11)``, the kernel's output, one column per metric below.
+    designs : the designs, for the reasons of unstable ones.
+    sweep : the grid.
     dc : the exact DC gain ``H(0)``.
     finite, crossed : whether the response is finite and non-zero on the grid, whether ``|H|``
         falls through 1 on it.
@@ -1230,24 +1225,27 @@ class Metrics:
         ends of each grid step where ``|H|`` passes 1 and of each step before a downward one
         that changes half plane, and the points of any walk, a segment's end counted again;
         ``nan`` for designs not measured, 0 for those with ``H(0) = 0``).
-    designs : the designs, for the reasons of unstable ones.
-    sweep : the grid.
     """
 
     code: np.ndarray
-    dc: np.ndarray
-    finite: np.ndarray
-    crossed: np.ndarray
-    mag0: np.ndarray
-    gain_db: np.ndarray
-    mag_end: np.ndarray
-    gbw_hz: np.ndarray
-    pm_deg: np.ndarray
-    power_w: np.ndarray
-    fom: np.ndarray
-    points: np.ndarray
+    table: np.ndarray
     designs: tuple[Design, ...]
     sweep: Sweep
+
+    dc = property(lambda self: self.table[:, 0], doc="The exact DC gain ``H(0)``.")
+    finite = property(lambda self: self.table[:, 1] > 0,
+                      doc="Whether the response is finite and non-zero on the grid.")
+    mag0 = property(lambda self: self.table[:, 2], doc="``|H|`` at the first grid point.")
+    gain_db = property(lambda self: self.table[:, 3], doc="``mag0`` in dB.")
+    crossed = property(lambda self: self.table[:, 4] > 0,
+                       doc="Whether ``|H|`` falls through 1 on the grid.")
+    mag_end = property(lambda self: self.table[:, 5], doc="``|H|`` at the last grid point.")
+    gbw_hz = property(lambda self: self.table[:, 6], doc="The first unity-gain crossing.")
+    pm_deg = property(lambda self: self.table[:, 7], doc="The least phase margin.")
+    power_w = property(lambda self: self.table[:, 8], doc="The power model.")
+    fom = property(lambda self: self.table[:, 9], doc="Equation (2).")
+    points = property(lambda self: self.table[:, 10],
+                      doc="How many times the measurement computed ``H``.")
 
     @property
     def ok(self) -> np.ndarray:
@@ -1277,14 +1275,18 @@ class Metrics:
 
 
 @functools.lru_cache(maxsize=16)
-def _grid(sweep: Sweep) -> tuple[np.ndarray, np.ndarray, int]:
-    """The sweep's angular frequencies, log10 frequencies and the coarse step of the walk;
-    ``ValueError`` for a sweep with fewer than two frequencies."""
+def _grid(sweep: Sweep) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                  int]:
+    """The sweep's angular frequencies ``w``, ``x = -w^2``, both at every coarse step of the
+    walk, log10 frequencies and the coarse step; ``ValueError`` for a sweep with fewer than
+    two frequencies."""
     f = sweep.frequencies()
     if f.size < 2:
         raise ValueError(f"the sweep {sweep} has fewer than two frequencies")
     coarse = COARSE if (f.size - 1) % COARSE == 0 and f.size > 2 * COARSE else 1
-    return 2 * np.pi * f, np.log10(f), coarse
+    w = 2 * np.pi * f
+    x = -w * w
+    return w, x, w[::coarse].copy(), x[::coarse].copy(), np.log10(f), coarse
 
 
 def metrics(designs: Sequence[Design], sweep: Sweep = SWEEP, *, shortcut: bool = True
@@ -1299,23 +1301,19 @@ def metrics(designs: Sequence[Design], sweep: Sweep = SWEEP, *, shortcut: bool =
     ValueError
         When the sweep has fewer than two frequencies.
     """
-    w, logf, coarse = _grid(sweep)
+    grid = _grid(sweep)
     designs = tuple(designs)
     if not designs:
-        e = np.zeros(0)
-        return Metrics(np.zeros(0, dtype=np.int64), e, e.astype(bool), e.astype(bool), e, e, e,
-                       e, e, e, e, e, (), sweep)
+        return Metrics(np.zeros(0, dtype=np.int64), np.zeros((0, 11)), (), sweep)
     b = len(designs)
     types = np.fromiter(chain.from_iterable([d.topology.types for d in designs]), np.int64,
                         count=b * len(TUNABLE_PAIRS)).reshape(b, -1)
     # Design._values is the mapping behind Design.values (read directly: a tenth of a
     # microsecond per design less than through the property)
     values = np.fromiter(chain.from_iterable([d._values.values() for d in designs]), float)
-    code, res = _batch(types, values, *_part_tables(), w, logf, coarse, REFINE_MAGNITUDE,
-                       shortcut, VDD, GM_OVER_ID, C_LOAD, OUT, N_TYPES)
-    return Metrics(code, res[:, 0], res[:, 1] > 0, res[:, 4] > 0, res[:, 2], res[:, 3],
-                   res[:, 5], res[:, 6], res[:, 7], res[:, 8], res[:, 9], res[:, 10], designs,
-                   sweep)
+    code, table = _batch(types, values, *_part_tables(), *grid, REFINE_MAGNITUDE, shortcut,
+                         VDD, GM_OVER_ID, C_LOAD, OUT, N_TYPES)
+    return Metrics(code, table, designs, sweep)
 
 
 def evaluate(designs: Sequence[Design], sweep: Sweep = SWEEP) -> list[Evaluation]:

@@ -547,10 +547,9 @@ def test_an_unstable_design_without_a_pole_past_the_modal_tolerance_says_routh(m
 def test_a_singular_conductance_matrix_is_a_typed_failure():
     """One part, no stamps, one unknown node: G = [0]."""
     ints = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
-    used = np.zeros((1, 8), dtype=bool)
-    used[0, 0] = True
     w = 2 * np.pi * np.array([1.0, 10.0, 100.0])
     code, res = _batch(np.zeros((1, 0), dtype=np.int64), np.zeros(0), ints(0), ints(0), ints(0),
-                       ints(), np.zeros(0), ints(), ints(), used, ints(0), ints(0), ints(), w,
-                       np.log10(w / (2 * np.pi)), 1, 1.5, True, 1.8, 20.0, 1e-8, 2, 25)
+                       ints(), np.zeros(0), ints(), ints(), ints(1), ints(0), ints(0), ints(), 8,
+                       w, -w * w, w, -w * w, np.log10(w / (2 * np.pi)), 1, 1.5, True, 1.8, 20.0,
+                       1e-8, 2, 25)
     assert code[0] == SINGULAR and np.isnan(res[0, 0])
