@@ -169,17 +169,20 @@ def speed(batch: int = 128, repeats: int = 3, seed: int = 1, workers: int = 1) -
     :data:`macro.evaluation.SWEEP`); chapter "The behaviour-level model", section "Validation
     and speed".
 
-    Each repeat draws :data:`SPEED_POOL` batches (the pool) and calls each route once untimed
-    (ngspice on four designs of the first batch, which starts the workers; the solvers on
-    every batch, which loads the compiled kernel and caches the stamps of the topologies).
+    Each repeat draws :data:`SPEED_POOL` batches (the pool) and calls ngspice, the modal
+    route and the compiled route's metrics once untimed (ngspice on four designs of the first
+    batch, which starts the workers; the solvers on every batch, which loads the compiled
+    kernel and caches the stamps of the topologies).
     ngspice runs the first batch in :data:`SPEED_PARTS` parts (``parts`` in the result; its
     fixed cost per call is paid once per part), each part a sustained run of about a tenth of
     a second. Before each part and after the last, each route of the batched solver runs over
     the whole pool back to back (the modal route of :mod:`macro.solver` with its sparse
     measurement, the compiled route of :mod:`macro.kernel`), pass after pass for at least
-    :data:`SPEED_SUSTAIN` seconds: a sustained run as long as one of ngspice's parts, rather
-    than one pass made on caches that went cold while this process waited for ngspice and
-    ran the other routes. The first pass of each such run is reported as well
+    :data:`SPEED_SUSTAIN` seconds: a sustained run about as long as one of ngspice's parts
+    on batches of 128 (shorter ones, for smaller batches), rather than one pass made on
+    caches that went cold while this process waited for ngspice and ran the other routes.
+    The first pass of each run of the compiled route, which follows a run of the modal route
+    (and, but for the first run of a repeat, one of ngspice's parts), is reported as well
     (``compiled_first_pass_us_per_design`` and ``speedup_compiled_first_pass``). This
     machine's speed also drifts within seconds (``compiled_spread``, the slowest over the
     fastest run of the compiled route, records by how much), so the solvers' runs are

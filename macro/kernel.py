@@ -1204,9 +1204,9 @@ def _instability_reasons(designs: Sequence[Design]):
 
 @dataclass(frozen=True)
 class Metrics:
-    """The metrics of a batch as arrays (shape ``(B,)`` each, views of the kernel's table made
-    when asked for); ``evaluations()`` turns them into :class:`macro.evaluation.Evaluation`
-    objects.
+    """The metrics of a batch as arrays (shape ``(B,)`` each, read from the kernel's table
+    when asked for: views of its columns, or a comparison for ``finite``, ``crossed`` and
+    ``ok``); ``evaluations()`` turns them into :class:`macro.evaluation.Evaluation` objects.
 
     Attributes
     ----------

@@ -1,7 +1,5 @@
 """The speed protocol of macro.bench (the figures themselves are the benchmark's, not tested)."""
 
-import pytest
-
 from macro.bench import SPEED_POOL, SPEED_SUSTAIN, speed
 
 
@@ -13,8 +11,6 @@ def test_speed_runs_each_solver_route_for_a_sustained_stretch_and_reports_the_fi
     # every run lasts at least SPEED_SUSTAIN seconds: passes * pool * batch * time per design
     assert (r["compiled_passes_per_run"] * r["pool"] * r["batch"]
             * r["compiled_us_per_design"] * 1e-6) >= 0.5 * SPEED_SUSTAIN
-    assert r["compiled_first_pass_us_per_design"] > 0
-    ng = r["ngspice_ms_per_design"] * 1e-3
-    assert r["speedup_compiled"] == pytest.approx(ng / (r["compiled_us_per_design"] * 1e-6))
-    assert r["speedup_compiled_first_pass"] == pytest.approx(
-        ng / (r["compiled_first_pass_us_per_design"] * 1e-6))
+    # the first pass of each run is reported beside: one pass, far shorter than a run
+    assert 0 < (r["compiled_first_pass_us_per_design"] * r["pool"] * r["batch"] * 1e-6
+                ) < SPEED_SUSTAIN

@@ -151,6 +151,50 @@ def test_a_node_without_capacitance_leaves_the_numerator_exact_or_it_is_computed
                                rtol=1e-12)
 
 
+@pytest.mark.parametrize("a, o", [
+    (np.array([[3.0]]), 0),                                   # one unknown
+    (np.array([[2.0, -1.0], [0.5, 4.0]]), 1),                 # two
+    (np.array([[1.0, 2.0, 3.0], [0.0, 1.0, 2.0], [0.0, 0.0, 5.0]]), 0),   # zero subdiagonal
+    (np.array([[1.0, 0.0, 0.0], [2.0, 3.0, 0.0], [4.0, 5.0, 6.0]]), 2),   # pivoting needed
+])
+def test_one_reduction_on_small_and_structured_matrices(a, o):
+    """Sizes 1 and 2 (no elimination step), a column already reduced (the step skipped) and
+    a column whose pivot must be exchanged, against the minor sums and Cramer's rule."""
+    n = a.shape[0]
+    b0, b1 = np.arange(1.0, n + 1), np.full(n, 0.25)
+    d, dd, num, dn = _reduced(a, b0, b1, o)
+    np.testing.assert_allclose(d, _minor_sums_of(a)[0], rtol=1e-12, atol=1e-12)
+    want = _cramer_numerator(a, b0, b1, o)
+    np.testing.assert_allclose(num, want, rtol=1e-12, atol=1e-12)
+    assert dd == n  # det(A) != 0 for each
+    assert dn == np.flatnonzero(np.abs(want) > 1e-12).max()
+
+
+def test_a_row_taken_out_computes_the_numerator_apart_in_the_batch():
+    """G = I, C = [[1e-3, 5e-4], [0, 0]] on unknowns 0 (vout) and 1: A = C has a zero row 1
+    (and a non-zero column), so the batch computes the numerator by Cramer's rule; H(s) =
+    (100 + 1e-6 s) / (1 + 1e-3 s) there, measured as on the whole grid."""
+    from macro.evaluation import SWEEP
+    ints = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+    mm = 8
+    pos = ints(0, mm + 1, mm * mm, mm * mm + 1, 2 * mm * mm, 2 * mm * mm + mm)
+    k = np.array([1.0, 1.0, 1e-3, 5e-4, 100.0, 1e-6])
+    ones = ints(*([-1] * len(pos)))
+    w, x, wc, xc, logf, coarse = kernel._grid(SWEEP)
+    code, res = _batch(np.zeros((1, 0), dtype=np.int64), np.zeros(0), ints(0), ints(0),
+                       ints(len(pos)), pos, k, ones, ones, ints(0b11), ints(0), ints(0), ints(),
+                       mm, w, x, wc, xc, logf, coarse, 1.5, True, 1.8, 20.0, 1e-8, 0, 25)
+    f = SWEEP.frequencies()
+    s = 2j * np.pi * f
+    want = measure(f, ((100 + 1e-6 * s) / (1 + 1e-3 * s))[None, :], np.array([100.0]),
+                   np.array([1e-3]))[0]
+    assert code[0] == MEASURED and res[0, 0] == pytest.approx(100.0, rel=1e-14)
+    assert want.ok and res[0, 4] == 1.0
+    assert res[0, 3] == pytest.approx(want.gain_db, abs=1e-9)
+    assert res[0, 6] == pytest.approx(want.gbw_hz, rel=1e-9)
+    assert res[0, 7] == pytest.approx(want.pm_deg, abs=1e-7)
+
+
 @pytest.mark.parametrize("roots, unstable", [
     ([-1.0, -2.0, -3.0], False),
     ([-1e-7, -3e4 + 2e5j, -3e4 - 2e5j, -1e9], False),
