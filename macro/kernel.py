@@ -11,7 +11,8 @@ design the kernel
    :mod:`macro.nodal`, one small table per part for all topologies), cut to the unknowns its
    topology uses (no padding);
 2. fails it as singular by the test of :func:`macro.nodal.singular` (the determinant of ``G``
-   with its rows scaled to a largest entry of 1, from the same LU factors that solve with it);
+   with its rows scaled to a largest entry of 1, from the pivots of the elimination that
+   solves with it, :func:`_solve`);
 3. writes the response as two polynomials. With ``A = G^{-1} C``, ``b_0 = G^{-1} u`` and
    ``b_1 = G^{-1} w`` (one solve), ``det(G + sC) = det(G) det(I + sA)`` and ``H(s) =
    e_{vout}^T (I + sA)^{-1} (b_0 + s b_1)``, so
@@ -125,67 +126,54 @@ _MAX_PIECES = 64
 # numba is pinned): its atomic updates of the arrays' counts took about a tenth of the time.
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _lu(g, m, a, perm, sc):  # pragma: no cover - compiled
-    """LU factors (partial pivoting) of ``g[:m, :m]`` with each row scaled to a largest
-    magnitude of 1, in ``a`` (unit lower part below the diagonal), the row order in ``perm``
-    and the scales in ``sc``; returns the determinant of the scaled matrix, as
-    :func:`macro.nodal.singular` computes it (0 when a pivot is exactly zero)."""
+def _solve(g, rhs, m, ncol, x):  # pragma: no cover - compiled
+    """``x[:m, :ncol] = g^{-1} rhs`` by Gaussian elimination with partial pivoting on ``g`` and
+    ``rhs`` together (both overwritten), each row first scaled so that its largest entry in
+    ``g`` has magnitude 1; returns the determinant of the scaled ``g``, as
+    :func:`macro.nodal.singular` computes it (0 when a pivot is exactly zero, ``x`` then
+    unset)."""
     for i in range(m):
         s = 0.0
         for j in range(m):
             s = max(s, abs(g[i, j]))
         if s == 0.0:
             s = 1.0
-        sc[i] = s
-        perm[i] = i
         inv = 1.0 / s
         for j in range(m):
-            a[i, j] = g[i, j] * inv
+            g[i, j] = g[i, j] * inv
+        for j in range(ncol):
+            rhs[i, j] = rhs[i, j] * inv
     det = 1.0
     for k in range(m):
         p = k
         for i in range(k + 1, m):
-            if abs(a[i, k]) > abs(a[p, k]):
+            if abs(g[i, k]) > abs(g[p, k]):
                 p = i
-        if a[p, k] == 0.0:
+        if g[p, k] == 0.0:
             return 0.0
         if p != k:
-            for j in range(m):
-                a[k, j], a[p, j] = a[p, j], a[k, j]
-            perm[k], perm[p] = perm[p], perm[k]
+            for j in range(k, m):
+                g[k, j], g[p, j] = g[p, j], g[k, j]
+            for j in range(ncol):
+                rhs[k, j], rhs[p, j] = rhs[p, j], rhs[k, j]
             det = -det
-        det *= a[k, k]
-        inv = 1.0 / a[k, k]
+        det *= g[k, k]
+        inv = 1.0 / g[k, k]
         for i in range(k + 1, m):
-            f = a[i, k] * inv
-            a[i, k] = f
+            f = g[i, k] * inv
             if f != 0.0:
                 for j in range(k + 1, m):
-                    a[i, j] -= f * a[k, j]
-    return det
-
-
-@njit(cache=True, error_model="numpy", _nrt=False)
-def _lu_solve(a, perm, sc, rhs, m, ncol, x):  # pragma: no cover - compiled
-    """``x[:m, :ncol] = g^{-1} rhs[:m, :ncol]`` from the factors of :func:`_lu`."""
-    for i in range(m):
-        r = perm[i]
-        inv = 1.0 / sc[r]
-        for j in range(ncol):
-            x[i, j] = rhs[r, j] * inv
-    for k in range(m):
-        for i in range(k + 1, m):
-            f = a[i, k]
-            if f != 0.0:
+                    g[i, j] -= f * g[k, j]
                 for j in range(ncol):
-                    x[i, j] -= f * x[k, j]
+                    rhs[i, j] -= f * rhs[k, j]
     for k in range(m - 1, -1, -1):
-        inv = 1.0 / a[k, k]
+        inv = 1.0 / g[k, k]
         for j in range(ncol):
-            s = x[k, j]
+            s = rhs[k, j]
             for i in range(k + 1, m):
-                s -= a[k, i] * x[i, j]
+                s -= g[k, i] * x[i, j]
             x[k, j] = s * inv
+    return det
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
@@ -1034,7 +1022,6 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
     xs = np.empty((mm, mm + 2))
     ap = np.empty((mm, mm))
     rowo = np.empty(mm)
-    lu = np.empty((mm, mm))
     dcoef = np.zeros(mm + 1)
     ncoef = np.zeros(mm + 1)
     keep = np.empty(mm, dtype=np.bool_)
@@ -1045,8 +1032,6 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
     r1 = np.empty(mm + 2)
     r2 = np.empty(mm + 2)
     meas = np.empty(11)
-    perm = np.empty(mm, dtype=np.int64)
-    sc = np.empty(mm)
     nodes = np.empty(mm, dtype=np.int64)
     top = 1
     for k in range(nparams.size):
@@ -1100,11 +1085,10 @@ def _batch(types, values, nparams, st_start, st_count, st_pos, st_k, st_a, st_b,
             rhs[p, m + 1] = block[2 * mm * mm + mm + nodes[p]]
         pw = vdd * pw / gm_over_id
         res[i, 8] = pw
-        if not abs(_lu(g, m, lu, perm, sc)) > 1e-13:
+        # A = G^-1 C, G^-1 u and G^-1 w in one solve
+        if not abs(_solve(g, rhs, m, m + 2, xs)) > 1e-13:
             code[i] = SINGULAR
             continue
-        # A = G^-1 C, G^-1 u and G^-1 w in one solve
-        _lu_solve(lu, perm, sc, rhs, m, m + 2, xs)
         dc = xs[o, m]
         res[i, 0] = dc
         dd, nred = _reduce(xs, m, o, dcoef, keep, idx, hh, q)
