@@ -166,13 +166,16 @@ def _solve(g, rhs, m, ncol, x):  # pragma: no cover - compiled
                     g[i, j] -= f * g[k, j]
                 for j in range(ncol):
                     rhs[i, j] -= f * rhs[k, j]
+    # back substitution by columns: each solved row is taken from the rows above it at once
     for k in range(m - 1, -1, -1):
         inv = 1.0 / g[k, k]
         for j in range(ncol):
-            s = rhs[k, j]
-            for i in range(k + 1, m):
-                s -= g[k, i] * x[i, j]
-            x[k, j] = s * inv
+            x[k, j] = rhs[k, j] * inv
+        for i in range(k):
+            f = g[i, k]
+            if f != 0.0:
+                for j in range(ncol):
+                    rhs[i, j] -= f * x[k, j]
     return det
 
 
