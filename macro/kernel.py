@@ -180,15 +180,14 @@ def _solve(g, rhs, m, ncol, x):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _minor_sums(a, m, out, keep, idx, h, q):  # pragma: no cover - compiled
-    """``out[k]`` = the sum of the principal minors of order ``k`` of ``a[:m, :m]`` (the
-    coefficients of ``det(I + sA)``), ``out[0] = 1``; returns the degree. An exact zero column
-    or row whose diagonal entry is zero is taken out first (``det(I + sA)`` expands along it
-    to 1 times the rest); the rest is reduced to Hessenberg form by stabilised elimination
-    (Gaussian elimination with partial pivoting, applied as a similarity) and expanded by
-    the Hessenberg determinant recurrence. ``keep, idx, h, q`` are workspaces."""
+def _take_out(a, m, o, keep):  # pragma: no cover - compiled
+    """Marks in ``keep`` the unknowns of ``a[:m, :m]`` that stay: an exact zero column or row
+    whose diagonal entry is zero is taken out (``det(I + sA)`` expands along it to 1 times the
+    rest), again until none is left. Returns whether every one taken out went by its column
+    and none is ``o`` (the numerator can then follow from the rest, :func:`_reduce`)."""
     for j in range(m):
         keep[j] = True
+    fast = True
     changed = True
     while changed:
         changed = False
@@ -206,6 +205,49 @@ def _minor_sums(a, m, out, keep, idx, h, q):  # pragma: no cover - compiled
             if col or row:
                 keep[j] = False
                 changed = True
+                if j == o or not col:
+                    fast = False
+    return fast
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _hessenberg(h, n, rows):  # pragma: no cover - compiled
+    """``h[:n, :n]`` brought to upper Hessenberg form by stabilised elimination (Gaussian
+    elimination with partial pivoting, applied as a similarity ``L^-1 h L``: the minor sums
+    do not change; row and column 0 are never exchanged). The column operations act on the
+    first ``rows`` rows, so rows ``n ..`` beneath become ``L^T`` times what they held."""
+    for k in range(1, n - 1):
+        p = k
+        for i in range(k + 1, n):
+            if abs(h[i, k - 1]) > abs(h[p, k - 1]):
+                p = i
+        if h[p, k - 1] == 0.0:
+            continue
+        if p != k:
+            for j in range(n):
+                h[k, j], h[p, j] = h[p, j], h[k, j]
+            for j in range(rows):
+                h[j, k], h[j, p] = h[j, p], h[j, k]
+        inv = 1.0 / h[k, k - 1]
+        for i in range(k + 1, n):
+            f = h[i, k - 1] * inv
+            if f != 0.0:
+                for j in range(k - 1, n):
+                    h[i, j] -= f * h[k, j]
+                for j in range(rows):
+                    h[j, k] += f * h[j, i]
+            h[i, k - 1] = 0.0
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _minor_sums(a, m, out, keep, idx, h, q):  # pragma: no cover - compiled
+    """``out[k]`` = the sum of the principal minors of order ``k`` of ``a[:m, :m]`` (the
+    coefficients of ``det(I + sA)``), ``out[0] = 1``; returns the degree. An exact zero column
+    or row whose diagonal entry is zero is taken out first (``det(I + sA)`` expands along it
+    to 1 times the rest); the rest is reduced to Hessenberg form by stabilised elimination
+    (Gaussian elimination with partial pivoting, applied as a similarity) and expanded by
+    the Hessenberg determinant recurrence. ``keep, idx, h, q`` are workspaces."""
+    _take_out(a, m, -1, keep)
     n = 0
     for j in range(m):
         if keep[j]:
@@ -219,29 +261,7 @@ def _minor_sums(a, m, out, keep, idx, h, q):  # pragma: no cover - compiled
     for i in range(n):
         for j in range(n):
             h[i, j] = a[idx[i], idx[j]]
-    # reduction to upper Hessenberg form by stabilised elimination (a similarity: the
-    # minor sums do not change)
-    for k in range(1, n - 1):
-        p = k
-        for i in range(k + 1, n):
-            if abs(h[i, k - 1]) > abs(h[p, k - 1]):
-                p = i
-        if h[p, k - 1] == 0.0:
-            continue
-        if p != k:
-            for j in range(n):
-                h[k, j], h[p, j] = h[p, j], h[k, j]
-            for j in range(n):
-                h[j, k], h[j, p] = h[j, p], h[j, k]
-        inv = 1.0 / h[k, k - 1]
-        for i in range(k + 1, n):
-            f = h[i, k - 1] * inv
-            if f != 0.0:
-                for j in range(k - 1, n):
-                    h[i, j] -= f * h[k, j]
-                for j in range(n):
-                    h[j, k] += f * h[j, i]
-            h[i, k - 1] = 0.0
+    _hessenberg(h, n, n)
     # q_k(s) = det(I + s H_k) of the leading k x k block, ascending powers of s:
     # q_k = (1 + s h_kk) q_{k-1}
     #       + sum_{i<k} (-1)^(k-i) s h_ik prod_{j=i+1}^{k} (s h_{j,j-1}) q_{i-1}
@@ -296,28 +316,7 @@ def _reduce(x, m, o, out, keep, idx, h, r):  # pragma: no cover - compiled
     equation: it is taken out and the rest is exact. One whose row alone is zero would feed
     the others; then ``-1``. ``keep, idx`` have ``m`` entries, ``h`` ``(m + 2, m)``, ``r`` ``(m
     + 1, m + 1)``."""
-    for j in range(m):
-        keep[j] = True
-    changed = True
-    fast = True
-    while changed:
-        changed = False
-        for j in range(m):
-            if not keep[j] or x[j, j] != 0.0:
-                continue
-            col = True
-            row = True
-            for i in range(m):
-                if keep[i] and i != j:
-                    if x[i, j] != 0.0:
-                        col = False
-                    if x[j, i] != 0.0:
-                        row = False
-            if col or row:
-                keep[j] = False
-                changed = True
-                if j == o or not col:
-                    fast = False
+    fast = _take_out(x, m, o, keep)
     n = 0
     if keep[o]:
         idx[0] = o
@@ -337,28 +336,7 @@ def _reduce(x, m, o, out, keep, idx, h, r):  # pragma: no cover - compiled
     for j in range(n):
         h[n, j] = x[idx[j], m]
         h[n + 1, j] = x[idx[j], m + 1]
-    rows = n + 2
-    for k in range(1, n - 1):
-        p = k
-        for i in range(k + 1, n):
-            if abs(h[i, k - 1]) > abs(h[p, k - 1]):
-                p = i
-        if h[p, k - 1] == 0.0:
-            continue
-        if p != k:
-            for j in range(n):
-                h[k, j], h[p, j] = h[p, j], h[k, j]
-            for j in range(rows):
-                h[j, k], h[j, p] = h[j, p], h[j, k]
-        inv = 1.0 / h[k, k - 1]
-        for i in range(k + 1, n):
-            f = h[i, k - 1] * inv
-            if f != 0.0:
-                for j in range(k - 1, n):
-                    h[i, j] -= f * h[k, j]
-                for j in range(rows):
-                    h[j, k] += f * h[j, i]
-            h[i, k - 1] = 0.0
+    _hessenberg(h, n, n + 2)
     # r_i(s) = det(I + s H[i:, i:]), ascending powers of s, r_n = 1:
     # r_i = (1 + s h_ii) r_(i+1)
     #       + sum_(j>i) (-1)^(j-i) s h_ij prod_(k=i)^(j-1) (s h_(k+1,k)) r_(j+1)
@@ -387,7 +365,7 @@ def _reduce(x, m, o, out, keep, idx, h, r):  # pragma: no cover - compiled
     deg = n
     while deg > 0 and out[deg] == 0.0:
         deg -= 1
-    return deg, (n if fast and keep[o] else -1)
+    return deg, (n if fast else -1)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
