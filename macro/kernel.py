@@ -211,6 +211,21 @@ def _take_out(a, m, o, keep):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
+def _kept(keep, m, first, idx):  # pragma: no cover - compiled
+    """The unknowns that :func:`_take_out` kept, into ``idx`` in ascending order but for
+    ``first`` (when kept; ``-1`` for none), which leads; returns how many."""
+    n = 0
+    if first >= 0 and keep[first]:
+        idx[0] = first
+        n = 1
+    for j in range(m):
+        if keep[j] and j != first:
+            idx[n] = j
+            n += 1
+    return n
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
 def _hessenberg(h, n, rows):  # pragma: no cover - compiled
     """``h[:n, :n]`` brought to upper Hessenberg form by stabilised elimination (Gaussian
     elimination with partial pivoting, applied as a similarity ``L^-1 h L``: the minor sums
@@ -248,11 +263,7 @@ def _minor_sums(a, m, out, keep, idx, h, q):  # pragma: no cover - compiled
     (Gaussian elimination with partial pivoting, applied as a similarity) and expanded by
     the Hessenberg determinant recurrence. ``keep, idx, h, q`` are workspaces."""
     _take_out(a, m, -1, keep)
-    n = 0
-    for j in range(m):
-        if keep[j]:
-            idx[n] = j
-            n += 1
+    n = _kept(keep, m, -1, idx)
     for k in range(out.size):
         out[k] = 0.0
     out[0] = 1.0
@@ -317,14 +328,7 @@ def _reduce(x, m, o, out, keep, idx, h, r):  # pragma: no cover - compiled
     the others; then ``-1``. ``keep, idx`` have ``m`` entries, ``h`` ``(m + 2, m)``, ``r`` ``(m
     + 1, m + 1)``."""
     fast = _take_out(x, m, o, keep)
-    n = 0
-    if keep[o]:
-        idx[0] = o
-        n = 1
-    for j in range(m):
-        if keep[j] and j != o:
-            idx[n] = j
-            n += 1
+    n = _kept(keep, m, o, idx)
     for k in range(out.size):
         out[k] = 0.0
     out[0] = 1.0
