@@ -39,6 +39,14 @@ Figures, all from one run on the machine at hand:
 ``parallel_speedup``
     throughput of a 2-worker pool divided by that of a 1-worker pool on the same batch, each
     the best of ``repeats`` alternating runs (the run least disturbed by other processes).
+``parent_cpu_ms``, ``worker_cpu_ms``, ``parallel_bound``
+    in the best 2-worker run, the processor time per simulation of the calling process (jobs
+    built and sent, results received and turned into objects) and of the workers together;
+    ``parallel_bound`` is what two busy cores allow: ``2 / (parent_cpu_ms + worker_cpu_ms)``
+    simulations per millisecond, over the 1-worker throughput. Two workers cannot beat it
+    however well they are scheduled, since the caller's own work shares the cores with them.
+``anatomy``
+    where one simulation's time in a worker goes (:func:`worker_anatomy`).
 
 The book chapter "Circuits, process models and simulation" quotes these figures.
 """
@@ -46,7 +54,9 @@ The book chapter "Circuits, process models and simulation" quotes these figures.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import pickle
 import platform
 import shutil
 import statistics
@@ -60,7 +70,7 @@ import numpy as np
 import psutil
 
 from .amplifier import get_amplifier
-from .engine import Job
+from .engine import Job, NgspiceSession
 from .errors import CircuitsError, NgspiceNotFoundError
 from .simulator import Simulator
 from .technology import get_technology
@@ -179,6 +189,106 @@ def read_costs(circuit: str = "two_stage", tech: str = "45nm", sims: int = 200) 
             "node_queries": len(values), "read_sims": sims}
 
 
+class _TimedLibrary:
+    """A stand-in for ngspice's library object that adds up the time inside each call, by
+    kind: ``alter`` and ``run`` commands, vector queries, and every other call."""
+
+    def __init__(self, lib: object) -> None:
+        self._lib = lib
+        self.spent = {"alter_run": 0.0, "queries": 0.0, "other": 0.0}
+
+    def __getattr__(self, name: str):
+        function = getattr(self._lib, name)
+        spent = self.spent
+        clock = time.perf_counter
+
+        def timed(*args):
+            start = clock()
+            try:
+                return function(*args)
+            finally:
+                if name == "ngGet_Vec_Info":
+                    kind = "queries"
+                elif name == "ngSpice_Command" and args and isinstance(args[0], bytes) and \
+                        args[0].startswith((b"alter", b"run")):
+                    kind = "alter_run"
+                else:
+                    kind = "other"
+                spent[kind] += clock() - start
+
+        return timed
+
+
+def worker_anatomy(circuit: str = "two_stage", tech: str = "45nm", sims: int = 200,
+                   detail: str = "full") -> dict[str, float]:
+    """Where one simulation's time in a worker goes (section "The simulation engine").
+
+    The bench's jobs run in this process, on the engine a worker runs
+    (:class:`~circuits.engine.NgspiceSession`, the bench's finisher, the answer pickled as a
+    worker pickles it), each sizing twice in a row: once as it is (the total time), once with
+    every call into the ngspice library timed (alternating, so that a machine that speeds up or
+    slows down weighs on both alike). Returns, in ms per simulation (means over ``sims``
+    sizings): ``total_ms``; ``alter_run_ms``, inside ngspice's ``alter`` and ``run`` commands
+    (what ``ngspice_ms`` counts); ``queries_ms``, inside its answers to the vector queries (a
+    transistor quantity is computed by the device model when asked); ``other_ms``, inside its
+    other calls (the plots listed and cleared); and ``python_ms``, the rest: Python in the
+    worker, from the job to the pickled answer. The pipe and the calling process are not
+    included (``roundtrip_ms`` has them).
+
+    Raises
+    ------
+    BenchmarkError
+        For fewer than 2 sizings, or when a sizing fails.
+    """
+    if isinstance(sims, bool) or not isinstance(sims, int) or sims < 2:
+        raise BenchmarkError(f"worker_anatomy needs at least 2 sizings, not {sims!r}")
+    from .pool import _run_one
+
+    amp, t = get_amplifier(circuit), get_technology(tech)
+    settings = BenchSettings(detail=detail)
+    with Simulator(workers=1, timeout=30) as sim:
+        bench = sim.bench(amp, t, settings)
+        sim.simulate_many(amp, t, [{}], settings)  # the reference: the bench's nodeset
+    jobs = [bench.job(bench.check(p)) for p in _sizings(amp, t, sims, seed=4)]
+    session = NgspiceSession()
+    plain, library = session._lib, _TimedLibrary(session._lib)
+
+    def run_one(job: Job) -> float:
+        start = time.perf_counter()
+        raw = _run_one(session, job)
+        if raw.failure is not None or raw.result is None:
+            raise BenchmarkError(f"benchmark sizing failed: {raw.message}")
+        pickle.dumps(raw.pack(), protocol=pickle.HIGHEST_PROTOCOL)
+        return time.perf_counter() - start
+
+    def timed(job: Job) -> None:
+        session._lib = session._ng._ngspice_shared = library
+        try:
+            run_one(job)
+        finally:
+            session._lib = session._ng._ngspice_shared = plain
+
+    total = 0.0
+    try:
+        for job in jobs[:10]:  # the circuit loaded, the reading plan made
+            run_one(job)
+            timed(job)
+        library.spent = dict.fromkeys(library.spent, 0.0)
+        for job in jobs:
+            total += run_one(job)
+            timed(job)
+    finally:
+        session.unload()
+    total /= len(jobs)
+    per = {k: v / len(jobs) for k, v in library.spent.items()}
+    out = {"total_ms": total * 1e3, "alter_run_ms": per["alter_run"] * 1e3,
+           "queries_ms": per["queries"] * 1e3, "other_ms": per["other"] * 1e3,
+           "sims": sims}
+    out["python_ms"] = out["total_ms"] - out["alter_run_ms"] - out["queries_ms"] - \
+        out["other_ms"]
+    return out
+
+
 def run_benchmark(circuit: str = "two_stage", tech: str = "45nm", rss_sims: int = 5000,
                   latency_sims: int = 300, parallel_sims: int = 1000, repeats: int = 3,
                   progress: Callable[[str], object] | None = None) -> dict:
@@ -260,14 +370,41 @@ def run_benchmark(circuit: str = "two_stage", tech: str = "45nm", rss_sims: int 
         pools = {1: one, 2: two}
         for n, sim in pools.items():
             sim.simulate_many(amp, t, batch[: 10 * n])  # start and load every worker
+        workers = [psutil.Process(pid) for pid in two.pool.worker_pids()]
+        cpu: dict[str, float] = {}
         for _ in range(repeats):  # alternate, keep the best of each: least disturbed
             for n, sim in pools.items():
+                before = (time.process_time(), [_cpu(w) for w in workers] if n == 2 else [])
                 start = time.perf_counter()
                 sim.simulate_many(amp, t, batch)
-                rates[n] = max(rates[n], parallel_sims / (time.perf_counter() - start))
+                rate = parallel_sims / (time.perf_counter() - start)
+                if n == 2 and rate > rates[2]:
+                    cpu = {"parent_cpu_ms": (time.process_time() - before[0]) / parallel_sims
+                           * 1e3,
+                           "worker_cpu_ms": sum(_cpu(w) - c for w, c in zip(
+                               workers, before[1], strict=True)) / parallel_sims * 1e3}
+                rates[n] = max(rates[n], rate)
+        if sorted(two.pool.worker_pids()) != sorted(w.pid for w in workers):
+            raise BenchmarkError("a worker restarted during the parallel test")
     report["parallel_speedup"] = rates[2] / rates[1]
+    report.update(cpu)
+    used = cpu["parent_cpu_ms"] + cpu["worker_cpu_ms"]  # 0 for a batch too short to time
+    report["parallel_bound"] = 2.0 / used * 1e3 / rates[1] if used > 0 else math.nan
     report["parallel_repeats"] = repeats
     report["throughput_per_s"] = {"1": rates[1], "2": rates[2]}
     say(f"parallel: {rates[1]:.0f}/s with 1 worker, {rates[2]:.0f}/s with 2: "
-        f"{report['parallel_speedup']:.2f}x")
+        f"{report['parallel_speedup']:.2f}x (processor time per simulation: caller "
+        f"{report['parent_cpu_ms']:.3f} ms, workers {report['worker_cpu_ms']:.3f} ms; two busy "
+        f"cores allow {report['parallel_bound']:.2f}x)")
+    report["anatomy"] = worker_anatomy(circuit, tech, max(2, min(latency_sims, 200)))
+    a = report["anatomy"]
+    say(f"a worker's simulation: {a['total_ms']:.3f} ms = alter and run {a['alter_run_ms']:.3f}"
+        f" + ngspice answering queries {a['queries_ms']:.3f} + other ngspice calls "
+        f"{a['other_ms']:.3f} + Python {a['python_ms']:.3f}")
     return report
+
+
+def _cpu(process: psutil.Process) -> float:
+    """User and system processor time (s) of ``process`` so far."""
+    times = process.cpu_times()
+    return times.user + times.system

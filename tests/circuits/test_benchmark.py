@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from circuits.benchmark import BenchmarkError, read_costs, run_benchmark
+from circuits.benchmark import BenchmarkError, read_costs, run_benchmark, worker_anatomy
 from circuits.testbench import DETAILS
 
 
@@ -22,6 +22,27 @@ def test_a_tiny_benchmark_reports_ngspice_time_and_the_ratios():
     assert rep["device_queries"] == 56 and rep["node_queries"] == 10 and rep["read_sims"] == 12
     assert rep["device_query_us"] == pytest.approx(rep["device_read_ms"] * 1e3 / 56)
     assert all(math.isfinite(rep[k]) for k in ("device_read_ms", "node_query_us"))
+    # the processor time of the parallel run, and the bound it sets
+    assert rep["parent_cpu_ms"] >= 0 and rep["worker_cpu_ms"] >= 0
+    used = rep["parent_cpu_ms"] + rep["worker_cpu_ms"]
+    if used > 0:
+        rate1 = rep["throughput_per_s"]["1"]
+        assert rep["parallel_bound"] == pytest.approx(2e3 / used / rate1)
+    assert set(rep["anatomy"]) >= {"total_ms", "alter_run_ms", "queries_ms", "other_ms",
+                                   "python_ms"}
+
+
+def test_the_anatomy_of_a_simulation_times_ngspice_calls_by_kind():
+    full = worker_anatomy(sims=6)
+    metrics = worker_anatomy(sims=6, detail="metrics")
+    for rep in (full, metrics):
+        assert rep["sims"] == 6
+        assert 0 < rep["alter_run_ms"] < rep["total_ms"]
+        assert rep["queries_ms"] > 0 and rep["other_ms"] > 0  # reads; plots listed, cleared
+    # 56 transistor quantities more, each computed by the device model when asked for
+    assert full["queries_ms"] > 2 * metrics["queries_ms"]
+    with pytest.raises(BenchmarkError, match="at least 2"):
+        worker_anatomy(sims=1)
 
 
 @pytest.mark.parametrize("bad", [{"rss_sims": 0}, {"latency_sims": 1.5}, {"repeats": True}])
