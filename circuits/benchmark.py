@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import multiprocessing
 import os
 import pickle
 import platform
@@ -64,6 +65,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +74,7 @@ import psutil
 from .amplifier import get_amplifier
 from .engine import Job, NgspiceSession
 from .errors import CircuitsError, NgspiceNotFoundError
+from .pool import _run_one, _without_main_script
 from .simulator import Simulator
 from .technology import get_technology
 from .testbench import DETAILS, BenchSettings
@@ -223,7 +226,7 @@ def worker_anatomy(circuit: str = "two_stage", tech: str = "45nm", sims: int = 2
                    detail: str = "full") -> dict[str, float]:
     """Where one simulation's time in a worker goes (section "The simulation engine").
 
-    The bench's jobs run in this process, on the engine a worker runs
+    The bench's jobs run in a child process, on the engine a worker runs
     (:class:`~circuits.engine.NgspiceSession`, the bench's finisher, the answer pickled as a
     worker pickles it), each sizing twice in a row: once as it is (the total time), once with
     every call into the ngspice library timed (alternating, so that a machine that speeds up or
@@ -242,8 +245,14 @@ def worker_anatomy(circuit: str = "two_stage", tech: str = "45nm", sims: int = 2
     """
     if isinstance(sims, bool) or not isinstance(sims, int) or sims < 2:
         raise BenchmarkError(f"worker_anatomy needs at least 2 sizings, not {sims!r}")
-    from .pool import _run_one
+    # ngspice is loaded once per process and keeps its state: not in the caller's
+    with _without_main_script(), ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn")) as child:
+        return child.submit(_anatomy, circuit, tech, sims, detail).result()
 
+
+def _anatomy(circuit: str, tech: str, sims: int, detail: str) -> dict[str, float]:
+    """:func:`worker_anatomy`, in the child process."""
     amp, t = get_amplifier(circuit), get_technology(tech)
     settings = BenchSettings(detail=detail)
     with Simulator(workers=1, timeout=30) as sim:
