@@ -43,7 +43,8 @@ Figures, all from one run on the machine at hand:
     in the best 2-worker run, the processor time per simulation of the calling process (jobs
     built and sent, results received and turned into objects) and of the workers together;
     ``parallel_bound`` is what two busy cores allow: ``2 / (parent_cpu_ms + worker_cpu_ms)``
-    simulations per millisecond, over the 1-worker throughput. Two workers cannot beat it
+    simulations per millisecond, over the 1-worker throughput (``None`` for a batch too short
+    for the processor times to be read). Two workers cannot beat it
     however well they are scheduled, since the caller's own work shares the cores with them.
 ``anatomy``
     where one simulation's time in a worker goes (:func:`worker_anatomy`).
@@ -398,13 +399,13 @@ def run_benchmark(circuit: str = "two_stage", tech: str = "45nm", rss_sims: int 
     report["parallel_speedup"] = rates[2] / rates[1]
     report.update(cpu)
     used = cpu["parent_cpu_ms"] + cpu["worker_cpu_ms"]  # 0 for a batch too short to time
-    report["parallel_bound"] = 2.0 / used * 1e3 / rates[1] if used > 0 else math.nan
+    report["parallel_bound"] = 2.0 / used * 1e3 / rates[1] if used > 0 else None
     report["parallel_repeats"] = repeats
     report["throughput_per_s"] = {"1": rates[1], "2": rates[2]}
     say(f"parallel: {rates[1]:.0f}/s with 1 worker, {rates[2]:.0f}/s with 2: "
         f"{report['parallel_speedup']:.2f}x (processor time per simulation: caller "
         f"{report['parent_cpu_ms']:.3f} ms, workers {report['worker_cpu_ms']:.3f} ms; two busy "
-        f"cores allow {report['parallel_bound']:.2f}x)")
+        f"cores allow {report['parallel_bound'] or math.nan:.2f}x)")
     report["anatomy"] = worker_anatomy(circuit, tech, max(2, min(latency_sims, 200)))
     a = report["anatomy"]
     say(f"a worker's simulation: {a['total_ms']:.3f} ms = alter and run {a['alter_run_ms']:.3f}"
