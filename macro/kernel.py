@@ -273,77 +273,20 @@ def _minor_sums(a, m, out, keep, idx, h, q):  # pragma: no cover - compiled
         for j in range(n):
             h[i, j] = a[idx[i], idx[j]]
     _hessenberg(h, n, n)
-    # q_k(s) = det(I + s H_k) of the leading k x k block, ascending powers of s:
-    # q_k = (1 + s h_kk) q_{k-1}
-    #       + sum_{i<k} (-1)^(k-i) s h_ik prod_{j=i+1}^{k} (s h_{j,j-1}) q_{i-1}
-    for i in range(n + 1):
-        for j in range(n + 1):
-            q[i, j] = 0.0
-    q[0, 0] = 1.0
-    for k in range(1, n + 1):
-        kk = k - 1
-        for j in range(k):
-            q[k, j] += q[k - 1, j]
-            q[k, j + 1] += h[kk, kk] * q[k - 1, j]
-        prod = 1.0
-        for i in range(k - 1, 0, -1):
-            ii = i - 1
-            prod *= h[ii + 1, ii]
-            if prod == 0.0:
-                break
-            coef = h[ii, kk] * prod
-            if (k - i) % 2:
-                coef = -coef
-            shift = k - i + 1  # powers of s gained
-            for j in range(i):
-                q[k, j + shift] += coef * q[i - 1, j]
-    for k in range(n + 1):
-        out[k] = q[n, k]
-    deg = n
-    while deg > 0 and out[deg] == 0.0:
-        deg -= 1
-    return deg
+    _trailing_dets(h, n, q)
+    return _leading(q, n, out)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
-def _reduce(x, m, o, out, keep, idx, h, r):  # pragma: no cover - compiled
-    """``D(s) = det(I + sA)`` of ``A = x[:m, :m]`` into ``out`` (as :func:`_minor_sums`, the
-    degree returned), reduced so that the numerator can follow from the same reduction
-    (:func:`_numerator`): returns ``(degree, n)``, ``n`` the size of the reduced matrix, or
-    ``-1`` when it cannot (the output ``o`` or a node whose row alone is zero was taken out;
-    the numerator must then be computed apart).
+def _trailing_dets(h, n, r):  # pragma: no cover - compiled
+    """``r[i, :]`` = the coefficients (ascending powers of ``s``) of ``det(I + sH[i:, i:])``
+    for the upper Hessenberg ``H = h[:n, :n]``, ``i = 0 .. n`` (``r[n] = 1``), by the
+    Hessenberg determinant recurrence expanded along each trailing block's first row:
 
-    With ``b0 = x[:m, m]`` and ``b1 = x[:m, m + 1]`` (``G^-1 u`` and ``G^-1 w``), the
-    response is ``H(s) = e_o^T (I + sA)^-1 (b0 + s b1)``; transposed, ``(b0 + s b1)^T adj(I +
-    sA^T) e_o``. ``h`` receives ``B = A^T`` cut to the unknowns kept, ``o`` first, with the
-    rows ``b0, b1`` beneath it, and ``B`` is brought to upper Hessenberg form by stabilised
-    elimination: the similarity ``L^-1 B L`` leaves ``e_0`` where it is (row and column 0
-    are never exchanged and the multipliers sit in later rows), and its column operations
-    turn the rows beneath into ``L^T b0, L^T b1``. ``r[i]`` receives ``det(I + sH)`` of the
-    trailing block from ``i`` on (``r[0]`` is ``D``), by the Hessenberg determinant
-    recurrence expanded along each block's first row.
+    .. math:: r_i = (1 + s h_{ii}) r_{i+1} + \\sum_{j>i} (-1)^{j-i} s h_{ij}
+              \\prod_{k=i}^{j-1} (s h_{k+1,k})\\, r_{j+1}.
 
-    An unknown whose column of ``A`` is zero (no capacitance at its node) feeds no other
-    equation: it is taken out and the rest is exact. One whose row alone is zero would feed
-    the others; then ``-1``. ``keep, idx`` have ``m`` entries, ``h`` ``(m + 2, m)``, ``r`` ``(m
-    + 1, m + 1)``."""
-    fast = _take_out(x, m, o, keep)
-    n = _kept(keep, m, o, idx)
-    for k in range(out.size):
-        out[k] = 0.0
-    out[0] = 1.0
-    if n == 0:
-        return 0, -1
-    for i in range(n):
-        for j in range(n):
-            h[i, j] = x[idx[j], idx[i]]
-    for j in range(n):
-        h[n, j] = x[idx[j], m]
-        h[n + 1, j] = x[idx[j], m + 1]
-    _hessenberg(h, n, n + 2)
-    # r_i(s) = det(I + s H[i:, i:]), ascending powers of s, r_n = 1:
-    # r_i = (1 + s h_ii) r_(i+1)
-    #       + sum_(j>i) (-1)^(j-i) s h_ij prod_(k=i)^(j-1) (s h_(k+1,k)) r_(j+1)
+    ``r[0]`` is ``det(I + sH)``; :func:`_numerator` uses the others."""
     for i in range(n + 1):
         for j in range(n + 1):
             r[i, j] = 0.0
@@ -364,11 +307,63 @@ def _reduce(x, m, o, out, keep, idx, h, r):  # pragma: no cover - compiled
             shift = j - i + 1
             for k in range(n - j):
                 r[i, k + shift] += coef * r[j + 1, k]
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _leading(r, n, out):  # pragma: no cover - compiled
+    """``out[:n + 1] = r[0, :n + 1]`` (a polynomial of degree up to ``n``); returns its
+    degree (:func:`_degree`)."""
     for k in range(n + 1):
         out[k] = r[0, k]
-    deg = n
-    while deg > 0 and out[deg] == 0.0:
-        deg -= 1
+    return _degree(out, n)
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _degree(c, n):  # pragma: no cover - compiled
+    """The degree of ``sum_k c_k s^k`` (``k <= n``): the index of its last non-zero
+    coefficient."""
+    while n > 0 and c[n] == 0.0:
+        n -= 1
+    return n
+
+
+@njit(cache=True, error_model="numpy", _nrt=False)
+def _reduce(x, m, o, out, keep, idx, h, r):  # pragma: no cover - compiled
+    """``D(s) = det(I + sA)`` of ``A = x[:m, :m]`` into ``out`` (as :func:`_minor_sums`, the
+    degree returned), reduced so that the numerator can follow from the same reduction
+    (:func:`_numerator`): returns ``(degree, n)``, ``n`` the size of the reduced matrix, or
+    ``-1`` when it cannot (the output ``o`` or a node whose row alone is zero was taken out;
+    the numerator must then be computed apart).
+
+    With ``b0 = x[:m, m]`` and ``b1 = x[:m, m + 1]`` (``G^-1 u`` and ``G^-1 w``), the
+    response is ``H(s) = e_o^T (I + sA)^-1 (b0 + s b1)``; transposed, ``(b0 + s b1)^T adj(I +
+    sA^T) e_o``. ``h`` receives ``B = A^T`` cut to the unknowns kept, ``o`` first, with the
+    rows ``b0, b1`` beneath it, and ``B`` is brought to upper Hessenberg form by stabilised
+    elimination: the similarity ``L^-1 B L`` leaves ``e_0`` where it is (row and column 0
+    are never exchanged and the multipliers sit in later rows), and its column operations
+    turn the rows beneath into ``L^T b0, L^T b1``. ``r[i]`` receives ``det(I + sH)`` of the
+    trailing block from ``i`` on (``r[0]`` is ``D``, :func:`_trailing_dets`).
+
+    An unknown whose column of ``A`` is zero (no capacitance at its node) feeds no other
+    equation: it is taken out and the rest is exact. One whose row alone is zero would feed
+    the others; then ``-1``. ``keep, idx`` have ``m`` entries, ``h`` ``(m + 2, m)``, ``r`` ``(m
+    + 1, m + 1)``."""
+    fast = _take_out(x, m, o, keep)
+    n = _kept(keep, m, o, idx)
+    for k in range(out.size):
+        out[k] = 0.0
+    out[0] = 1.0
+    if n == 0:
+        return 0, -1
+    for i in range(n):
+        for j in range(n):
+            h[i, j] = x[idx[j], idx[i]]
+    for j in range(n):
+        h[n, j] = x[idx[j], m]
+        h[n + 1, j] = x[idx[j], m + 1]
+    _hessenberg(h, n, n + 2)
+    _trailing_dets(h, n, r)
+    deg = _leading(r, n, out)
     return deg, (n if fast else -1)
 
 
@@ -400,10 +395,7 @@ def _numerator(h, r, n, dc, out):  # pragma: no cover - compiled
     for k in range(n + 1):
         out[k] *= inv
     out[0] = 1.0
-    deg = n
-    while deg > 0 and out[deg] == 0.0:
-        deg -= 1
-    return deg
+    return _degree(out, n)
 
 
 @njit(cache=True, error_model="numpy", _nrt=False)
