@@ -99,10 +99,18 @@ def chain_alters(alters: Sequence[str], limit: int = MAX_COMMAND) -> list[str]:
     CommandError
         For a command with more or less than one ``=``, with a ``;``, or longer than ``limit``.
     """
+    if not alters:
+        return []
+    line = "alter " + ";alter ".join(alters)
+    # the common case, one line: checked at once (each alter one '=' and no ';' or newline:
+    # as many ';' as joints, and the pattern's parts between them)
+    if len(line) <= limit and line.count(";") == len(alters) - 1 and \
+            _ONE_LINE.fullmatch(line) is not None:
+        return [line]
     lines: list[str] = []
     current = ""
     for alter in alters:
-        if alter.count("=") != 1 or ";" in alter or "\n" in alter:
+        if _ONE_ALTER.fullmatch(alter) is None:
             raise CommandError(f"an alter command sets exactly one value: {alter[:80]!r}")
         command = f"alter {alter}"
         if len(command) > limit:
@@ -112,9 +120,13 @@ def chain_alters(alters: Sequence[str], limit: int = MAX_COMMAND) -> list[str]:
             current = command
         else:
             current = f"{current};{command}" if current else command
-    if current:
-        lines.append(current)
+    lines.append(current)
     return lines
+
+
+#: One alter (one ``=``, no ``;`` or line break), and a line of them joined by ``;``.
+_ONE_ALTER = re.compile(r"[^=;\n]*=[^=;\n]*")
+_ONE_LINE = re.compile(r"alter [^=;\n]*=[^=;\n]*(?:;alter [^=;\n]*=[^=;\n]*)*")
 
 
 def classify(log: str) -> Failure | None:
@@ -153,6 +165,17 @@ class Job:
     vectors: tuple[tuple[str, str], ...] = ()
     alters: tuple[str, ...] = ()
     finish: Callable[[Raw, dict[str, float]], Any] | None = None
+
+    @classmethod
+    def unpack(cls, packed: tuple) -> Job:
+        """The job of a plain tuple of its fields in order (what a worker is sent): the same
+        as ``Job(*packed)``, without setting the fields of a frozen dataclass one by one."""
+        job = object.__new__(cls)
+        job.__dict__.update(zip(_JOB_FIELDS, packed, strict=True))
+        return job
+
+
+_JOB_FIELDS = ("key", "netlist", "params", "vectors", "alters", "finish")
 
 
 @dataclass
@@ -265,7 +288,7 @@ class NgspiceSession:
         self.finish: Callable[[Raw, dict[str, float]], Any] | None = None
         self._known: tuple[str | None, str] = (None, "")  # the last key's netlist
         # the reading plan of the last plots and vectors (:meth:`_plan`)
-        self._plan_cache: tuple[tuple[str, ...], object, list] | None = None
+        self._plan_cache: tuple[tuple[bytes, ...], object, list] | None = None
         self._command("set num_threads=1")
 
     # -- low level ------------------------------------------------------------------------------
@@ -295,8 +318,16 @@ class NgspiceSession:
             return None
         return self._array(info)
 
-    def _plots(self) -> list[str]:
-        return self._ng.plot_names
+    def _plots(self) -> tuple[bytes, ...]:
+        """The names of ngspice's plots, newest first (asked of the library directly)."""
+        names = self._lib.ngSpice_AllPlots()
+        string = self._ffi.string
+        out = []
+        i = 0
+        while names[i]:
+            out.append(string(names[i]))
+            i += 1
+        return tuple(out)
 
     # -- jobs -----------------------------------------------------------------------------------
 
@@ -317,7 +348,7 @@ class NgspiceSession:
             out += f"\n(ngSpice_Command {command!r} returned {rc})"
         return out, spent
 
-    def _read(self, plots: list[str], vectors: Sequence[tuple[str, str]]
+    def _read(self, plots: tuple[bytes, ...], vectors: Sequence[tuple[str, str]]
               ) -> tuple[dict[tuple[str, str], np.ndarray | float], list[str]]:
         """The requested vectors of the current plots, and the names of those missing or not
         finite. A one-point real vector (an operating-point value) is read as a float straight
@@ -353,21 +384,21 @@ class NgspiceSession:
                 bad.append(f"{pair[0]}:{pair[1]}")
         return found, bad
 
-    def _plan(self, plots: list[str], vectors: Sequence[tuple[str, str]]
+    def _plan(self, plots: tuple[bytes, ...], vectors: Sequence[tuple[str, str]]
               ) -> list[tuple[tuple[str, str], bytes | None]]:
         """``(pair, full name)`` in reading order (device quantities last; ``None`` for an
         analysis without a plot), kept while the plots and the vectors stay the same."""
-        key = tuple(plots)
         cached = self._plan_cache
-        if cached is not None and cached[0] == key and (
+        if cached is not None and cached[0] == plots and (
                 cached[1] is vectors or cached[1] == vectors):
             return cached[2]
-        by_analysis = {p.rstrip("0123456789"): p for p in reversed(plots)}
+        names = [p.decode("utf-8", "replace") for p in plots]
+        by_analysis = {p.rstrip("0123456789"): p for p in reversed(names)}
         plan = []
         for pair in sorted(vectors, key=_device_last):
             plot = by_analysis.get(pair[0])
             plan.append((pair, None if plot is None else f"{plot}.{pair[1]}".encode()))
-        self._plan_cache = (key, vectors, plan)
+        self._plan_cache = (plots, vectors, plan)
         return plan
 
     def _array(self, info: Any) -> np.ndarray:

@@ -31,6 +31,7 @@ import math
 import multiprocessing as mp
 import numbers
 import os
+import pickle
 import select
 import sys
 import threading
@@ -118,8 +119,9 @@ def _serve_jobs(conn: Connection, scratch: str, sandboxed: bool) -> None:
             conn.send(("output", out))
             continue
         for packed in message:  # a chunk of jobs, answered one by one
-            raw = _run_one(session, Job(*packed))
-            conn.send(raw.pack())
+            raw = _run_one(session, Job.unpack(packed))
+            # what Connection.send does, without its pickler's extra reducers (a plain tuple)
+            conn.send_bytes(pickle.dumps(raw.pack(), protocol=pickle.HIGHEST_PROTOCOL))
             if raw.restart:
                 return
 

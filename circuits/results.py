@@ -187,22 +187,39 @@ def measure_ac(frequency: np.ndarray, response: np.ndarray, interpolation: str =
         ``inp``: the pins are swapped and the DC feedback is positive), or neither near 0 nor
         180 deg (the sweep starts above the dominant pole: its lowest gain is not the DC gain).
     """
+    return ACMetrics(*ac_values(frequency, response, interpolation))
+
+
+def ac_values(frequency: np.ndarray, response: np.ndarray, interpolation: str = "cubic"
+              ) -> tuple[float, float | None, float | None]:
+    """:func:`measure_ac` as a plain tuple ``(gain_db, ugbw_hz, pm_deg)``, the same values.
+
+    The form a simulation worker uses once per simulation (section "The simulation engine"):
+    lean on purpose. Whole-array operations only where every point matters (the magnitude,
+    the crossings, the accumulated phase); scalars elsewhere, with the same arithmetic in the
+    same order as the whole-array form, so the values are the same to the last bit. The checks
+    of a frequency grid and its logarithms are kept for the grid seen last (:class:`_Grid`):
+    a bench sweeps the same grid every time.
+
+    Raises
+    ------
+    MeasurementError
+        As :func:`measure_ac`.
+    """
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, not {interpolation!r}")
-    # Lean on purpose (it runs once per simulation, in the worker): whole-array operations only
-    # where every point matters (magnitude, crossings, accumulated phase), scalars elsewhere.
     f = np.asarray(frequency, dtype=float)
     h = np.asarray(response, dtype=complex)
     if f.shape != h.shape or f.ndim != 1 or f.size < 2:
         raise MeasurementError("frequency and response must be 1-D arrays of the same length")
-    if not (math.isfinite(f[-1]) and f[0] > 0 and _ALL(np.greater(f[1:], f[:-1]))):
-        raise MeasurementError("frequencies must be positive, finite and increasing")
+    log_f = _Grid.checked(f)
     mag = np.abs(h)
     if not math.isfinite(_SUM(mag)):
         raise MeasurementError("response is not finite")
     if _MIN(mag) <= 0:
         raise MeasurementError(f"response is zero at {f[np.argmin(mag)]:.3g} Hz")
-    angle0 = math.atan2(h[0].imag, h[0].real)
+    h0 = complex(h[0])
+    angle0 = math.atan2(h0.imag, h0.real)
     phase0 = angle0 * _DEGREES
     off = abs((phase0 + 180) % 360 - 180)  # distance of the low-frequency phase from 0 deg
     if off > 180 - LOW_FREQUENCY_PHASE_TOLERANCE:
@@ -215,24 +232,65 @@ def measure_ac(frequency: np.ndarray, response: np.ndarray, interpolation: str =
             f"the phase at the lowest frequency ({f[0]:.3g} Hz) is already {phase0:.0f} deg: the "
             "sweep starts above the dominant pole, so the DC gain is not reached (lower f_start)"
         )
-    gain_db = 20 * math.log10(mag[0])
-    above = np.greater(mag, 1.0)
-    crossings = np.logical_and(above[:-1], np.logical_not(above[1:])).nonzero()[0]
-    if crossings.size == 0 or mag[0] <= 1:
-        return ACMetrics(float(gain_db), None, None)
-    # unwrapped phase (deg) up to the last point a crossing looks at: the principal angle of
-    # each step, accumulated (as numpy.unwrap does), turned so that it starts within 180 deg of 0
-    last = min(max(int(crossings[-1]) + 3, 4), f.size)
+    mag0 = float(mag[0])
+    gain_db = 20 * math.log10(mag0)
+    if mag0 <= 1:
+        return gain_db, None, None
+    crossings = _falls(np.greater(mag, 1.0).tobytes())
+    if not crossings:
+        return gain_db, None, None
+    # The unwrapped phase (deg) at point k: the principal angle of each step h[j+1]/h[j]
+    # accumulated (as numpy.unwrap does) plus the first angle, turned so that it starts within
+    # 180 deg of 0. Only the points a crossing looks at are turned into degrees.
+    n = f.size
+    last = min(max(crossings[-1] + 3, 4), n)
     step = h[1:last] / h[:last - 1]
-    phase = np.empty(last)
-    phase[0] = angle0
-    np.add.accumulate(np.arctan2(step.imag, step.real), out=phase[1:])
-    phase[1:] += angle0
-    phase *= _DEGREES
-    phase -= 360 * round(phase0 / 360)
+    turns = np.add.accumulate(np.arctan2(step.imag, step.real)).tolist()
+    shift = 360 * round(phase0 / 360)
+
+    def phase(k: int) -> float:
+        return ((turns[k - 1] + angle0) if k else angle0) * _DEGREES - shift
+
     cross = _cubic_crossing if interpolation == "cubic" else _linear_crossing
-    found = [cross(f, mag, phase, int(i)) for i in crossings.tolist()]
-    return ACMetrics(float(gain_db), float(found[0][0]), float(min(pm for _, pm in found)))
+    found = [cross(log_f, mag, phase, i) for i in crossings]
+    return gain_db, 10 ** found[0][0], min(pm for _, pm in found)
+
+
+def _falls(above: bytes) -> list[int]:
+    """The indices i where ``above[i]`` is 1 and ``above[i + 1]`` is 0 (bytes of a boolean
+    array): where |H| falls through 1."""
+    out = []
+    i = above.find(b"\x01\x00")
+    while i >= 0:
+        out.append(i)
+        i = above.find(b"\x01\x00", i + 1)
+    return out
+
+
+class _Grid:
+    """The frequency grid checked last and its base-10 logarithms (one grid per bench: the
+    checks and the logarithms are made once, not once per simulation)."""
+
+    _last: tuple[bytes, list[float]] | None = None
+
+    @classmethod
+    def checked(cls, f: np.ndarray) -> list[float]:
+        """``log10(f)`` as a list, once ``f`` is known positive, finite and increasing.
+
+        Raises
+        ------
+        MeasurementError
+            When it is not.
+        """
+        key = f.tobytes()
+        last = cls._last
+        if last is not None and last[0] == key:
+            return last[1]
+        if not (math.isfinite(f[-1]) and f[0] > 0 and _ALL(np.greater(f[1:], f[:-1]))):
+            raise MeasurementError("frequencies must be positive, finite and increasing")
+        log_f = np.log10(f).tolist()
+        cls._last = (key, log_f)
+        return log_f
 
 
 #: Radians to degrees, as :func:`numpy.degrees` computes it.
@@ -245,15 +303,15 @@ _ALL, _SUM, _MIN = np.logical_and.reduce, np.add.reduce, np.minimum.reduce
 INTERPOLATIONS = ("cubic", "linear")
 
 
-def _linear_crossing(f: np.ndarray, mag: np.ndarray, phase: np.ndarray, i: int
+def _linear_crossing(log_f: list[float], mag: np.ndarray, phase: Callable[[int], float], i: int
                      ) -> tuple[float, float]:
     """Crossing between points i and i+1 by linear interpolation of log|H| and of the phase
-    over log f: (frequency, phase margin)."""
-    lf0, lf1 = np.log10(f[i:i + 2]).tolist()
-    lm0, lm1 = np.log10(mag[i:i + 2]).tolist()
+    over log f: (log10 of the frequency, phase margin)."""
+    lf0, lf1 = log_f[i], log_f[i + 1]
+    lm0, lm1 = math.log10(mag[i]), math.log10(mag[i + 1])
     t = lm0 / (lm0 - lm1)
-    lf = lf0 + t * (lf1 - lf0)
-    return 10**lf, 180.0 + float(phase[i]) + t * float(phase[i + 1] - phase[i])
+    p0 = phase(i)
+    return lf0 + t * (lf1 - lf0), 180.0 + p0 + t * (phase(i + 1) - p0)
 
 
 def _cubic(xs: list[float], ys: list[float]) -> Callable[[float], float]:
@@ -271,21 +329,22 @@ def _cubic(xs: list[float], ys: list[float]) -> Callable[[float], float]:
     return value
 
 
-def _cubic_crossing(f: np.ndarray, mag: np.ndarray, phase: np.ndarray, i: int
+def _cubic_crossing(log_f: list[float], mag: np.ndarray, phase: Callable[[int], float], i: int
                     ) -> tuple[float, float]:
-    """Crossing between points i and i+1 on the cubics through the four nearest points.
+    """Crossing between points i and i+1 on the cubics through the four nearest points:
+    (log10 of the frequency, phase margin).
 
     log|H| and the unwrapped phase are each interpolated over log f by the cubic through points
     i-1 .. i+2 (shifted inwards at the ends of the sweep; linear with fewer than four points);
     the root of log|H| in [f_i, f_i+1], where it changes sign, is found by the Illinois variant
     of regula falsi, and the phase margin is 180 deg plus the phase cubic there.
     """
-    n = f.size
+    n = len(log_f)
     if n < 4:
-        return _linear_crossing(f, mag, phase, i)
+        return _linear_crossing(log_f, mag, phase, i)
     start = min(max(i - 1, 0), n - 4)
-    xs = np.log10(f[start:start + 4]).tolist()
-    ys = np.log10(mag[start:start + 4]).tolist()
+    xs = log_f[start:start + 4]
+    ys = [math.log10(m) for m in mag[start:start + 4].tolist()]
     magnitude = _cubic(xs, ys)
     a, b = xs[i - start], xs[i + 1 - start]
     fa, fb = ys[i - start], ys[i + 1 - start]
@@ -305,7 +364,7 @@ def _cubic_crossing(f: np.ndarray, mag: np.ndarray, phase: np.ndarray, i: int
             if side == 1:
                 fa /= 2
             side = 1
-    return 10**x, 180.0 + _cubic(xs, phase[start:start + 4].tolist())(x)
+    return x, 180.0 + _cubic(xs, [phase(k) for k in range(start, start + 4)])(x)
 
 
 def fom(ugbw_hz: float, power_w: float, ref_ugbw_hz: float, ref_power_w: float

@@ -57,8 +57,8 @@ from .results import (
     DeviceOP,
     MeasurementError,
     SimulationResult,
+    ac_values,
     fom,
-    measure_ac,
 )
 from .technology import GENERIC, Technology
 
@@ -506,7 +506,7 @@ class CompactReader:
     """What a worker makes of a bench simulation: plain numbers for the pipe.
 
     Runs in the worker (as the job's ``finish``): it takes the vectors read there, measures the
-    AC response (:func:`~circuits.results.measure_ac`) and returns a tuple
+    AC response (:func:`~circuits.results.ac_values`) and returns a tuple
     ``(nodes, branch, devices, metrics, error, arrays, log)``: the node voltages in the order of
     ``nodes`` (V), the supply branch current (A), the operating-point values of ``devices`` (in
     order; empty at detail ``"metrics"``), ``(gain_db, ugbw_hz, pm_deg)`` or ``None`` with the
@@ -544,11 +544,12 @@ class CompactReader:
         nodes = tuple(map(float, map(v.__getitem__, node_keys)))
         branch = float(v["op", "vdd#branch"])
         devices = tuple(map(float, map(v.__getitem__, device_keys)))
-        freq = np.real(v[("ac", "frequency")])
-        resp = v[("ac", "out")] / AC_AMPLITUDE
+        freq = np.ascontiguousarray(v[("ac", "frequency")].real)
+        resp = v[("ac", "out")]
+        if AC_AMPLITUDE != 1.0:
+            resp = resp / AC_AMPLITUDE
         try:
-            m = measure_ac(freq, resp)
-            metrics, error = (m.gain_db, m.ugbw_hz, m.pm_deg), ""
+            metrics, error = ac_values(freq, resp), ""
         except MeasurementError as exc:
             metrics, error = None, str(exc)
         arrays = (freq.tobytes(), resp.tobytes()) if self.response else None

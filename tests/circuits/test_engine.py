@@ -42,10 +42,37 @@ def test_chain_alters_joins_commands_under_the_line_limit():
 
 
 @pytest.mark.parametrize("bad", ["m.x1.m1 w=1e-06 l=2e-07", "m.x1.m1", "r1 r=1; shell ls",
-                                 "r1 r=1\nrun", "r1 r=" + "1" * MAX_COMMAND])
+                                 "r1 r=1\nrun", "r1 r=" + "1" * MAX_COMMAND,
+                                 "r1 r=1;alter r2 r=2", "r1 r=1;"])
 def test_chain_alters_refuses_what_ngspice_would_get_wrong(bad):
     with pytest.raises(CommandError):
         chain_alters(["r.x1.r2 resistance=5", bad])
+
+
+def test_chain_alters_one_line_check_agrees_with_the_check_of_each_alter():
+    """The line that fits is checked at once; the same alters over a short limit are checked
+    one by one: both accept and refuse the same lists, and join them the same way."""
+    rng = np.random.default_rng(0)
+    words = ["m.x1.m1 w=1e-06", "r1 r=1", "=", ";", "\n", "a", "b=c=d", "", "alter x=1"]
+    for _ in range(3000):
+        alters = [str(w) for w in rng.choice(words, size=int(rng.integers(1, 5)))]
+        outcomes = []
+        for limit in (MAX_COMMAND, 40):
+            try:
+                outcomes.append(";".join(chain_alters(alters, limit)).split(";"))
+            except CommandError:
+                outcomes.append(None)
+        assert outcomes[0] == outcomes[1], alters
+
+
+def test_a_job_unpacked_from_its_fields_equals_the_job():
+    fields = tuple(f.name for f in dataclasses.fields(Job))
+    job = Job("k", "* deck\n.end\n", {"w1": 1e-6}, (("op", "out"),), ("r1 r=5",), None)
+    packed = tuple(getattr(job, name) for name in fields)
+    twin = Job.unpack(packed)
+    assert twin == job and type(twin) is Job
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        twin.key = "other"
 
 
 def test_ngspice_alter_with_two_values_sets_only_the_first(pool):
@@ -220,6 +247,7 @@ for scale in (1.0, 1.1):
     for line in chain_alters(job.alters):
         session._command(line)
     session._command("run")
+    assert session._plots() == tuple(p.encode() for p in session._ng.plot_names)
     plots = {p.rstrip("0123456789"): p for p in session._ng.plot_names}
     plain = {}
     for analysis, name in job.vectors:

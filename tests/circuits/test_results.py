@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from circuits.results import MeasurementError, fom, measure_ac
+from circuits.results import MeasurementError, ac_values, fom, measure_ac
 
 
 def _grid():
@@ -105,3 +105,97 @@ def test_sweep_starting_above_the_dominant_pole_is_refused():
 def test_unmeasurable_responses_are_measurement_errors(f, h, match):
     with pytest.raises(MeasurementError, match=match):
         measure_ac(np.array(f), np.array(h, dtype=complex))
+
+
+def _whole_array_metrics(f, h, interpolation):
+    """The measurement written with whole-array operations throughout (the phase unwrapped at
+    every point, the logarithms of every point): the form :func:`ac_values` must equal."""
+    mag = np.abs(h)
+    angle0 = math.atan2(h[0].imag, h[0].real)
+    phase0 = angle0 * (180.0 / math.pi)
+    gain_db = 20 * math.log10(mag[0])
+    above = mag > 1.0
+    crossings = np.flatnonzero(above[:-1] & ~above[1:])
+    if crossings.size == 0 or mag[0] <= 1:
+        return gain_db, None, None
+    step = h[1:] / h[:-1]
+    phase = np.concatenate([[angle0], np.cumsum(np.arctan2(step.imag, step.real)) + angle0])
+    phase = phase * (180.0 / math.pi) - 360 * round(phase0 / 360)
+    log_f, log_m = np.log10(f).tolist(), np.log10(mag).tolist()
+    found = []
+    for i in crossings.tolist():
+        if interpolation == "linear":
+            t = log_m[i] / (log_m[i] - log_m[i + 1])
+            found.append((log_f[i] + t * (log_f[i + 1] - log_f[i]),
+                          180.0 + phase[i] + t * (phase[i + 1] - phase[i])))
+            continue
+        s = min(max(i - 1, 0), f.size - 4)
+        xs, ys, ps = log_f[s:s + 4], log_m[s:s + 4], phase[s:s + 4].tolist()
+
+        def cubic(values, x, xs=xs):  # Lagrange form, the products in the same order
+            terms = []
+            for k in range(4):
+                den = 1.0
+                for j in range(4):
+                    if j != k:
+                        den *= xs[k] - xs[j]
+                terms.append(values[k] / den)
+            d = [x - xk for xk in xs]
+            return (terms[0] * d[1] * d[2] * d[3] + terms[1] * d[0] * d[2] * d[3]
+                    + terms[2] * d[0] * d[1] * d[3] + terms[3] * d[0] * d[1] * d[2])
+
+        a, b, fa, fb = xs[i - s], xs[i + 1 - s], ys[i - s], ys[i + 1 - s]
+        x, side = b, 0
+        for _ in range(60 if fb != 0.0 else 0):
+            x = b - fb * (b - a) / (fb - fa)
+            fx = cubic(ys, x)
+            if abs(fx) < 1e-15 or b - a < 1e-13:
+                break
+            if (fx > 0) == (fa > 0):
+                a, fa = x, fx
+                if side == -1:
+                    fb /= 2
+                side = -1
+            else:
+                b, fb = x, fx
+                if side == 1:
+                    fa /= 2
+                side = 1
+        found.append((x, 180.0 + cubic(ps, x)))
+    return gain_db, 10 ** found[0][0], min(pm for _, pm in found)
+
+
+@pytest.mark.parametrize("interpolation", ["cubic", "linear"])
+def test_the_lean_measurement_equals_the_whole_array_form_bit_for_bit(interpolation):
+    rng = np.random.default_rng(7)
+    compared = 0
+    for _ in range(400):
+        f = np.logspace(-1, 11, 12 * int(rng.integers(3, 25)) + 1)
+        s = 1j * f
+        h = 10 ** rng.uniform(0, 5) / ((1 + s / 10 ** rng.uniform(0, 4))
+                                      * (1 + s / 10 ** rng.uniform(5, 9))
+                                      * (1 + s / 10 ** rng.uniform(6, 10)))
+        if rng.random() < 0.3:  # a resonance: several crossings
+            w0, q = 10 ** rng.uniform(7, 10), rng.uniform(0.5, 20)
+            h = h * w0**2 / (s**2 + s * w0 / q + w0**2) * rng.uniform(0.5, 3)
+        lean = ac_values(f, h, interpolation)
+        assert lean == _whole_array_metrics(f, h, interpolation)
+        m = measure_ac(f, h, interpolation)
+        assert (m.gain_db, m.ugbw_hz, m.pm_deg) == lean
+        compared += lean[1] is not None
+    assert compared > 300
+
+
+def test_a_grid_is_checked_whatever_grid_was_measured_before():
+    f = _grid()
+    h = 1e4 / (1 + 1j * f / 1e3)
+    first = ac_values(f, h)
+    shifted = f * 1.5  # another grid: its own logarithms
+    assert ac_values(shifted, h) == _whole_array_metrics(shifted, h, "cubic")
+    assert ac_values(f, h) == first
+    bad = f.copy()
+    bad[5] = bad[4]
+    with pytest.raises(MeasurementError, match="increasing"):
+        ac_values(bad, h)
+    with pytest.raises(MeasurementError, match="increasing"):
+        ac_values(bad, h)  # refused every time, not remembered as checked
