@@ -53,7 +53,18 @@ bench: setup ## Print the simulation-engine benchmark (JSON)
 lint: setup ## ruff check of the packages, tests, scripts and notebooks
 	$(VENV)/bin/ruff check circuits lorarl macro tests book
 
-setup: $(STAMP) ngspice mathjax ## Create the virtual environment, install ngspice and MathJax when missing
+setup: $(STAMP) ngspice mathjax native ## Create the virtual environment, install ngspice and MathJax when missing
+
+NATIVE := circuits/native/libfastpath.so
+
+native: $(NATIVE) ## Compile the simulation worker's fast path (gcc; installed from Debian when missing)
+
+$(NATIVE): circuits/native/fastpath.c
+	@command -v gcc >/dev/null || { echo "Installing gcc from Debian"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq gcc libc6-dev; }
+	gcc -O2 -std=c11 -fPIC -shared -ffp-contract=off -fno-fast-math \
+	  -DFASTPATH_SOURCE_SHA='"'"$$(sha256sum $< | cut -d' ' -f1)"'"' -o $@.tmp $< -lm
+	mv $@.tmp $@
 
 MATHJAX_VERSION := 3.2.2
 MATHJAX := $(VENV)/mathjax/.installed-$(MATHJAX_VERSION)
@@ -104,4 +115,4 @@ clean: ## Remove the built book and caches (keeps the environment and results)
 distclean: clean ## Also remove the virtual environment
 	rm -rf $(VENV)
 
-.PHONY: help book check-book stale refresh full test nbmake bench lint setup mathjax chromium ngspice pdks lock clean distclean
+.PHONY: help book check-book stale refresh full test nbmake bench lint setup native mathjax chromium ngspice pdks lock clean distclean

@@ -48,6 +48,9 @@ Figures, all from one run on the machine at hand:
     however well they are scheduled, since the caller's own work shares the cores with them.
 ``anatomy``
     where one simulation's time in a worker goes (:func:`worker_anatomy`).
+``fast_path``
+    whether the workers ran the compiled fast path (:mod:`circuits.native`; the same results,
+    sooner) or its Python forms.
 
 The book chapter "Circuits, process models and simulation" quotes these figures.
 """
@@ -72,6 +75,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from . import native
 from .amplifier import get_amplifier
 from .engine import Job, NgspiceSession
 from .errors import CircuitsError, NgspiceNotFoundError
@@ -222,6 +226,26 @@ class _TimedLibrary:
 
         return timed
 
+    def reader(self, reader: object) -> object:
+        """``reader`` (a :class:`circuits.native.ScalarReader`) with the time of each read
+        added to the queries: the compiled loop around ngspice's answers is counted with them
+        (a few nanoseconds per value, against microseconds for ngspice's answer)."""
+        return _TimedReader(reader, self.spent)
+
+
+class _TimedReader:
+    """A compiled reader of operating-point values whose reads count as vector queries."""
+
+    def __init__(self, reader, spent: dict[str, float]) -> None:
+        self._reader, self._spent = reader, spent
+
+    def read(self):
+        start = time.perf_counter()
+        try:
+            return self._reader.read()
+        finally:
+            self._spent["queries"] += time.perf_counter() - start
+
 
 def worker_anatomy(circuit: str = "two_stage", tech: str = "45nm", sims: int = 200,
                    detail: str = "full") -> dict[str, float]:
@@ -236,7 +260,9 @@ def worker_anatomy(circuit: str = "two_stage", tech: str = "45nm", sims: int = 2
     (what ``ngspice_ms`` counts); ``queries_ms``, inside its answers to the vector queries (a
     transistor quantity is computed by the device model when asked); ``other_ms``, inside its
     other calls (the plots listed and cleared); and ``python_ms``, the rest: Python in the
-    worker, from the job to the pickled answer. The pipe and the calling process are not
+    worker, from the job to the pickled answer. With the compiled fast path
+    (:mod:`circuits.native`), its one call that reads the operating-point values counts as
+    queries whole. The pipe and the calling process are not
     included (``roundtrip_ms`` has them).
 
     Raises
@@ -271,12 +297,20 @@ def _anatomy(circuit: str, tech: str, sims: int, detail: str) -> dict[str, float
         pickle.dumps(raw.pack(), protocol=pickle.HIGHEST_PROTOCOL)
         return time.perf_counter() - start
 
+    plan = session._plan
+
+    def timed_plan(plots, vectors):  # the compiled reader (when built) timed as queries
+        others, scalars, pairs, reader = plan(plots, vectors)
+        return others, scalars, pairs, None if reader is None else library.reader(reader)
+
     def timed(job: Job) -> None:
         session._lib = session._ng._ngspice_shared = library
+        session._plan = timed_plan
         try:
             run_one(job)
         finally:
             session._lib = session._ng._ngspice_shared = plain
+            del session._plan
 
     total = 0.0
     try:
@@ -316,7 +350,8 @@ def run_benchmark(circuit: str = "two_stage", tech: str = "45nm", rss_sims: int 
     say = progress or (lambda _msg: None)
     amp, t = get_amplifier(circuit), get_technology(tech)
     report: dict = {"circuit": circuit, "technology": tech, "cpus": os.cpu_count(),
-                    "machine": platform.processor() or platform.machine()}
+                    "machine": platform.processor() or platform.machine(),
+                    "fast_path": native.available()}
 
     with Simulator(workers=1, timeout=30) as sim:
         bench = sim.bench(amp, t)

@@ -13,7 +13,9 @@ A transistor quantity (``@m.x1.m1[gm]``) is asked of ngspice after the run, by i
 the operating-point plot (not the current plot, whose look-up table ngspice rebuilds after each
 such read); the names are worked out once per bench (:meth:`NgspiceSession._plan`). Saving them
 during the run instead (``.save``) was measured at almost three times the instructions per
-simulation: the AC analysis then computes every one of them at every frequency.
+simulation: the AC analysis then computes every one of them at every frequency. When the
+compiled fast path is built (:mod:`circuits.native`), the operating-point values are asked in
+one call from C instead of a Python loop: the same values, read sooner.
 
 A session is not protected against a simulation that never returns, nor against a command
 that starts a program: run it inside a worker process (:mod:`circuits.pool`) that a parent can
@@ -39,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from . import native
 from .errors import NgspiceNotFoundError
 
 
@@ -282,13 +285,15 @@ class NgspiceSession:
                 "run `make setup` or `apt-get install ngspice libngspice0`, or set "
                 "NGSPICE_LIBRARY_PATH to the library") from None
         self._lib = self._ng._ngspice_shared
+        # where ngGet_Vec_Info is, for the compiled fast path (which calls it from C)
+        self._query_address = int(ffi.cast("uintptr_t", self._lib.ngGet_Vec_Info))
         self._commands = 0
         self.loaded_key: str | None = None
         self._vectors: tuple[tuple[str, str], ...] = ()
         self.finish: Callable[[Raw, dict[str, float]], Any] | None = None
         self._known: tuple[str | None, str] = (None, "")  # the last key's netlist
         # the reading plan of the last plots and vectors (:meth:`_plan`)
-        self._plan_cache: tuple[tuple[bytes, ...], object, list] | None = None
+        self._plan_cache: tuple[tuple[bytes, ...], object, tuple] | None = None
         self._command("set num_threads=1")
 
     # -- low level ------------------------------------------------------------------------------
@@ -355,14 +360,40 @@ class NgspiceSession:
         from ngspice's memory; longer ones are copied into arrays.
 
         The full names (``op1.@m.x1.m1[gm]``) are worked out once per list of plots and
-        vectors (:meth:`_plan`); device quantities are read last, since ngspice adds a vector
-        to the current plot for each."""
-        plan = self._plan(plots, vectors)
-        get = self._lib.ngGet_Vec_Info
+        vectors (:meth:`_plan`). The vectors of other analyses are read first, then those of
+        the operating point, device quantities last, since ngspice adds a vector to the current
+        plot for each; the operating-point values in one call of the compiled fast path when it
+        is built (:class:`circuits.native.ScalarReader`), else one by one: the same values."""
+        others, scalars, pairs, reader = self._plan(plots, vectors)
         found: dict[tuple[str, str], np.ndarray | float] = {}
         bad: list[str] = []
+        self._read_each(others, found, bad)
+        if reader is None:
+            self._read_each(scalars, found, bad)
+            return found, bad
+        values, status = reader.read()
+        if status is None:
+            found.update(zip(pairs, values, strict=True))
+            return found, bad
+        for entry, value, state in zip(scalars, values, status, strict=True):
+            pair = entry[0]
+            if state == native.READ_OK:
+                found[pair] = value
+            elif state == native.READ_NOT_FINITE:
+                found[pair] = value
+                bad.append(f"{pair[0]}:{pair[1]}")
+            elif state == native.READ_MISSING:
+                bad.append(f"{pair[0]}:{pair[1]}")
+            else:  # not a one-point real vector: copied as an array
+                self._read_each([entry], found, bad)
+        return found, bad
+
+    def _read_each(self, entries: Sequence[tuple[tuple[str, str], bytes | None]],
+                   found: dict[tuple[str, str], np.ndarray | float], bad: list[str]) -> None:
+        """:meth:`_read` of ``entries`` one by one, into ``found`` and ``bad``."""
+        get = self._lib.ngGet_Vec_Info
         isfinite = math.isfinite
-        for pair, full in plan:
+        for pair, full in entries:
             # a cffi pointer is false when NULL (cheaper than comparing it with ffi.NULL)
             info = get(full) if full is not None else None
             if not info:
@@ -382,12 +413,14 @@ class NgspiceSession:
             data = found[pair] = self._array(info)
             if not np.isfinite(data).all():
                 bad.append(f"{pair[0]}:{pair[1]}")
-        return found, bad
 
     def _plan(self, plots: tuple[bytes, ...], vectors: Sequence[tuple[str, str]]
-              ) -> list[tuple[tuple[str, str], bytes | None]]:
-        """``(pair, full name)`` in reading order (device quantities last; ``None`` for an
-        analysis without a plot), kept while the plots and the vectors stay the same."""
+              ) -> tuple[list, list, tuple, native.ScalarReader | None]:
+        """The reading plan, kept while the plots and the vectors stay the same: ``(others,
+        scalars, pairs, reader)``, lists of ``(pair, full name)`` (``None`` for an analysis
+        without a plot) of the vectors of other analyses and of the operating point (device
+        quantities last), the pairs of the latter, and their compiled reader (``None`` without
+        the fast path)."""
         cached = self._plan_cache
         if cached is not None and cached[0] == plots and (
                 cached[1] is vectors or cached[1] == vectors):
@@ -398,8 +431,14 @@ class NgspiceSession:
         for pair in sorted(vectors, key=_device_last):
             plot = by_analysis.get(pair[0])
             plan.append((pair, None if plot is None else f"{plot}.{pair[1]}".encode()))
-        self._plan_cache = (plots, vectors, plan)
-        return plan
+        others = [e for e in plan if e[0][0] != "op"]
+        scalars = [e for e in plan if e[0][0] == "op"]
+        reader = None
+        if scalars and native.available():
+            reader = native.ScalarReader([full for _, full in scalars], self._query_address)
+        pairs = tuple(pair for pair, _ in scalars)
+        self._plan_cache = (plots, vectors, (others, scalars, pairs, reader))
+        return others, scalars, pairs, reader
 
     def _array(self, info: Any) -> np.ndarray:
         n = info.v_length

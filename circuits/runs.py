@@ -58,7 +58,7 @@ PACKAGES = ("numpy", "scipy", "torch", "torch-geometric", "PySpice", "matplotlib
 PROJECT_PACKAGES = ("circuits", "lorarl", "macro")
 #: Files of a package that are not code or data a run depends on.
 _IGNORED_PARTS = frozenset({"__pycache__", ".ipynb_checkpoints"})
-_IGNORED_SUFFIXES = (".pyc", ".pyo", ".tmp")
+_IGNORED_SUFFIXES = (".pyc", ".pyo", ".tmp", ".so")  # caches, partial writes, builds
 
 
 def project_root(start: Path | None = None) -> Path:
@@ -121,7 +121,8 @@ def code_files(names: Iterable[str]) -> dict[str, Path]:
     (``"circuits.benchmark"``) stands for the module and every module of the same top-level
     package that it imports, directly or through others (read from the source, not executed),
     plus the package's data files (netlists, model cards, JSON: every file that is not Python
-    source). Caches are left out.
+    source, the C source of a compiled fast path included). Caches and built libraries are
+    left out.
 
     Raises
     ------
