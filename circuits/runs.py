@@ -640,10 +640,16 @@ def load_or_run(name: str, full: Mapping, quick: Mapping,
 
     ``full`` and ``quick`` are keyword arguments of ``compute``; the recorded config adds
     ``mode``. ``code`` names the packages or modules the result depends on (default: the
-    module of ``compute``, with what it imports from its package and the package's data files:
-    :func:`code_files`); their fingerprint is recorded.
+    module of ``compute`` and, for a module of the project, the modules of its other packages
+    that it imports (:func:`code_dependencies`: a MACRO benchmark that simulates through
+    ``circuits`` depends on the engine); each with what it imports from its package and the
+    package's data files, :func:`code_files`); their fingerprint is recorded.
     """
-    code = list(code) if code is not None else [compute.__module__]
+    if code is None:
+        module = compute.__module__
+        code = (code_dependencies(module) if module.split(".")[0] in PROJECT_PACKAGES
+                else [module])
+    code = list(code)
     full_config = {**full, "mode": "full"}
     if not full_mode:
         stored = load_run(name, full_config, root, code)

@@ -341,3 +341,17 @@ def test_the_engine_is_in_the_fingerprint_of_the_transistor_level_runs():
         # what the runs do not use is not in it: the book's checker, the CLIs, the agents
         assert not {"circuits/bookcheck.py", "circuits/cli.py", "macro/cli.py",
                     "lorarl/ddpg.py"} & set(files)
+
+
+def test_a_run_of_a_project_module_records_the_other_packages_it_imports(tmp_path):
+    def compute():
+        return {"v": 1}
+
+    compute.__module__ = "macro.bench"  # simulates through circuits.Simulator
+    run = load_or_run("cross", {}, {}, compute, full_mode=True, root=tmp_path)
+    recorded = run.provenance["code"]
+    assert "macro.bench" in recorded["packages"] and any(
+        p.startswith("circuits.") for p in recorded["packages"])
+    assert {"macro/bench.py", "circuits/simulator.py", "circuits/engine.py",
+            "circuits/native/fastpath.c"} <= set(recorded["files"])
+    assert load_run("cross", {"mode": "full"}, root=tmp_path).stale is False
