@@ -26,8 +26,8 @@ Figures, all from one run on the machine at hand:
 ``device_read_ms``, ``device_query_us``, ``node_query_us``
     what reading values after a run costs in the worker: all transistor quantities of one
     simulation, one transistor quantity (a query that ngspice answers by asking the device
-    model), and one node voltage (a value ngspice has stored); differences of the median
-    times of jobs that read more or fewer vectors (:func:`read_costs`).
+    model), and one node voltage (a value ngspice has stored); the worker's reads timed
+    alone, after runs whose plots are kept (:func:`read_costs`).
 ``batch_ms``
     median wall time of a fresh ``ngspice -b`` process on the same bench netlist (parse, the same
     analysis, a raw file written), measured in the same run.
@@ -57,7 +57,6 @@ The book chapter "Circuits, process models and simulation" quotes these figures.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import multiprocessing
 import os
@@ -151,49 +150,71 @@ def _batch_roundtrip(sim: Simulator, amp, tech, sizings: list[dict[str, float]],
 def read_costs(circuit: str = "two_stage", tech: str = "45nm", sims: int = 200) -> dict:
     """The cost of reading results after a run, in a worker (section "The simulation engine").
 
-    The same sizings are run on one worker in batches reading (a) the AC response only,
-    (b) and every node voltage and the supply current, (c) and every transistor quantity; the
-    time the worker spends outside ngspice's ``alter`` and ``run`` calls (reading, bookkeeping,
-    clearing the plots) is compared (the median per batch, the least of two batches each).
-    Returns ``device_read_ms`` ((c) - (b) per simulation), ``device_query_us`` (per transistor
-    quantity), ``node_query_us`` ((b) - (a) per node value) and the counts. A difference of
-    medians can come out slightly negative on a disturbed machine.
+    In a child process, on the engine a worker runs (:class:`~circuits.engine.NgspiceSession`,
+    the compiled fast path when it is built), each sizing is simulated and its plots kept, then
+    read, timed around the worker's read alone (:meth:`~circuits.engine.NgspiceSession._read`),
+    three times: one node voltage; every node voltage and the supply current; those and every
+    transistor quantity (each list with its reading plan made already, as in a worker). The
+    differences of the medians over the sizings are what more values cost, without what every
+    read costs whatever it reads: ``device_read_ms`` (every transistor quantity of one
+    simulation), ``device_query_us`` (per transistor quantity, a query that ngspice answers by
+    asking the device model) and ``node_query_us`` (per further node value, one that ngspice
+    has stored); with the counts.
 
     Raises
     ------
     BenchmarkError
-        For fewer than 2 sizings (the first job of each batch only loads its list), or when a
-        sizing fails.
+        For fewer than 2 sizings (the first only makes the reading plans), or when a sizing
+        fails.
     """
     if isinstance(sims, bool) or not isinstance(sims, int) or sims < 2:
         raise BenchmarkError(f"read_costs needs at least 2 sizings, not {sims!r}")
+    with _without_main_script(), ProcessPoolExecutor(
+            1, mp_context=multiprocessing.get_context("spawn")) as child:
+        return child.submit(_read_costs, circuit, tech, sims).result()
+
+
+def _read_costs(circuit: str, tech: str, sims: int) -> dict:
+    """:func:`read_costs`, in the child process."""
     amp, t = get_amplifier(circuit), get_technology(tech)
+    settings = BenchSettings(detail="full")
     with Simulator(workers=1, timeout=30) as sim:
-        bench = sim.bench(amp, t, BenchSettings(detail="full"))
-        sizings = _sizings(amp, t, sims, seed=3)
-        sim.simulate_many(amp, t, sizings[:5], BenchSettings(detail="full"))  # the nodeset
-    ac = tuple(v for v in bench.vectors if v[0] == "ac")
+        bench = sim.bench(amp, t, settings)
+        sim.simulate_many(amp, t, [{}], settings)  # the reference: the bench's nodeset
     values = tuple(v for v in bench.vectors if v[0] == "op" and not v[1].startswith("@"))
     devices = tuple(v for v in bench.vectors if v[1].startswith("@"))
-    sets = {"ac": ac, "values": ac + values, "devices": ac + values + devices}
-    jobs = [Job(bench.key, bench.netlist, {}, (), bench.job(bench.check(p)).alters)
-            for p in sizings]
-    outside = {k: float("inf") for k in sets}
-    with Simulator(workers=1, timeout=30) as sim:
-        for _ in range(2):  # each list in a batch of its own (the worker's read plan cached)
-            for name, vectors in sets.items():
-                batch = [dataclasses.replace(jobs[0], vectors=vectors), *jobs[1:]]
-                raws = sim.run_jobs(batch)[1:]  # the first one loads the list
-                bad = next((r for r in raws if r.failure is not None), None)
-                if bad is not None:
-                    raise BenchmarkError(f"benchmark sizing failed: {bad.message}")
-                outside[name] = min(outside[name], statistics.median(
-                    r.elapsed_s - r.ngspice_s for r in raws))
-
-    device_s = outside["devices"] - outside["values"]
+    jobs = [bench.job(bench.check(p)) for p in _sizings(amp, t, sims, seed=3)]
+    session = NgspiceSession()
+    lists = {"one": values[:1], "values": values, "all": values + devices}
+    spent: dict[str, list[float]] = {name: [] for name in lists}
+    clock = time.perf_counter
+    try:
+        for i, job in enumerate(jobs):
+            raw = _run_one(session, job)  # loads the circuit; the sizing's values set
+            if raw.failure is not None:
+                raise BenchmarkError(f"benchmark sizing failed: {raw.message}")
+            session._command("run")  # the same sizing again, its plots kept for the reads
+            plots = session._plots()
+            # ngspice's first query after a run costs more whatever it asks (paid once per
+            # simulation): made before the timed reads, so that their differences are per value
+            session._read(plots, lists["one"])
+            for name, vectors in lists.items():
+                session._plan(plots, vectors)  # the list's reading plan, as a worker has it
+                start = clock()
+                found, bad = session._read(plots, vectors)
+                took = clock() - start
+                if bad or len(found) != len(vectors):
+                    raise BenchmarkError(f"benchmark read failed: {', '.join(bad[:4])}")
+                if i:  # the first sizing only makes the plans
+                    spent[name].append(took)
+            session._command("destroy all")
+    finally:
+        session.unload()
+    median = {name: statistics.median(times) for name, times in spent.items()}
+    device_s = median["all"] - median["values"]
     return {"device_read_ms": device_s * 1e3, "device_queries": len(devices),
             "device_query_us": device_s / len(devices) * 1e6,
-            "node_query_us": (outside["values"] - outside["ac"]) / len(values) * 1e6,
+            "node_query_us": (median["values"] - median["one"]) / (len(values) - 1) * 1e6,
             "node_queries": len(values), "read_sims": sims}
 
 
